@@ -1,0 +1,97 @@
+# understudy: build, generate, test, run.
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+# Versions of the tools built from Go modules (hack/tools/*/go.mod pins them).
+K8S_VERSION ?= 1.37.2
+ETCD_VERSION ?= 3.7.3
+KWOK_VERSION ?= 0.8.0
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+
+BIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+ENVTEST_ASSETS ?= $(BIN)/k8s/$(K8S_VERSION)-etcd$(ETCD_VERSION)-kwok$(KWOK_VERSION)
+IMG ?= understudy/manager:dev
+RUNNER_IMG ?= understudy/refresh-runner:dev
+KUBECTL ?= kubectl
+GO_TEST_FLAGS ?= -count=1
+export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
+
+.PHONY: all
+all: build
+
+##@ General
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=understudy-manager crd:generateEmbeddedObjectMeta=true webhook paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	go run ./hack/crdtrim config/crd/bases/*.yaml
+
+.PHONY: generate
+generate: controller-gen ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	go vet ./...
+
+.PHONY: envtest
+envtest: ## Build etcd and kube-apiserver for envtest into bin/ (once per version).
+	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh etcd kube-apiserver >/dev/null
+
+.PHONY: cluster-tools
+cluster-tools: ## Build every binary of the local cluster into bin/ (once per version).
+	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh >/dev/null
+
+.PHONY: test
+test: manifests generate fmt vet envtest ## Unit, envtest and PostgreSQL suites.
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: envtest ## Benchmarks with ratios against baselines measured in the same run.
+	go test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 60m ./test/bench/...
+
+##@ Build
+.PHONY: build
+build: generate fmt vet ## Build the binaries into bin/.
+	go build -o $(BIN)/ ./cmd/...
+
+.PHONY: run
+run: manifests generate ## Run the manager against the current kubeconfig.
+	go run ./cmd/manager
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a container engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+.PHONY: install
+install: manifests ## Install the CRDs into the current cluster.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs from the current cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator into the current cluster.
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the operator from the current cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+##@ Tools
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	mkdir -p $(BIN)
+	cd hack/tools/gen && GOBIN= go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen

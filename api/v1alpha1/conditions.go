@@ -1,0 +1,84 @@
+package v1alpha1
+
+// Condition types. Ready, Progressing and Degraded are the user-facing
+// summary; Reconciling and Stalled mirror Progressing and Degraded under the
+// names kstatus (sigs.k8s.io/cli-utils/pkg/kstatus) reads, so that Argo CD,
+// Flux and `kubectl wait` see InProgress and Failed without custom scripts.
+const (
+	// ConditionReady is True when the object is in the state its spec asks for.
+	ConditionReady = "Ready"
+	// ConditionProgressing is True while the controller works towards the spec.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True when the last attempt failed and needs a person.
+	ConditionDegraded = "Degraded"
+	// ConditionReconciling is the kstatus name of Progressing.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is the kstatus name of Degraded.
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons shared by both kinds.
+const (
+	// ReasonSucceeded: the spec is fully realised.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: work towards the spec is under way.
+	ReasonProgressing = "Progressing"
+	// ReasonPaused: spec.paused or spec.suspend stops all action.
+	ReasonPaused = "Paused"
+	// ReasonInvalidSpec: the spec passed the API server but cannot be acted on.
+	ReasonInvalidSpec = "InvalidSpec"
+)
+
+// SiteDeployment condition reasons.
+const (
+	// ReasonAwaitingPromotion: the candidate is ready and waits for the promote annotation.
+	ReasonAwaitingPromotion = "AwaitingPromotion"
+	// ReasonPrePromotionFailed: the pre-promotion check Job failed; the candidate was aborted.
+	ReasonPrePromotionFailed = "PrePromotionFailed"
+	// ReasonPostPromotionFailed: the post-promotion check failed; traffic went back.
+	ReasonPostPromotionFailed = "PostPromotionFailed"
+	// ReasonCheckTimedOut: a check Job ran longer than its timeout.
+	ReasonCheckTimedOut = "CheckTimedOut"
+	// ReasonProgressDeadlineExceeded: the candidate was not available in time.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	// ReasonAborted: a person aborted the revision with the abort annotation.
+	ReasonAborted = "Aborted"
+)
+
+// DatabaseRefresh condition reasons.
+const (
+	// ReasonRefreshFailed: the last refresh Job failed; dev keeps its previous copy.
+	ReasonRefreshFailed = "RefreshFailed"
+	// ReasonRefreshRunning: a refresh Job is running.
+	ReasonRefreshRunning = "RefreshRunning"
+	// ReasonScheduled: the CronJob is in place and waits for its next run.
+	ReasonScheduled = "Scheduled"
+)
+
+// Annotations that carry user actions and cross-controller requests.
+const (
+	// AnnotationPromote approves the candidate revision it names.
+	AnnotationPromote = "deploy.understudy.dev/promote"
+	// AnnotationAbort rejects the revision it names.
+	AnnotationAbort = "deploy.understudy.dev/abort"
+	// AnnotationRefreshNow starts one refresh per distinct value.
+	AnnotationRefreshNow = "deploy.understudy.dev/refresh-now"
+	// AnnotationRestartedAt asks a SiteDeployment to restart its pods; set by
+	// the DatabaseRefresh controller after a swap, honoured by the
+	// SiteDeployment controller without a change of revision.
+	AnnotationRestartedAt = "deploy.understudy.dev/restarted-at"
+)
+
+// Labels on the objects the controllers own.
+const (
+	// LabelSite names the SiteDeployment a pod, Deployment, Job or revision belongs to.
+	LabelSite = "deploy.understudy.dev/site"
+	// LabelColor is blue or green.
+	LabelColor = "deploy.understudy.dev/color"
+	// LabelRevision is the revision (template hash) a pod runs.
+	LabelRevision = "deploy.understudy.dev/revision"
+	// LabelCheck names the check (pre-promotion, post-promotion) a Job runs.
+	LabelCheck = "deploy.understudy.dev/check"
+	// LabelRefresh names the DatabaseRefresh a CronJob, Job or ConfigMap belongs to.
+	LabelRefresh = "deploy.understudy.dev/refresh"
+)

@@ -1,0 +1,443 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Color is one of the two sides a SiteDeployment runs.
+// +kubebuilder:validation:Enum=blue;green
+type Color string
+
+const (
+	// Blue is the color a SiteDeployment starts on.
+	Blue Color = "blue"
+	// Green is the other color.
+	Green Color = "green"
+)
+
+// Other returns the opposite color.
+func (c Color) Other() Color {
+	if c == Blue {
+		return Green
+	}
+	return Blue
+}
+
+// SiteDeploymentPhase summarises where a release stands.
+// +kubebuilder:validation:Enum=Pending;Progressing;AwaitingPromotion;Promoting;Healthy;Degraded;Aborted;Paused
+type SiteDeploymentPhase string
+
+// Phases of a SiteDeployment, in the order a release passes through them.
+const (
+	PhasePending           SiteDeploymentPhase = "Pending"
+	PhaseProgressing       SiteDeploymentPhase = "Progressing"
+	PhaseAwaitingPromotion SiteDeploymentPhase = "AwaitingPromotion"
+	PhasePromoting         SiteDeploymentPhase = "Promoting"
+	PhaseHealthy           SiteDeploymentPhase = "Healthy"
+	PhaseDegraded          SiteDeploymentPhase = "Degraded"
+	PhaseAborted           SiteDeploymentPhase = "Aborted"
+	PhasePaused            SiteDeploymentPhase = "Paused"
+)
+
+// RevisionOutcome is how a revision in the history ended.
+// +kubebuilder:validation:Enum=Promoted;Aborted;Failed;Superseded;RolledBack
+type RevisionOutcome string
+
+// Outcomes recorded in status.history.
+const (
+	OutcomePromoted   RevisionOutcome = "Promoted"
+	OutcomeAborted    RevisionOutcome = "Aborted"
+	OutcomeFailed     RevisionOutcome = "Failed"
+	OutcomeSuperseded RevisionOutcome = "Superseded"
+	OutcomeRolledBack RevisionOutcome = "RolledBack"
+)
+
+// CloneMethod is how a color's database is copied for a schema-changing release.
+// +kubebuilder:validation:Enum=Dump;Template
+type CloneMethod string
+
+const (
+	// CloneDump copies with pg_dump | pg_restore while the old side is read-only.
+	CloneDump CloneMethod = "Dump"
+	// CloneTemplate copies with CREATE DATABASE ... TEMPLATE (old side briefly disconnected).
+	CloneTemplate CloneMethod = "Template"
+)
+
+// SiteDeploymentSpec is the desired state of a blue/green web service.
+// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || !has(self.strategy.previewReplicas) || self.strategy.previewReplicas <= self.replicas",message="spec.strategy.previewReplicas must not exceed spec.replicas"
+type SiteDeploymentSpec struct {
+	// Replicas of the active color (and of a candidate once it is promoted).
+	// Also served by the scale subresource; changing it resizes the active
+	// color in place and starts no new revision.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	Replicas int32 `json:"replicas"`
+
+	// Template of the pods. Every change of it is a new revision, started on
+	// the idle color, checked, and promoted by one switch of the active
+	// Service's selector.
+	// +required
+	Template corev1.PodTemplateSpec `json:"template"`
+
+	// Service describes the active and preview Services.
+	// +required
+	Service ServiceSpec `json:"service"`
+
+	// Strategy tunes promotion, soak time, checks and timeouts.
+	// +kubebuilder:default={}
+	// +optional
+	Strategy StrategySpec `json:"strategy"`
+
+	// Database, when set, gives each color its own PostgreSQL database and
+	// turns a change of schemaRevision into a schema-changing release.
+	// +optional
+	Database *DatabaseSpec `json:"database,omitempty"`
+
+	// RevisionHistoryLimit is how many revisions are kept as
+	// ControllerRevisions (and in status.history) for rollback.
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	RevisionHistoryLimit int32 `json:"revisionHistoryLimit"`
+
+	// Paused stops all action: no scaling, no switching, no checks.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// ServiceSpec describes the two Services of a SiteDeployment.
+// +kubebuilder:validation:XValidation:rule="!has(self.activeName) || !has(self.previewName) || self.activeName == ” || self.activeName != self.previewName",message="spec.service.activeName and spec.service.previewName must differ"
+type ServiceSpec struct {
+	// Ports of both Services. The first port is the one check Jobs call.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=port
+	// +required
+	Ports []ServicePort `json:"ports"`
+
+	// Type of both Services.
+	// +kubebuilder:default=ClusterIP
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	// +optional
+	Type corev1.ServiceType `json:"type,omitempty"`
+
+	// ActiveName is the name of the Service that takes production traffic.
+	// Empty means metadata.name.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^([a-z]([-a-z0-9]*[a-z0-9])?)?$`
+	// +optional
+	ActiveName string `json:"activeName,omitempty"`
+
+	// PreviewName is the name of the Service in front of the candidate.
+	// Empty means <metadata.name>-preview.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^([a-z]([-a-z0-9]*[a-z0-9])?)?$`
+	// +optional
+	PreviewName string `json:"previewName,omitempty"`
+}
+
+// ServicePort is one port of the active and preview Services.
+type ServicePort struct {
+	// Name of the port; required when there is more than one.
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$`
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Port the Services listen on.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +required
+	Port int32 `json:"port"`
+
+	// TargetPort on the pods: a number or a named container port. Defaults to port.
+	// +optional
+	TargetPort *intstr.IntOrString `json:"targetPort,omitempty"`
+
+	// Protocol of the port.
+	// +kubebuilder:default=TCP
+	// +kubebuilder:validation:Enum=TCP;UDP;SCTP
+	// +optional
+	Protocol corev1.Protocol `json:"protocol,omitempty"`
+}
+
+// StrategySpec tunes how a candidate is promoted.
+type StrategySpec struct {
+	// AutoPromote switches traffic to a candidate once it is fully available
+	// (and its checks passed) and autoPromoteAfter has elapsed. When false,
+	// the candidate waits for the deploy.understudy.dev/promote annotation
+	// naming its revision.
+	// +kubebuilder:default=true
+	// +optional
+	AutoPromote *bool `json:"autoPromote,omitempty"`
+
+	// AutoPromoteAfter is the soak time once the candidate is fully available.
+	// +kubebuilder:default="0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	AutoPromoteAfter *metav1.Duration `json:"autoPromoteAfter,omitempty"`
+
+	// PreviewReplicas is the candidate's size before promotion; it is scaled
+	// to spec.replicas (and must be fully available) before the switch.
+	// Unset means spec.replicas.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	PreviewReplicas *int32 `json:"previewReplicas,omitempty"`
+
+	// ScaleDownDelay is how long the old color stays at full size after a
+	// switch, so that a rollback is one selector flip.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	ScaleDownDelay *metav1.Duration `json:"scaleDownDelay,omitempty"`
+
+	// ProgressDeadline is how long a candidate may take to become fully
+	// available; past it the revision is aborted and the object is Degraded.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+
+	// PrePromotion is a check Job that must succeed before the switch.
+	// +optional
+	PrePromotion *CheckSpec `json:"prePromotion,omitempty"`
+
+	// PostPromotion is a check Job run after the switch; when it fails,
+	// traffic goes straight back to the old color, which is still warm.
+	// +optional
+	PostPromotion *CheckSpec `json:"postPromotion,omitempty"`
+}
+
+// CheckSpec is a Job that checks a candidate. Its pods get PREVIEW_URL,
+// ACTIVE_URL, REVISION and COLOR in their environment. A Job that ends early
+// because the app crashed counts as failed: only a Job whose pods all
+// succeeded passes.
+type CheckSpec struct {
+	// Template of the check's pod. restartPolicy is forced to Never.
+	// +required
+	Template corev1.PodTemplateSpec `json:"template"`
+
+	// Timeout of the whole check; a check still running then has failed.
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// BackoffLimit is how many times a failed check pod is retried.
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	BackoffLimit *int32 `json:"backoffLimit,omitempty"`
+}
+
+// DatabaseSpec gives each color its own PostgreSQL database.
+type DatabaseSpec struct {
+	// ConnectionSecretRef names the admin connection Secret (keys host, port,
+	// username, password, sslmode optional).
+	// +required
+	ConnectionSecretRef SecretReference `json:"connectionSecretRef"`
+
+	// Name is the base name; the colors use <name>_blue and <name>_green.
+	// A PostgreSQL identifier of lowercase letters, digits and underscores,
+	// leaving room for the color suffix within 63 bytes.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=57
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
+	// +required
+	Name string `json:"name"`
+
+	// SchemaRevision marks the schema the template expects; changing it
+	// makes the release a schema-changing one (freeze, copy, migrate).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +required
+	SchemaRevision string `json:"schemaRevision"`
+
+	// Migration runs the upgrade scripts against the new color's copy before
+	// the candidate starts.
+	// +optional
+	Migration *MigrationSpec `json:"migration,omitempty"`
+
+	// CloneMethod is how the old color's database is copied.
+	// +kubebuilder:default=Dump
+	// +optional
+	CloneMethod CloneMethod `json:"cloneMethod,omitempty"`
+
+	// RetainPrevious is how many previous color databases are kept (read-only) for rollback.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	RetainPrevious int32 `json:"retainPrevious"`
+}
+
+// MigrationSpec is the Job that upgrades a copied database.
+type MigrationSpec struct {
+	// Template of the migration pod. It receives the DATABASE_* variables of
+	// the new color. restartPolicy is forced to Never.
+	// +required
+	Template corev1.PodTemplateSpec `json:"template"`
+
+	// Timeout of the migration; a migration still running then has failed.
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// SiteDeploymentStatus is what the controller observed and decided.
+type SiteDeploymentStatus struct {
+	// ObservedGeneration is the generation the controller fully handled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Phase summarises the release.
+	// +optional
+	Phase SiteDeploymentPhase `json:"phase,omitempty"`
+
+	// Message says in words what is happening or what went wrong.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// Replicas is the number of pods of the active color (scale subresource).
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+
+	// ReadyReplicas is the number of available pods of the active color.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+
+	// Ready is "available/desired" of the active color, for kubectl.
+	// +optional
+	Ready string `json:"ready,omitempty"`
+
+	// Selector is the active pods' label selector (scale subresource).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+
+	// ActiveColor is the color behind the active Service.
+	// +optional
+	ActiveColor Color `json:"activeColor,omitempty"`
+
+	// ActiveRevision is the revision served by the active Service now.
+	// +optional
+	ActiveRevision string `json:"activeRevision,omitempty"`
+
+	// PreviewColor is the color of the candidate (or the warm old color).
+	// +optional
+	PreviewColor Color `json:"previewColor,omitempty"`
+
+	// PreviewRevision is the candidate revision; empty when there is none.
+	// +optional
+	PreviewRevision string `json:"previewRevision,omitempty"`
+
+	// CurrentRevision is the revision of spec.template.
+	// +optional
+	CurrentRevision string `json:"currentRevision,omitempty"`
+
+	// AbortedRevision is the revision rejected by an abort or a failed check.
+	// +optional
+	AbortedRevision string `json:"abortedRevision,omitempty"`
+
+	// LastSwitchTime is when the active Service's selector last changed.
+	// +optional
+	LastSwitchTime *metav1.Time `json:"lastSwitchTime,omitempty"`
+
+	// RestartedAt is the last restart request (annotation) that was honoured.
+	// +optional
+	RestartedAt string `json:"restartedAt,omitempty"`
+
+	// History lists revisions, newest first, at most revisionHistoryLimit.
+	// +optional
+	History []RevisionRecord `json:"history,omitempty"`
+
+	// Database reports the per-color databases of schema-changing releases.
+	// +optional
+	Database *DatabaseStatus `json:"database,omitempty"`
+
+	// Conditions: Ready, Progressing, Degraded (and Reconciling, Stalled for kstatus).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RevisionRecord is one entry of status.history.
+type RevisionRecord struct {
+	// Revision is the template hash.
+	Revision string `json:"revision"`
+	// Images are the container images of the revision.
+	// +optional
+	Images []string `json:"images,omitempty"`
+	// PromotedAt is when the revision took traffic, if it did.
+	// +optional
+	PromotedAt *metav1.Time `json:"promotedAt,omitempty"`
+	// Outcome is how the revision ended.
+	// +optional
+	Outcome RevisionOutcome `json:"outcome,omitempty"`
+}
+
+// DatabaseStatus reports the databases of a SiteDeployment.
+type DatabaseStatus struct {
+	// ActiveName is the database behind the active color.
+	// +optional
+	ActiveName string `json:"activeName,omitempty"`
+	// FrozenSince is when the old side became read-only (write freeze window).
+	// +optional
+	FrozenSince *metav1.Time `json:"frozenSince,omitempty"`
+	// WritesSinceSwitch counts transactions committed on the new side since the switch.
+	// +optional
+	WritesSinceSwitch int64 `json:"writesSinceSwitch,omitempty"`
+	// SchemaRevision is the schema revision of the active database.
+	// +optional
+	SchemaRevision string `json:"schemaRevision,omitempty"`
+}
+
+// SiteDeployment runs a web service as two colors and releases new revisions
+// blue/green: started beside the live one, checked, promoted by one switch of
+// a Service selector, with the old color kept warm for a one-flip rollback.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:shortName=sdep,categories=understudy
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeColor`
+// +kubebuilder:printcolumn:name="Active-Rev",type=string,JSONPath=`.status.activeRevision`
+// +kubebuilder:printcolumn:name="Preview-Rev",type=string,JSONPath=`.status.previewRevision`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.ready`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="(has(self.spec.service.activeName) && self.spec.service.activeName != ” ? self.spec.service.activeName : self.metadata.name) != (has(self.spec.service.previewName) && self.spec.service.previewName != ” ? self.spec.service.previewName : self.metadata.name + '-preview')",message="spec.service.activeName and spec.service.previewName resolve to the same Service name"
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 57",message="metadata.name must be at most 57 characters so that <name>-green and <name>-preview are valid names"
+type SiteDeployment struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec SiteDeploymentSpec `json:"spec"`
+	// +optional
+	Status SiteDeploymentStatus `json:"status,omitempty"`
+}
+
+// SiteDeploymentList is a list of SiteDeployments.
+// +kubebuilder:object:root=true
+type SiteDeploymentList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []SiteDeployment `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&SiteDeployment{}, &SiteDeploymentList{})
+}

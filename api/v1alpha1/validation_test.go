@@ -1,0 +1,245 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/understudy-dev/understudy/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+const siteYAML = `
+apiVersion: deploy.understudy.dev/v1alpha1
+kind: SiteDeployment
+metadata: {name: shop}
+spec:
+  replicas: 2
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers: [{name: web, image: shop:1}]
+  service:
+    ports: [{name: http, port: 80, targetPort: 8080}]
+  strategy:
+    previewReplicas: 1
+    prePromotion:
+      template:
+        spec:
+          containers: [{name: smoke, image: curl:8}]
+  database:
+    connectionSecretRef: {name: shop-db-admin}
+    name: shop
+    schemaRevision: "1"
+`
+
+const refreshYAML = `
+apiVersion: deploy.understudy.dev/v1alpha1
+kind: DatabaseRefresh
+metadata: {name: shop-dev}
+spec:
+  schedule: "0 3 * * *"
+  timeZone: Europe/Berlin
+  source:
+    database:
+      connectionSecretRef: {name: shop-replica}
+      name: shop
+  target:
+    connectionSecretRef: {name: shop-dev-admin}
+    name: shop_dev
+  sanitize:
+  - sql: "UPDATE users SET email = 'x@example.invalid'"
+`
+
+type invalidCase struct {
+	name   string
+	base   string
+	mutate func(obj map[string]any)
+	// wantField must appear in the API server's error: the field a person has to fix.
+	wantField string
+}
+
+func set(value any, path ...string) func(map[string]any) {
+	return func(o map[string]any) { must(unstructured.SetNestedField(o, value, path...)) }
+}
+
+func drop(path ...string) func(map[string]any) {
+	return func(o map[string]any) { unstructured.RemoveNestedField(o, path...) }
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+var invalidCases = []invalidCase{
+	{"missing template", siteYAML, drop("spec", "template"), "spec.template"},
+	{"missing service", siteYAML, drop("spec", "service"), "spec.service"},
+	{"no service ports", siteYAML, set([]any{}, "spec", "service", "ports"), "spec.service.ports"},
+	{"service port out of range", siteYAML, set([]any{map[string]any{"port": int64(70000)}}, "spec", "service", "ports"), "spec.service.ports[0].port"},
+	{"unsupported service type", siteYAML, set("ExternalName", "spec", "service", "type"), "spec.service.type"},
+	{"negative replicas", siteYAML, set(int64(-1), "spec", "replicas"), "spec.replicas"},
+	{"previewReplicas above replicas", siteYAML, set(int64(5), "spec", "strategy", "previewReplicas"), "spec.strategy.previewReplicas"},
+	{"malformed scaleDownDelay", siteYAML, set("10 minutes", "spec", "strategy", "scaleDownDelay"), "spec.strategy.scaleDownDelay"},
+	{"negative progressDeadline", siteYAML, set("-5m", "spec", "strategy", "progressDeadline"), "spec.strategy.progressDeadline"},
+	{"malformed check timeout", siteYAML, set("soon", "spec", "strategy", "prePromotion", "timeout"), "spec.strategy.prePromotion.timeout"},
+	{"activeName equal to previewName", siteYAML, func(o map[string]any) {
+		set("web", "spec", "service", "activeName")(o)
+		set("web", "spec", "service", "previewName")(o)
+	}, "spec.service.activeName"},
+	{"previewName equal to the default active name", siteYAML, set("shop", "spec", "service", "previewName"), "spec.service.activeName"},
+	{"service name not a DNS label", siteYAML, set("Shop_Web", "spec", "service", "activeName"), "spec.service.activeName"},
+	{"database name with capitals", siteYAML, set("Shop", "spec", "database", "name"), "spec.database.name"},
+	{"database name with a hyphen", siteYAML, set("shop-db", "spec", "database", "name"), "spec.database.name"},
+	{"database name without room for the color suffix", siteYAML, set(strings.Repeat("s", 58), "spec", "database", "name"), "spec.database.name"},
+	{"unknown clone method", siteYAML, set("Snapshot", "spec", "database", "cloneMethod"), "spec.database.cloneMethod"},
+	{"database without schemaRevision", siteYAML, drop("spec", "database", "schemaRevision"), "spec.database.schemaRevision"},
+	{"revisionHistoryLimit zero", siteYAML, set(int64(0), "spec", "revisionHistoryLimit"), "spec.revisionHistoryLimit"},
+	{"name too long for the color suffixes", siteYAML, set(strings.Repeat("a", 60), "metadata", "name"), "metadata.name"},
+
+	{"refresh with both sources", refreshYAML, set(map[string]any{"volume": map[string]any{"emptyDir": map[string]any{}}}, "spec", "source", "backup"), "spec.source"},
+	{"refresh with neither source", refreshYAML, drop("spec", "source", "database"), "spec.source"},
+	{"cron minute 61", refreshYAML, set("61 * * * *", "spec", "schedule"), "spec.schedule"},
+	{"cron with three fields", refreshYAML, set("* * *", "spec", "schedule"), "spec.schedule"},
+	{"cron hour 24", refreshYAML, set("0 24 * * *", "spec", "schedule"), "spec.schedule"},
+	{"missing schedule", refreshYAML, drop("spec", "schedule"), "spec.schedule"},
+	{"time zone that is not a zone name", refreshYAML, set("UTC+2 hours", "spec", "timeZone"), "spec.timeZone"},
+	{"keepPrevious below zero", refreshYAML, set(int64(-1), "spec", "keepPrevious"), "spec.keepPrevious"},
+	{"keepPrevious above the cap", refreshYAML, set(int64(11), "spec", "keepPrevious"), "spec.keepPrevious"},
+	{"target equal to the live source", refreshYAML, func(o map[string]any) {
+		set("shop-replica", "spec", "target", "connectionSecretRef", "name")(o)
+		set("shop", "spec", "target", "name")(o)
+	}, "spec.target"},
+	{"target name not an identifier", refreshYAML, set("shop-dev", "spec", "target", "name"), "spec.target.name"},
+	{"sanitize entry with sql and a ConfigMap", refreshYAML, set([]any{map[string]any{
+		"sql":             "SELECT 1",
+		"configMapKeyRef": map[string]any{"name": "scrub", "key": "scrub.sql"},
+	}}, "spec", "sanitize"), "spec.sanitize[0]"},
+	{"restoreJobs zero", refreshYAML, set(int64(0), "spec", "restoreJobs"), "spec.restoreJobs"},
+}
+
+func decode(t *testing.T, doc string) *unstructured.Unstructured {
+	t.Helper()
+	obj := map[string]any{}
+	if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+		t.Fatalf("cannot parse manifest: %v", err)
+	}
+	return &unstructured.Unstructured{Object: obj}
+}
+
+func namespace(t *testing.T, name string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatalf("cannot create namespace: %v", err)
+	}
+	return name
+}
+
+func TestInvalidManifestsAreRejectedAtApply(t *testing.T) {
+	ns := namespace(t, "invalid")
+	if len(invalidCases) < 20 {
+		t.Fatalf("only %d invalid cases", len(invalidCases))
+	}
+	for _, c := range invalidCases {
+		t.Run(c.name, func(t *testing.T) {
+			obj := decode(t, c.base)
+			c.mutate(obj.Object)
+			obj.SetNamespace(ns)
+			err := env.Client.Create(context.Background(), obj)
+			if err == nil {
+				t.Fatalf("the API server accepted an invalid %s", obj.GetKind())
+			}
+			if !strings.Contains(err.Error(), c.wantField) {
+				t.Fatalf("error does not name %s:\n%v", c.wantField, err)
+			}
+		})
+	}
+}
+
+func TestBaseManifestsAreAccepted(t *testing.T) {
+	// The bases of the invalid table must themselves be valid, or every
+	// rejection above could be for the wrong reason.
+	ns := namespace(t, "bases")
+	for _, doc := range []string{siteYAML, refreshYAML} {
+		obj := decode(t, doc)
+		obj.SetNamespace(ns)
+		if err := env.Client.Create(context.Background(), obj); err != nil {
+			t.Fatalf("valid %s rejected: %v", obj.GetKind(), err)
+		}
+	}
+}
+
+func TestSamplesAreAcceptedWithDefaults(t *testing.T) {
+	ns := namespace(t, "samples")
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := 0
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(raw), "\n---") {
+			obj := decode(t, doc)
+			if obj.GetAPIVersion() != "deploy.understudy.dev/v1alpha1" {
+				continue
+			}
+			obj.SetNamespace(ns)
+			if err := env.Client.Create(context.Background(), obj); err != nil {
+				t.Fatalf("%s: sample %s rejected: %v", filepath.Base(f), obj.GetName(), err)
+			}
+			applied++
+			checkDefaults(t, obj)
+		}
+	}
+	if applied < 2 {
+		t.Fatalf("only %d samples applied", applied)
+	}
+}
+
+// checkDefaults asserts the API server filled in the documented defaults, so
+// `kubectl get -o yaml` shows them.
+func checkDefaults(t *testing.T, obj *unstructured.Unstructured) {
+	t.Helper()
+	want := map[string][][]string{
+		"SiteDeployment": {
+			{"spec", "revisionHistoryLimit"}, {"spec", "service", "type"},
+			{"spec", "strategy", "prePromotion", "backoffLimit"},
+		},
+		"DatabaseRefresh": {
+			{"spec", "successfulJobsHistoryLimit"}, {"spec", "failedJobsHistoryLimit"},
+		},
+	}[obj.GetKind()]
+	for _, path := range want {
+		if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, path...); !found {
+			t.Errorf("%s %s: default of %s not applied", obj.GetKind(), obj.GetName(), strings.Join(path, "."))
+		}
+	}
+}

@@ -1,0 +1,101 @@
+// Command manager runs the understudy operator: the SiteDeployment and
+// DatabaseRefresh controllers, with health, readiness and metrics endpoints.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/controllers"
+)
+
+func main() {
+	var (
+		metricsAddr, probeAddr, namespaces, runnerImage string
+		leaderElect                                     bool
+		qps                                             float64
+		burst, workers                                  int
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts.")
+	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
+	flag.StringVar(&runnerImage, "refresh-runner-image", "understudy/refresh-runner:dev", "Image of the refresh runner that DatabaseRefresh CronJobs run.")
+	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server (queries per second).")
+	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
+	flag.IntVar(&workers, "workers", 8, "Objects of each kind reconciled in parallel.")
+	opts := zap.Options{Development: false, Level: zapcore.InfoLevel}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+
+	if err := run(options{
+		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect,
+		namespaces: namespaces, runnerImage: runnerImage, qps: float32(qps), burst: burst, workers: workers,
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	metricsAddr, probeAddr, namespaces, runnerImage string
+	leaderElect                                     bool
+	qps                                             float32
+	burst, workers                                  int
+}
+
+func run(o options) error {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(deployv1alpha1.AddToScheme(scheme))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("cannot load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = o.qps, o.burst
+
+	cacheOpts := cache.Options{}
+	if o.namespaces != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(o.namespaces, ",") {
+			cacheOpts.DefaultNamespaces[strings.TrimSpace(ns)] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       "understudy-manager.deploy.understudy.dev",
+	})
+	if err != nil {
+		return fmt.Errorf("cannot create manager: %w", err)
+	}
+	if err := controllers.Setup(mgr, controllers.Options{RunnerImage: o.runnerImage, Workers: o.workers}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("cannot add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("cannot add readiness check: %w", err)
+	}
+	ctrl.Log.Info("starting manager", "namespaces", o.namespaces, "refreshRunnerImage", o.runnerImage)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
