@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 )
 
 // Options configure both controllers.
@@ -15,6 +16,9 @@ type Options struct {
 	Workers int
 	// Clock is injected by tests; nil means the real clock.
 	Clock clock.PassiveClock
+	// Wake, when set, enqueues the SiteDeployments sent on it. Tests that
+	// step a fake clock use it in place of waiting for a timed requeue.
+	Wake <-chan event.GenericEvent
 }
 
 // Setup registers both controllers with the manager.
@@ -30,7 +34,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Recorder: mgr.GetEventRecorder("sitedeployment-controller"),
 		Clock:    o.Clock,
 	}
-	if err := sd.SetupWithManager(mgr, o.Workers); err != nil {
+	if err := sd.SetupWithManager(mgr, o.Workers, o.Wake); err != nil {
 		return fmt.Errorf("cannot set up the SiteDeployment controller: %w", err)
 	}
 	dr := &DatabaseRefreshReconciler{

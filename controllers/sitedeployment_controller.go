@@ -8,6 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
@@ -34,7 +35,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 }
 
 // SetupWithManager registers the controller.
-func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers int, wake <-chan event.GenericEvent) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SiteDeployment{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).

@@ -1,0 +1,126 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/understudy-dev/understudy/controllers"
+	"github.com/understudy-dev/understudy/internal/testenv"
+)
+
+// The suite runs both controllers in one manager against a real API server.
+// There is no kube-controller-manager: tests play it by setting Deployment,
+// Job and Pod status themselves.
+var (
+	env       *testenv.Env
+	k8sClient client.Client // bypasses the manager's cache
+	fakeClock *clocktesting.FakeClock
+	wake      = make(chan event.GenericEvent, 1024)
+	// runnerImage is the image the manager is told to run refreshes with.
+	runnerImage = "example.invalid/understudy/refresh-runner:test"
+)
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = env.Stop() }()
+	k8sClient = env.Client
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cannot create manager: %w", err)
+	}
+	fakeClock = clocktesting.NewFakeClock(time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC))
+	if err := controllers.Setup(mgr, controllers.Options{
+		RunnerImage: runnerImage, Workers: 4, Clock: fakeClock, Wake: wake,
+	}); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return 0, fmt.Errorf("manager cache did not sync")
+	}
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		return code, fmt.Errorf("manager: %w", err)
+	}
+	return code, nil
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("TEST_VERBOSE") != "" {
+		return -2
+	}
+	return 2 // errors only: the suite's output stays readable
+}
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatalf("cannot create namespace: %v", err)
+	}
+	return ns.Name
+}
+
+// eventually retries check until it returns nil or the timeout passes. It
+// polls the API server, never the manager's cache.
+func eventually(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %v", what, err)
+}
+
+// consistently asserts check keeps returning nil for a while.
+func consistently(t *testing.T, what string, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := check(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,58 @@
+package refresh
+
+import "time"
+
+// Result is the one-line JSON the refresh runner writes to its pod's
+// termination message file and to stdout. The DatabaseRefresh controller
+// reads it back into status.lastRefresh and status.dataTakenAt. It never
+// contains a credential.
+type Result struct {
+	// Result is "Succeeded" or "Failed".
+	Result string `json:"result"`
+	// Error is the failure, in words a person can act on; empty on success.
+	Error string `json:"error,omitempty"`
+	// Source is the backup file name (relative to the backup directory) or
+	// "database <name>" for a live dump.
+	Source string `json:"source,omitempty"`
+	// DataTakenAt is when the source data was taken: the dump's creation
+	// time from its archive header, else the file's modification time, or
+	// the start of a live dump.
+	DataTakenAt *time.Time `json:"dataTakenAt,omitempty"`
+	// Bytes is the size of the dump that was restored.
+	Bytes int64 `json:"bytes,omitempty"`
+	// Target is the database that now holds the new copy.
+	Target string `json:"target,omitempty"`
+	// Previous is the name the old target was kept under, if any.
+	Previous string `json:"previous,omitempty"`
+	// Dropped lists kept copies dropped by retention.
+	Dropped []string `json:"dropped,omitempty"`
+	// DurationsMs is the duration of each step (dump, restore, sanitize,
+	// analyze, swap, total) in milliseconds.
+	DurationsMs map[string]int64 `json:"durationsMs,omitempty"`
+	// UnavailableMs is how long the target database refused connections
+	// during the swap.
+	UnavailableMs int64 `json:"unavailableMs,omitempty"`
+}
+
+// Result values.
+const (
+	Succeeded = "Succeeded"
+	Failed    = "Failed"
+)
+
+// Environment variables the runner reads its credentials from. The
+// DatabaseRefresh controller fills them from the connection Secrets' keys
+// (host, port, username, password, sslmode) with secretKeyRef, so no
+// credential value ever appears in the CronJob, the Job or their args.
+const (
+	EnvTargetHost     = "TARGET_HOST"
+	EnvTargetPort     = "TARGET_PORT"
+	EnvTargetUser     = "TARGET_USER"
+	EnvTargetPassword = "TARGET_PASSWORD"
+	EnvTargetSSLMode  = "TARGET_SSLMODE"
+	EnvSourceHost     = "SOURCE_HOST"
+	EnvSourcePort     = "SOURCE_PORT"
+	EnvSourceUser     = "SOURCE_USER"
+	EnvSourcePassword = "SOURCE_PASSWORD"
+	EnvSourceSSLMode  = "SOURCE_SSLMODE"
+)
