@@ -2,18 +2,29 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/bluegreen"
 )
 
-// SiteDeploymentReconciler runs blue/green releases of a SiteDeployment.
+// SiteDeploymentReconciler runs blue/green releases of a SiteDeployment. It
+// observes the site's Deployments, Services, check Jobs and stored revisions,
+// asks bluegreen.Decide what to do, applies it, and records status once.
 type SiteDeploymentReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
@@ -29,15 +40,113 @@ type SiteDeploymentReconciler struct {
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile is filled in by the SiteDeployment issue.
+// Reconcile observes, decides, applies and records.
 func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return ctrl.Result{}, nil
+	site := &deployv1alpha1.SiteDeployment{}
+	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !site.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owner references remove what it owns
+	}
+	observed, err := r.observe(ctx, site)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plan := bluegreen.Decide(observed)
+	if err := r.apply(ctx, site, observed, plan); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !equality.Semantic.DeepEqual(site.Status, plan.Status) {
+		site.Status = plan.Status
+		if err := r.Status().Update(ctx, site); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
+		}
+	}
+	for _, e := range plan.Events {
+		kind := corev1.EventTypeNormal
+		if e.Warning {
+			kind = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(site, nil, kind, e.Reason, "Release", "%s", e.Note)
+	}
+	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 
-// SetupWithManager registers the controller.
+// SetupWithManager registers the controller. wake, when set, enqueues the
+// SiteDeployments sent on it (tests use it after stepping a fake clock).
 func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers int, wake <-chan event.GenericEvent) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SiteDeployment{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&batchv1.Job{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+	if wake != nil {
+		b = b.WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
+}
+
+// observe reads everything the planner looks at, from the cache.
+func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1alpha1.SiteDeployment) (bluegreen.Observed, error) {
+	o := bluegreen.Observed{
+		Site:        site,
+		Deployments: map[deployv1alpha1.Color]*appsv1.Deployment{},
+		Jobs:        map[string]*batchv1.Job{},
+		Templates:   map[string]*corev1.PodTemplateSpec{},
+		Now:         r.Clock.Now(),
+	}
+	for _, c := range []deployv1alpha1.Color{deployv1alpha1.Blue, deployv1alpha1.Green} {
+		d := &appsv1.Deployment{}
+		if err := r.getOwned(ctx, site, bluegreen.DeploymentName(site.Name, c), d); err != nil {
+			return o, err
+		} else if d.Name != "" {
+			o.Deployments[c] = d
+		}
+	}
+	for name, dst := range map[string]**corev1.Service{
+		bluegreen.ActiveServiceName(site):  &o.ActiveService,
+		bluegreen.PreviewServiceName(site): &o.PreviewService,
+	} {
+		svc := &corev1.Service{}
+		if err := r.getOwned(ctx, site, name, svc); err != nil {
+			return o, err
+		} else if svc.Name != "" {
+			*dst = svc
+		}
+	}
+	jobs := &batchv1.JobList{}
+	if err := r.List(ctx, jobs, client.InNamespace(site.Namespace), client.MatchingLabels{deployv1alpha1.LabelSite: site.Name}); err != nil {
+		return o, fmt.Errorf("cannot list check jobs: %w", err)
+	}
+	for i := range jobs.Items {
+		o.Jobs[jobs.Items[i].Name] = &jobs.Items[i]
+	}
+	revs, err := r.revisions(ctx, site)
+	if err != nil {
+		return o, err
+	}
+	for rev, cr := range revs {
+		if t, err := templateOf(cr); err == nil {
+			o.Templates[rev] = t
+		}
+	}
+	return o, nil
+}
+
+// getOwned reads an object by name; a missing one leaves obj empty, and one
+// not owned by the site is an error a person must resolve.
+func (r *SiteDeploymentReconciler) getOwned(ctx context.Context, site *deployv1alpha1.SiteDeployment, name string, obj client.Object) error {
+	if err := r.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			obj.SetName("")
+			return nil
+		}
+		return fmt.Errorf("cannot read %s: %w", name, err)
+	}
+	if !metaOwnedBy(obj, site) {
+		return fmt.Errorf("%s %s exists and is not owned by SiteDeployment %s: rename or delete it", obj.GetObjectKind().GroupVersionKind().Kind, name, site.Name)
+	}
+	return nil
 }

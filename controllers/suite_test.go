@@ -60,7 +60,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot create manager: %w", err)
 	}
-	fakeClock = clocktesting.NewFakeClock(time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC))
+	fakeClock = clocktesting.NewFakeClock(time.Now())
 	if err := controllers.Setup(mgr, controllers.Options{
 		RunnerImage: runnerImage, Workers: 4, Clock: fakeClock, Wake: wake,
 	}); err != nil {

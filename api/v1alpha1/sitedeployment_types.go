@@ -351,6 +351,30 @@ type SiteDeploymentStatus struct {
 	// +optional
 	AbortedRevision string `json:"abortedRevision,omitempty"`
 
+	// AbortReason is the condition reason of the abort: Aborted (by a
+	// person), PrePromotionFailed, PostPromotionFailed, CheckTimedOut or
+	// ProgressDeadlineExceeded.
+	// +optional
+	AbortReason string `json:"abortReason,omitempty"`
+
+	// PreviewStartedAt is when the candidate was started on the idle color.
+	// +optional
+	PreviewStartedAt *metav1.Time `json:"previewStartedAt,omitempty"`
+
+	// PreviewReadyAt is when the candidate first had all its replicas available.
+	// +optional
+	PreviewReadyAt *metav1.Time `json:"previewReadyAt,omitempty"`
+
+	// PromotionReadyAt is when the candidate was fully available at full
+	// size with its checks passed: autoPromoteAfter counts from here.
+	// +optional
+	PromotionReadyAt *metav1.Time `json:"promotionReadyAt,omitempty"`
+
+	// PostPromotionRevision is the active revision whose post-promotion
+	// check has not passed yet; the old color is kept warm until it has.
+	// +optional
+	PostPromotionRevision string `json:"postPromotionRevision,omitempty"`
+
 	// LastSwitchTime is when the active Service's selector last changed.
 	// +optional
 	LastSwitchTime *metav1.Time `json:"lastSwitchTime,omitempty"`

@@ -1,0 +1,106 @@
+package bluegreen
+
+import (
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// DeploymentIntent is what one color's Deployment should be.
+type DeploymentIntent struct {
+	Color    v1.Color
+	Revision string
+	// Template is the revision's pod template; nil keeps the current one
+	// (used for the active color, whose template never changes in place).
+	Template *corev1.PodTemplateSpec
+	Replicas int32
+}
+
+// ServiceIntent is what the active or preview Service should select.
+type ServiceIntent struct {
+	Name     string
+	Color    v1.Color
+	Revision string
+}
+
+// Selector is the Service selector of the intent.
+func (s ServiceIntent) Selector(site string) map[string]string {
+	return map[string]string{v1.LabelSite: site, v1.LabelColor: string(s.Color), v1.LabelRevision: s.Revision}
+}
+
+// DeploymentName is the name of a color's Deployment.
+func DeploymentName(site string, c v1.Color) string { return site + "-" + string(c) }
+
+// ActiveServiceName resolves spec.service.activeName.
+func ActiveServiceName(s *v1.SiteDeployment) string {
+	if s.Spec.Service.ActiveName != "" {
+		return s.Spec.Service.ActiveName
+	}
+	return s.Name
+}
+
+// PreviewServiceName resolves spec.service.previewName.
+func PreviewServiceName(s *v1.SiteDeployment) string {
+	if s.Spec.Service.PreviewName != "" {
+		return s.Spec.Service.PreviewName
+	}
+	return s.Name + "-preview"
+}
+
+// Check kinds, also the suffix of check Job names.
+const (
+	PrePromotion  = "pre"
+	PostPromotion = "post"
+)
+
+// CheckJobName is deterministic so that creating a check twice is a no-op.
+func CheckJobName(site, rev, kind string) string {
+	if len(site) > 45 {
+		site = site[:45]
+	}
+	return fmt.Sprintf("%s-%s-%s", site, rev, kind)
+}
+
+// checkJob renders the Job of a check against a revision on a color.
+func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Color, kind string) *batchv1.Job {
+	tmpl := spec.Template.DeepCopy()
+	tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+	env := []corev1.EnvVar{
+		{Name: "PREVIEW_URL", Value: serviceURL(s, PreviewServiceName(s))},
+		{Name: "ACTIVE_URL", Value: serviceURL(s, ActiveServiceName(s))},
+		{Name: "REVISION", Value: rev},
+		{Name: "COLOR", Value: string(color)},
+	}
+	for i := range tmpl.Spec.Containers {
+		tmpl.Spec.Containers[i].Env = append(tmpl.Spec.Containers[i].Env, env...)
+	}
+	labels := map[string]string{v1.LabelSite: s.Name, v1.LabelRevision: rev, v1.LabelCheck: kind}
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	for k, v := range labels {
+		tmpl.Labels[k] = v
+	}
+	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: spec.BackoffLimit}}
+	job.Name = CheckJobName(s.Name, rev, kind)
+	job.Namespace = s.Namespace
+	job.Labels = labels
+	if spec.Timeout != nil {
+		secs := int64(spec.Timeout.Seconds())
+		if secs > 0 {
+			job.Spec.ActiveDeadlineSeconds = &secs
+		}
+	}
+	return job
+}
+
+func serviceURL(s *v1.SiteDeployment, svc string) string {
+	port := int32(80)
+	if len(s.Spec.Service.Ports) > 0 {
+		port = s.Spec.Service.Ports[0].Port
+	}
+	return fmt.Sprintf("http://%s.%s.svc:%d", svc, s.Namespace, port)
+}

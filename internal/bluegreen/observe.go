@@ -1,0 +1,87 @@
+package bluegreen
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// Observed is everything the planner may look at.
+type Observed struct {
+	Site *v1.SiteDeployment
+	// Deployments of the two colors; a missing color is absent from the map.
+	Deployments map[v1.Color]*appsv1.Deployment
+	// ActiveService and PreviewService are nil until created.
+	ActiveService, PreviewService *corev1.Service
+	// Jobs are the site's check Jobs by name.
+	Jobs map[string]*batchv1.Job
+	// Templates are the stored revisions (ControllerRevisions) by revision.
+	Templates map[string]*corev1.PodTemplateSpec
+	Now       time.Time
+}
+
+// revisionOf is the revision a Deployment's pod template carries.
+func revisionOf(d *appsv1.Deployment) string {
+	if d == nil {
+		return ""
+	}
+	return d.Spec.Template.Labels[v1.LabelRevision]
+}
+
+// readyAt tells whether a Deployment runs exactly n pods of revision rev, all
+// available, as observed by the Deployment controller for its latest spec.
+func readyAt(d *appsv1.Deployment, rev string, n int32) bool {
+	if d == nil || revisionOf(d) != rev || d.Spec.Replicas == nil || *d.Spec.Replicas != n {
+		return false
+	}
+	s := d.Status
+	return s.ObservedGeneration >= d.Generation &&
+		s.Replicas == n && s.UpdatedReplicas == n && s.AvailableReplicas == n
+}
+
+// servedBy reads the color and revision a Service selects; empty when the
+// Service is missing or not ours.
+func servedBy(svc *corev1.Service) (v1.Color, string) {
+	if svc == nil {
+		return "", ""
+	}
+	return v1.Color(svc.Spec.Selector[v1.LabelColor]), svc.Spec.Selector[v1.LabelRevision]
+}
+
+// jobState is the outcome of a check Job so far.
+type jobState int
+
+const (
+	jobMissing jobState = iota
+	jobRunning
+	jobSucceeded
+	jobFailed
+)
+
+// checkState reads a Job. Only the Job's Complete condition is success: a
+// check whose pod crashed or was killed ends Failed, never passed.
+func checkState(j *batchv1.Job) (jobState, string) {
+	if j == nil {
+		return jobMissing, ""
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return jobSucceeded, ""
+		case batchv1.JobFailed:
+			msg := c.Reason
+			if c.Message != "" {
+				msg += ": " + c.Message
+			}
+			return jobFailed, msg
+		}
+	}
+	return jobRunning, ""
+}

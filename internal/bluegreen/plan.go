@@ -1,0 +1,186 @@
+package bluegreen
+
+import (
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// Plan is what the controller should make true next.
+type Plan struct {
+	// Deployments lists the colors whose Deployment must be created or
+	// changed; a color not listed is left exactly as it is.
+	Deployments []DeploymentIntent
+	// Active and Preview are the Services' selectors; nil leaves a Service
+	// alone (it is not created before the first revision is available).
+	Active, Preview *ServiceIntent
+	// Jobs are check Jobs that must exist.
+	Jobs []*batchv1.Job
+	// Revisions are pod templates to store as ControllerRevisions.
+	Revisions map[string]*corev1.PodTemplateSpec
+	// RestartedAt goes on every Deployment's pod template as an annotation.
+	RestartedAt string
+	Status      v1.SiteDeploymentStatus
+	Events      []Event
+	// RequeueAfter is when a timer (soak, scale-down, deadline) runs out; 0: none.
+	RequeueAfter time.Duration
+}
+
+// Event is a transition worth telling a person about.
+type Event struct {
+	Warning bool
+	Reason  string
+	Note    string
+}
+
+type planner struct {
+	in    Observed
+	site  *v1.SiteDeployment
+	spec  *v1.SiteDeploymentSpec
+	st    *v1.SiteDeploymentStatus
+	plan  Plan
+	now   time.Time
+	wakes []time.Time
+	// phase and message are decided by the step that acts last.
+	phase   v1.SiteDeploymentPhase
+	message string
+}
+
+// Decide returns the next plan for what was observed.
+func Decide(in Observed) Plan {
+	p := &planner{in: in, site: in.Site, spec: &in.Site.Spec, now: in.Now}
+	p.st = in.Site.Status.DeepCopy()
+	p.plan.Revisions = map[string]*corev1.PodTemplateSpec{}
+	p.run()
+	p.finish()
+	return p.plan
+}
+
+func (p *planner) run() {
+	current := Revision(&p.spec.Template)
+	if p.st.CurrentRevision != current {
+		// A new spec.template ends an abort of another revision.
+		if p.st.AbortedRevision != current {
+			p.st.AbortedRevision, p.st.AbortReason = "", ""
+		}
+		p.st.CurrentRevision = current
+	}
+	p.plan.Revisions[current] = &p.spec.Template
+	p.plan.RestartedAt = p.site.Annotations[v1.AnnotationRestartedAt]
+	p.st.RestartedAt = p.plan.RestartedAt
+
+	if p.spec.Paused {
+		p.plan.RestartedAt = ""
+		p.st.RestartedAt = p.site.Status.RestartedAt
+		p.set(v1.PhasePaused, "spec.paused is true: no scaling, no switching")
+		return
+	}
+	activeColor, activeRev := servedBy(p.in.ActiveService)
+	if activeColor == "" {
+		p.firstRelease(current)
+		return
+	}
+	p.st.ActiveColor, p.st.ActiveRevision = activeColor, activeRev
+	p.applyAbortAnnotation(current, activeRev)
+	// A failed check changes the target; decide again (bounded).
+	for i := 0; i < 3; i++ {
+		target, rollback := p.target(current, activeRev)
+		var again bool
+		if target == activeRev {
+			again = p.steady(activeColor, activeRev, current)
+		} else {
+			again = p.release(activeColor, activeRev, target, rollback)
+		}
+		if !again {
+			return
+		}
+	}
+}
+
+// target is the revision the active Service should serve. rollback is true
+// when it is a previous revision brought back because the current one was
+// aborted: it is switched to as soon as it is available, without checks.
+func (p *planner) target(current, activeRev string) (rev string, rollback bool) {
+	if p.st.AbortedRevision != current {
+		return current, false
+	}
+	if activeRev == current {
+		if prev := p.previousRevision(current); prev != "" {
+			return prev, true
+		}
+	}
+	return activeRev, false
+}
+
+// previousRevision is the newest revision that served traffic before rev.
+func (p *planner) previousRevision(rev string) string {
+	for _, h := range p.st.History {
+		if h.Revision != rev && h.PromotedAt != nil {
+			return h.Revision
+		}
+	}
+	return ""
+}
+
+func (p *planner) promotedBefore(rev string) bool {
+	for _, h := range p.st.History {
+		if h.Revision == rev && h.PromotedAt != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *planner) applyAbortAnnotation(current, activeRev string) {
+	v := p.site.Annotations[v1.AnnotationAbort]
+	if v == "" || v == p.st.AbortedRevision {
+		return
+	}
+	if v == current || v == activeRev || v == p.st.PreviewRevision {
+		p.abort(v, v1.ReasonAborted, "revision "+v+" aborted by the "+v1.AnnotationAbort+" annotation")
+	}
+}
+
+// abort rejects a revision; the next decision scales it down or rolls back.
+func (p *planner) abort(rev, reason, message string) {
+	p.st.AbortedRevision, p.st.AbortReason = rev, reason
+	outcome := v1.OutcomeFailed
+	if reason == v1.ReasonAborted {
+		outcome = v1.OutcomeAborted
+	}
+	p.record(rev, outcome, nil)
+	p.event(true, reason, message)
+	p.message = message
+}
+
+func (p *planner) set(phase v1.SiteDeploymentPhase, message string) {
+	p.phase, p.message = phase, message
+}
+
+func (p *planner) event(warning bool, reason, note string) {
+	p.plan.Events = append(p.plan.Events, Event{Warning: warning, Reason: reason, Note: note})
+}
+
+func (p *planner) wakeAt(t time.Time) { p.wakes = append(p.wakes, t) }
+
+func (p *planner) deploy(i DeploymentIntent) { p.plan.Deployments = append(p.plan.Deployments, i) }
+
+func (p *planner) templateOf(rev string) *corev1.PodTemplateSpec {
+	if rev == p.st.CurrentRevision {
+		return &p.spec.Template
+	}
+	return p.in.Templates[rev]
+}
+
+func (p *planner) time() *metav1.Time { t := metav1.NewTime(p.now); return &t }
+
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}

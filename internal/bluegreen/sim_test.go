@@ -1,0 +1,193 @@
+package bluegreen
+
+import (
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// world simulates the cluster around the planner: it applies each plan the
+// way the controller would, and lets a test play kube-controller-manager
+// (making Deployments available, finishing Jobs) and move the clock.
+type world struct {
+	t         *testing.T
+	site      *v1.SiteDeployment
+	deps      map[v1.Color]*appsv1.Deployment
+	active    *corev1.Service
+	preview   *corev1.Service
+	jobs      map[string]*batchv1.Job
+	templates map[string]*corev1.PodTemplateSpec
+	now       time.Time
+	last      Plan
+	switches  int
+}
+
+func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
+	s := &v1.SiteDeployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "prod", Generation: 1, Annotations: map[string]string{}},
+		Spec: v1.SiteDeploymentSpec{
+			Replicas: 3,
+			Template: image("shop:1"),
+			Service:  v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "http", Port: 80}}},
+			Strategy: v1.StrategySpec{
+				AutoPromote:      ptr.To(true),
+				AutoPromoteAfter: &metav1.Duration{},
+				ScaleDownDelay:   &metav1.Duration{Duration: 10 * time.Minute},
+				ProgressDeadline: &metav1.Duration{Duration: 10 * time.Minute},
+			},
+			RevisionHistoryLimit: 10,
+		},
+	}
+	for _, m := range mutate {
+		m(s)
+	}
+	return &world{t: t, site: s, deps: map[v1.Color]*appsv1.Deployment{}, jobs: map[string]*batchv1.Job{},
+		templates: map[string]*corev1.PodTemplateSpec{}, now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+}
+
+func image(img string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "shop"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: img}}},
+	}
+}
+
+func rev(img string) string { t := image(img); return Revision(&t) }
+
+// reconcile runs the planner once and applies its plan.
+func (w *world) reconcile() Plan {
+	w.t.Helper()
+	before := map[v1.Color]appsv1.Deployment{}
+	for c, d := range w.deps {
+		before[c] = *d.DeepCopy()
+	}
+	p := Decide(Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
+		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now})
+	for r, t := range p.Revisions {
+		w.templates[r] = t.DeepCopy()
+	}
+	for _, in := range p.Deployments {
+		d := w.deps[in.Color]
+		if d == nil {
+			if in.Template == nil {
+				continue
+			}
+			d = &appsv1.Deployment{}
+			w.deps[in.Color] = d
+		}
+		changed := *d.DeepCopy()
+		if in.Template != nil && revisionOf(d) != in.Revision {
+			d.Spec.Template = *in.Template.DeepCopy()
+			d.Spec.Template.Labels = map[string]string{v1.LabelRevision: in.Revision}
+		}
+		d.Spec.Replicas = ptr.To(in.Replicas)
+		if !deploymentsEqual(&changed, d) {
+			d.Generation++
+		}
+	}
+	if p.Active != nil {
+		svc := service(*p.Active, w.site.Name)
+		if w.active == nil || w.active.Spec.Selector[v1.LabelColor] != svc.Spec.Selector[v1.LabelColor] ||
+			w.active.Spec.Selector[v1.LabelRevision] != svc.Spec.Selector[v1.LabelRevision] {
+			// Safety invariant: the newly selected color had all replicas
+			// available for the selected revision before the switch.
+			b, ok := before[p.Active.Color]
+			if !ok || !readyAt(&b, p.Active.Revision, w.site.Spec.Replicas) {
+				w.t.Fatalf("active Service switched to %s/%s, which was not fully available", p.Active.Color, p.Active.Revision)
+			}
+			w.switches++
+		}
+		w.active = svc
+	}
+	if p.Preview != nil {
+		w.preview = service(*p.Preview, w.site.Name)
+	}
+	for _, j := range p.Jobs {
+		if w.jobs[j.Name] == nil {
+			j = j.DeepCopy()
+			j.CreationTimestamp = metav1.NewTime(w.now)
+			w.jobs[j.Name] = j
+		}
+	}
+	w.site.Status = p.Status
+	w.last = p
+	return p
+}
+
+func deploymentsEqual(a, b *appsv1.Deployment) bool {
+	return revisionOf(a) == revisionOf(b) && ptr.Deref(a.Spec.Replicas, -1) == ptr.Deref(b.Spec.Replicas, -1)
+}
+
+func service(in ServiceIntent, site string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: in.Name}, Spec: corev1.ServiceSpec{Selector: in.Selector(site)}}
+}
+
+// available plays the Deployment controller: all desired pods up and available.
+func (w *world) available(c v1.Color) {
+	d := w.deps[c]
+	if d == nil {
+		w.t.Fatalf("no %s deployment", c)
+	}
+	n := *d.Spec.Replicas
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, AvailableReplicas: n, ReadyReplicas: n}
+}
+
+func (w *world) finishJob(name string, ok bool) {
+	j := w.jobs[name]
+	if j == nil {
+		w.t.Fatalf("no job %s; jobs: %v", name, keys(w.jobs))
+	}
+	c := batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}
+	if !ok {
+		c = batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"}
+	}
+	j.Status.Conditions = append(j.Status.Conditions, c)
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (w *world) release(img string) { w.site.Spec.Template = image(img); w.site.Generation++ }
+
+func (w *world) annotate(k, v string) { w.site.Annotations[k] = v }
+
+func (w *world) advance(d time.Duration) { w.now = w.now.Add(d) }
+
+// healthyOn brings the first revision up and checks it serves.
+func (w *world) healthyOn(img string) {
+	w.t.Helper()
+	w.reconcile()
+	w.available(v1.Blue)
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Blue, rev(img))
+}
+
+func (w *world) expect(phase v1.SiteDeploymentPhase, color v1.Color, activeRev string) {
+	w.t.Helper()
+	st := w.site.Status
+	if st.Phase != phase || st.ActiveColor != color || st.ActiveRevision != activeRev {
+		w.t.Fatalf("want %s on %s/%s, got %s on %s/%s (%s)", phase, color, activeRev, st.Phase, st.ActiveColor, st.ActiveRevision, st.Message)
+	}
+	if color != "" && (w.active == nil || w.active.Spec.Selector[v1.LabelColor] != string(color) || w.active.Spec.Selector[v1.LabelRevision] != activeRev) {
+		w.t.Fatalf("active Service does not select %s/%s: %v", color, activeRev, w.active)
+	}
+}
+
+func (w *world) replicas(c v1.Color) int32 {
+	if w.deps[c] == nil {
+		return -1
+	}
+	return *w.deps[c].Spec.Replicas
+}

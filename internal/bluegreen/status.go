@@ -1,0 +1,114 @@
+package bluegreen
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// record sets the outcome of rev in the history (newest first), adding it
+// when missing; promotedAt, when given, moves it to the front.
+func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *metav1.Time) {
+	h := p.st.History
+	idx := -1
+	for i := range h {
+		if h[i].Revision == rev {
+			idx = i
+			break
+		}
+	}
+	var rec v1.RevisionRecord
+	if idx >= 0 {
+		rec = h[idx]
+		h = append(h[:idx:idx], h[idx+1:]...)
+	} else {
+		rec = v1.RevisionRecord{Revision: rev}
+		if t := p.templateOf(rev); t != nil {
+			rec.Images = Images(t)
+		}
+	}
+	rec.Outcome = outcome
+	if promotedAt != nil {
+		rec.PromotedAt = promotedAt
+		h = append([]v1.RevisionRecord{rec}, h...)
+	} else if idx >= 0 {
+		h = append(h[:idx:idx], append([]v1.RevisionRecord{rec}, h[idx:]...)...)
+	} else {
+		h = append([]v1.RevisionRecord{rec}, h...)
+	}
+	if limit := int(p.spec.RevisionHistoryLimit); limit > 0 && len(h) > limit {
+		h = h[:limit]
+	}
+	p.st.History = h
+}
+
+// finish fills in what is derived from the decision: replica counts for
+// kubectl and the scale subresource, conditions, and the next wake-up.
+func (p *planner) finish() {
+	st := p.st
+	st.ObservedGeneration = p.site.Generation
+	st.Phase = p.phase
+	st.Message = p.message
+	if d := p.in.Deployments[st.ActiveColor]; d != nil && st.ActiveColor != "" {
+		st.Replicas = d.Status.Replicas
+		st.ReadyReplicas = d.Status.AvailableReplicas
+		st.Selector = fmt.Sprintf("%s=%s,%s=%s", v1.LabelSite, p.site.Name, v1.LabelColor, st.ActiveColor)
+	} else if d := p.in.Deployments[v1.Blue]; d != nil {
+		st.Replicas, st.ReadyReplicas = d.Status.Replicas, d.Status.AvailableReplicas
+	}
+	st.Ready = fmt.Sprintf("%d/%d", st.ReadyReplicas, p.spec.Replicas)
+	p.setConditions()
+	p.plan.Status = *st
+
+	sort.Slice(p.wakes, func(i, j int) bool { return p.wakes[i].Before(p.wakes[j]) })
+	for _, w := range p.wakes {
+		if d := w.Sub(p.now); d > 0 {
+			p.plan.RequeueAfter = d
+			break
+		}
+	}
+}
+
+func (p *planner) setConditions() {
+	ready, progressing, degraded := metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse
+	reason := string(p.phase)
+	switch p.phase {
+	case v1.PhaseHealthy:
+		ready = metav1.ConditionTrue
+		reason = v1.ReasonSucceeded
+	case v1.PhasePending, v1.PhaseProgressing, v1.PhasePromoting, v1.PhaseAwaitingPromotion:
+		progressing = metav1.ConditionTrue
+	case v1.PhaseDegraded, v1.PhaseAborted:
+		degraded = metav1.ConditionTrue
+		if p.st.AbortReason != "" {
+			reason = p.st.AbortReason
+		}
+	case v1.PhasePaused:
+		reason = v1.ReasonPaused
+		if c := meta.FindStatusCondition(p.st.Conditions, v1.ConditionReady); c != nil {
+			ready = c.Status
+		}
+	}
+	msg := p.message
+	if msg == "" {
+		msg = strings.ToLower(string(p.phase))
+	}
+	for _, c := range []struct {
+		t string
+		s metav1.ConditionStatus
+	}{
+		{v1.ConditionReady, ready}, {v1.ConditionProgressing, progressing}, {v1.ConditionReconciling, progressing},
+		{v1.ConditionDegraded, degraded}, {v1.ConditionStalled, degraded},
+	} {
+		meta.SetStatusCondition(&p.st.Conditions, metav1.Condition{
+			Type: c.t, Status: c.s, Reason: reason, Message: msg,
+			ObservedGeneration: p.site.Generation, LastTransitionTime: metav1.NewTime(p.now.Truncate(time.Second)),
+		})
+	}
+}

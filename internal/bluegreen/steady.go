@@ -1,0 +1,119 @@
+package bluegreen
+
+import (
+	"fmt"
+	"time"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// steady runs when the active Service already serves the target: it
+// resizes the active color, runs the post-promotion check, and scales the
+// idle color down once it is no longer needed warm.
+func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again bool) {
+	p.keepActive(activeColor, activeRev)
+	p.previewSelectsActive(activeColor, activeRev)
+	idle := activeColor.Other()
+	p.st.PreviewColor = idle
+	if p.st.PreviewRevision != "" && p.st.PreviewRevision != p.st.AbortedRevision {
+		p.record(p.st.PreviewRevision, v1.OutcomeSuperseded, nil)
+	}
+	p.st.PreviewRevision, p.st.PreviewStartedAt, p.st.PreviewReadyAt, p.st.PromotionReadyAt = "", nil, nil, nil
+
+	if p.st.PostPromotionRevision == activeRev {
+		passed, failed := p.check(PostPromotion, p.spec.Strategy.PostPromotion, activeRev, activeColor, activeColor, activeRev)
+		if failed {
+			return true
+		}
+		if passed {
+			p.st.PostPromotionRevision = ""
+		}
+	} else {
+		p.st.PostPromotionRevision = ""
+	}
+	p.scaleDownIdle(idle)
+	p.setSteadyPhase(activeRev)
+	return false
+}
+
+// scaleDownIdle scales the idle color to zero once it is not kept warm:
+// at once for an aborted revision, else after scaleDownDelay from the
+// switch and after the post-promotion check passed.
+func (p *planner) scaleDownIdle(idle v1.Color) {
+	d := p.in.Deployments[idle]
+	if d == nil || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
+		return
+	}
+	rev := revisionOf(d)
+	if rev != p.st.AbortedRevision {
+		if p.st.PostPromotionRevision != "" {
+			return
+		}
+		if p.st.LastSwitchTime != nil {
+			until := p.st.LastSwitchTime.Add(durationOr(p.spec.Strategy.ScaleDownDelay, 10*time.Minute))
+			if p.now.Before(until) {
+				p.wakeAt(until)
+				return
+			}
+		}
+	}
+	p.deploy(DeploymentIntent{Color: idle, Revision: rev, Replicas: 0})
+	p.event(false, "ScaledDown", fmt.Sprintf("scaled %s (%s) down to 0", idle, rev))
+}
+
+// setSteadyPhase names the phase once the active Service serves rev.
+func (p *planner) setSteadyPhase(rev string) {
+	switch {
+	case p.st.AbortedRevision != "" && p.st.AbortedRevision == p.st.CurrentRevision:
+		phase := v1.PhaseDegraded
+		if p.st.AbortReason == v1.ReasonAborted {
+			phase = v1.PhaseAborted
+		}
+		msg := p.message
+		if msg == "" {
+			msg = p.site.Status.Message
+		}
+		p.set(phase, msg)
+	case p.st.PostPromotionRevision != "":
+		p.set(v1.PhasePromoting, fmt.Sprintf("post-promotion check of %s running", rev))
+	default:
+		p.set(v1.PhaseHealthy, fmt.Sprintf("revision %s serves traffic", rev))
+	}
+}
+
+// check runs one check Job against rev. It reports passed when there is no
+// check or its Job completed, and failed (after aborting rev) when the Job
+// failed or ran past its timeout.
+func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, activeColor v1.Color, activeRev string) (passed, failed bool) {
+	if spec == nil {
+		return true, false
+	}
+	name := CheckJobName(p.site.Name, rev, kind)
+	job := p.in.Jobs[name]
+	state, why := checkState(job)
+	reason := v1.ReasonPrePromotionFailed
+	if kind == PostPromotion {
+		reason = v1.ReasonPostPromotionFailed
+	}
+	switch state {
+	case jobMissing:
+		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, spec, rev, color, kind))
+		return false, false
+	case jobSucceeded:
+		return true, false
+	case jobFailed:
+		p.abort(rev, reason, fmt.Sprintf("%s-promotion check %s of revision %s failed (%s); traffic stays on %s (%s)", kind, name, rev, why, activeColor, activeRev))
+		if kind == PostPromotion {
+			p.message = fmt.Sprintf("post-promotion check %s of revision %s failed (%s); switching back", name, rev, why)
+		}
+		return false, true
+	}
+	timeout := durationOr(spec.Timeout, 5*time.Minute)
+	deadline := job.CreationTimestamp.Add(timeout)
+	if !p.now.Before(deadline) {
+		p.abort(rev, v1.ReasonCheckTimedOut, fmt.Sprintf("%s-promotion check %s of revision %s did not finish within %s", kind, name, rev, timeout))
+		return false, true
+	}
+	p.wakeAt(deadline)
+	return false, false
+}
