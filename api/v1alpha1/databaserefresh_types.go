@@ -56,7 +56,7 @@ type DatabaseRefreshSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
 	// +optional
-	KeepPrevious int32 `json:"keepPrevious"`
+	KeepPrevious *int32 `json:"keepPrevious,omitempty"`
 
 	// SiteDeploymentRef names a SiteDeployment whose pods are restarted after
 	// a successful swap, so that they reconnect to the new copy.
@@ -69,7 +69,7 @@ type DatabaseRefreshSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=32
 	// +optional
-	RestoreJobs int32 `json:"restoreJobs"`
+	RestoreJobs int32 `json:"restoreJobs,omitempty"`
 
 	// JobTemplate overrides parts of the runner pod.
 	// +optional

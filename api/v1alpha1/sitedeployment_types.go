@@ -66,7 +66,7 @@ const (
 )
 
 // SiteDeploymentSpec is the desired state of a blue/green web service.
-// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || !has(self.strategy.previewReplicas) || self.strategy.previewReplicas <= self.replicas",message="spec.strategy.previewReplicas must not exceed spec.replicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.strategy) || !has(self.strategy.previewReplicas) || self.strategy.previewReplicas <= (has(self.replicas) ? self.replicas : 1)",message="spec.strategy.previewReplicas must not exceed spec.replicas"
 type SiteDeploymentSpec struct {
 	// Replicas of the active color (and of a candidate once it is promoted).
 	// Also served by the scale subresource; changing it resizes the active
@@ -75,7 +75,7 @@ type SiteDeploymentSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	// +optional
-	Replicas int32 `json:"replicas"`
+	Replicas *int32 `json:"replicas,omitempty"`
 
 	// Template of the pods. Every change of it is a new revision, started on
 	// the idle color, checked, and promoted by one switch of the active
@@ -103,7 +103,7 @@ type SiteDeploymentSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100
 	// +optional
-	RevisionHistoryLimit int32 `json:"revisionHistoryLimit"`
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 
 	// Paused stops all action: no scaling, no switching, no checks.
 	// +optional
@@ -279,7 +279,7 @@ type DatabaseSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
 	// +optional
-	RetainPrevious int32 `json:"retainPrevious"`
+	RetainPrevious *int32 `json:"retainPrevious,omitempty"`
 }
 
 // MigrationSpec is the Job that upgrades a copied database.
@@ -460,6 +460,14 @@ type SiteDeploymentList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []SiteDeployment `json:"items"`
+}
+
+// DesiredReplicas is spec.replicas, 1 when unset.
+func (s *SiteDeploymentSpec) DesiredReplicas() int32 {
+	if s.Replicas == nil {
+		return 1
+	}
+	return *s.Replicas
 }
 
 func init() {

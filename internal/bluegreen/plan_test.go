@@ -291,7 +291,7 @@ func TestReplicasResizeActiveColorInPlace(t *testing.T) {
 	w.available(v1.Green)
 	w.reconcile()
 	w.advance(time.Minute)
-	w.site.Spec.Replicas = 5
+	w.site.Spec.Replicas = ptr.To[int32](5)
 	w.site.Generation++
 	w.reconcile()
 	if w.replicas(v1.Green) != 5 || w.replicas(v1.Blue) != 3 {

@@ -11,9 +11,9 @@ import (
 // once it is fully available.
 func (p *planner) firstRelease(rev string) {
 	blue := p.in.Deployments[v1.Blue]
-	p.deploy(DeploymentIntent{Color: v1.Blue, Revision: rev, Template: &p.spec.Template, Replicas: p.spec.Replicas})
-	if !readyAt(blue, rev, p.spec.Replicas) {
-		p.set(v1.PhasePending, fmt.Sprintf("waiting for blue (%s) to have %d replicas available", rev, p.spec.Replicas))
+	p.deploy(DeploymentIntent{Color: v1.Blue, Revision: rev, Template: &p.spec.Template, Replicas: p.spec.DesiredReplicas()})
+	if !readyAt(blue, rev, p.spec.DesiredReplicas()) {
+		p.set(v1.PhasePending, fmt.Sprintf("waiting for blue (%s) to have %d replicas available", rev, p.spec.DesiredReplicas()))
 		return
 	}
 	p.switchTo(v1.Blue, rev, "", true)
@@ -25,7 +25,7 @@ func (p *planner) firstRelease(rev string) {
 func (p *planner) release(activeColor v1.Color, activeRev, target string, rollback bool) (again bool) {
 	idle := activeColor.Other()
 	idleDep := p.in.Deployments[idle]
-	full := p.spec.Replicas
+	full := p.spec.DesiredReplicas()
 	p.keepActive(activeColor, activeRev)
 
 	if p.st.PreviewRevision != target {
@@ -131,7 +131,7 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 
 // keepActive resizes the active color in place; its template never changes.
 func (p *planner) keepActive(color v1.Color, rev string) {
-	i := DeploymentIntent{Color: color, Revision: rev, Replicas: p.spec.Replicas}
+	i := DeploymentIntent{Color: color, Revision: rev, Replicas: p.spec.DesiredReplicas()}
 	if p.in.Deployments[color] == nil {
 		i.Template = p.templateOf(rev)
 	}

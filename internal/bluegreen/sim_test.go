@@ -33,7 +33,7 @@ func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
 	s := &v1.SiteDeployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "prod", Generation: 1, Annotations: map[string]string{}},
 		Spec: v1.SiteDeploymentSpec{
-			Replicas: 3,
+			Replicas: ptr.To[int32](3),
 			Template: image("shop:1"),
 			Service:  v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "http", Port: 80}}},
 			Strategy: v1.StrategySpec{
@@ -42,7 +42,7 @@ func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
 				ScaleDownDelay:   &metav1.Duration{Duration: 10 * time.Minute},
 				ProgressDeadline: &metav1.Duration{Duration: 10 * time.Minute},
 			},
-			RevisionHistoryLimit: 10,
+			RevisionHistoryLimit: ptr.To[int32](10),
 		},
 	}
 	for _, m := range mutate {
@@ -99,7 +99,7 @@ func (w *world) reconcile() Plan {
 			// Safety invariant: the newly selected color had all replicas
 			// available for the selected revision before the switch.
 			b, ok := before[p.Active.Color]
-			if !ok || !readyAt(&b, p.Active.Revision, w.site.Spec.Replicas) {
+			if !ok || !readyAt(&b, p.Active.Revision, w.site.Spec.DesiredReplicas()) {
 				w.t.Fatalf("active Service switched to %s/%s, which was not fully available", p.Active.Color, p.Active.Revision)
 			}
 			w.switches++

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
@@ -42,7 +43,7 @@ func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *met
 	} else {
 		h = append([]v1.RevisionRecord{rec}, h...)
 	}
-	if limit := int(p.spec.RevisionHistoryLimit); limit > 0 && len(h) > limit {
+	if limit := int(ptr.Deref(p.spec.RevisionHistoryLimit, 10)); limit > 0 && len(h) > limit {
 		h = h[:limit]
 	}
 	p.st.History = h
@@ -62,7 +63,7 @@ func (p *planner) finish() {
 	} else if d := p.in.Deployments[v1.Blue]; d != nil {
 		st.Replicas, st.ReadyReplicas = d.Status.Replicas, d.Status.AvailableReplicas
 	}
-	st.Ready = fmt.Sprintf("%d/%d", st.ReadyReplicas, p.spec.Replicas)
+	st.Ready = fmt.Sprintf("%d/%d", st.ReadyReplicas, p.spec.DesiredReplicas())
 	p.setConditions()
 	p.plan.Status = *st
 
