@@ -1,0 +1,143 @@
+// Command demo-site is the tiny web server the local cluster's demos and e2e
+// tests deploy: GET / answers its VERSION (and, when a database is
+// configured, the row count of a table in it), GET /healthz answers ok. Both
+// write JSON. It listens on $LISTEN_ADDR, else 127.0.0.1:$PORT, else
+// 127.0.0.1:8080.
+//
+// The database is $DATABASE_URL, or built from DATABASE_HOST, DATABASE_PORT,
+// DATABASE_USER, DATABASE_PASSWORD and DATABASE_NAME; the table is
+// $DATABASE_TABLE (default "items").
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	addr := listenAddr()
+	s := &site{version: os.Getenv("VERSION"), table: envOr("DATABASE_TABLE", "items")}
+	if dsn := databaseURL(); dsn != "" {
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			return fmt.Errorf("cannot configure database: %w", err)
+		}
+		defer pool.Close()
+		s.db = pool
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /{$}", s.index)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	log.Printf("demo-site %q listening on %s", s.version, addr)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type site struct {
+	version string
+	table   string
+	db      *pgxpool.Pool
+}
+
+type indexResponse struct {
+	Version  string `json:"version"`
+	Hostname string `json:"hostname,omitempty"`
+	Table    string `json:"table,omitempty"`
+	Rows     *int64 `json:"rows,omitempty"`
+	DBError  string `json:"dbError,omitempty"`
+}
+
+func (s *site) index(w http.ResponseWriter, r *http.Request) {
+	host, _ := os.Hostname()
+	resp := indexResponse{Version: s.version, Hostname: host}
+	code := http.StatusOK
+	if s.db != nil {
+		resp.Table = s.table
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		var n int64
+		q := "SELECT count(*) FROM " + pgx.Identifier{s.table}.Sanitize()
+		if err := s.db.QueryRow(ctx, q).Scan(&n); err != nil {
+			resp.DBError, code = err.Error(), http.StatusServiceUnavailable
+		} else {
+			resp.Rows = &n
+		}
+	}
+	writeJSON(w, code, resp)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func listenAddr() string {
+	if a := os.Getenv("LISTEN_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:" + envOr("PORT", "8080")
+}
+
+// databaseURL is $DATABASE_URL or one built from the DATABASE_* parts; "" when none is set.
+func databaseURL() string {
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		return u
+	}
+	host := os.Getenv("DATABASE_HOST")
+	if host == "" {
+		return ""
+	}
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, envOr("DATABASE_PORT", "5432")),
+		Path: "/" + envOr("DATABASE_NAME", "postgres"), RawQuery: "sslmode=" + envOr("DATABASE_SSLMODE", "disable")}
+	if user := os.Getenv("DATABASE_USER"); user != "" {
+		u.User = url.UserPassword(user, os.Getenv("DATABASE_PASSWORD"))
+	}
+	return u.String()
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
