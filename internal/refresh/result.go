@@ -32,6 +32,9 @@ type Result struct {
 	// UnavailableMs is how long the target database refused connections
 	// during the swap.
 	UnavailableMs int64 `json:"unavailableMs,omitempty"`
+	// Warnings are problems after a successful swap (an old copy that
+	// could not be dropped, ...): the refresh itself succeeded.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Result values.

@@ -1,0 +1,93 @@
+// Command refresh-runner is the program a DatabaseRefresh CronJob's pod
+// runs: it restores the newest backup (or a live dump) into a side
+// database next to the target, sanitises it, swaps it in by rename and
+// reports a one-line JSON result to the termination message file and
+// stdout. Credentials come only from the TARGET_* and SOURCE_* environment
+// variables; progress goes to stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/internal/refresh"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+var (
+	targetEnv = postgres.EnvNames{Host: refresh.EnvTargetHost, Port: refresh.EnvTargetPort, User: refresh.EnvTargetUser,
+		Password: refresh.EnvTargetPassword, SSLMode: refresh.EnvTargetSSLMode}
+	sourceEnv = postgres.EnvNames{Host: refresh.EnvSourceHost, Port: refresh.EnvSourcePort, User: refresh.EnvSourceUser,
+		Password: refresh.EnvSourcePassword, SSLMode: refresh.EnvSourceSSLMode}
+)
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("refresh-runner", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o refresh.Options
+	terminationLog := "/dev/termination-log"
+	fs.StringVar(&o.TargetDB, "target-db", "", "database to refresh (required)")
+	fs.StringVar(&o.Owner, "owner", "", "role that owns the restored objects and the new database")
+	fs.IntVar(&o.KeepPrevious, "keep-previous", 1, "previous copies to keep")
+	fs.IntVar(&o.Jobs, "jobs", 2, "parallel jobs of pg_dump, pg_restore and ANALYZE")
+	fs.StringVar(&o.BackupDir, "backup-dir", "", "directory holding the backups")
+	fs.StringVar(&o.Pattern, "pattern", "", "glob of the backup file names; the newest match is restored")
+	fs.StringVar(&o.SourceDB, "source-db", "", "live source database to dump (connection from SOURCE_* variables)")
+	fs.StringVar(&o.SanitizeDir, "sanitize-dir", "", "directory of *.sql files run on the copy in file-name order")
+	fs.StringVar(&o.ScratchDir, "scratch-dir", "/scratch", "directory for live dumps")
+	fs.StringVar(&terminationLog, "termination-log", terminationLog, "file the JSON result is written to")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	o.Log, o.Stderr = log, stderr
+
+	res := refresh.Result{Target: o.TargetDB}
+	var err error
+	if o.Target, err = postgres.FromEnv(getenv, targetEnv); err != nil {
+		res.Result, res.Error = refresh.Failed, fmt.Sprintf("cannot read the target connection: %v", err)
+	} else if o.SourceDB != "" {
+		if o.Source, err = postgres.FromEnv(getenv, sourceEnv); err != nil {
+			res.Result, res.Error = refresh.Failed, fmt.Sprintf("cannot read the source connection: %v", err)
+		}
+	}
+	if res.Result == "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		res = refresh.Run(ctx, o)
+		stop()
+	} else {
+		log.Error("refresh failed", "error", res.Error)
+	}
+	report(res, terminationLog, stdout, log)
+	if res.Result != refresh.Succeeded {
+		return 1
+	}
+	return 0
+}
+
+// report writes the one-line JSON result to the termination message file
+// (if it can) and to stdout.
+func report(res refresh.Result, path string, stdout io.Writer, log *slog.Logger) {
+	line, err := json.Marshal(res)
+	if err != nil {
+		line = []byte(`{"result":"Failed","error":"cannot encode the result"}`)
+	}
+	line = append(line, '\n')
+	if path != "" {
+		if err := os.WriteFile(path, line, 0o644); err != nil {
+			log.Warn("cannot write the termination message; stdout has the result", "path", path, "error", err)
+		}
+	}
+	_, _ = stdout.Write(line)
+}

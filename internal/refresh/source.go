@@ -1,0 +1,189 @@
+package refresh
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// format is how a dump is stored.
+type format string
+
+const (
+	formatCustom    format = "custom"
+	formatDirectory format = "directory"
+	formatPlain     format = "plain"
+	formatPlainGzip format = "plain.gz"
+)
+
+// dump is the data a refresh restores.
+type dump struct {
+	path    string
+	format  format
+	source  string // for Result.Source
+	bytes   int64
+	takenAt time.Time
+	cleanup func()
+}
+
+// newestBackup picks the newest entry of dir (by modification time) whose
+// name matches pattern: a file, or a directory-format dump (a directory
+// holding toc.dat).
+func newestBackup(dir, pattern string) (string, fs.FileInfo, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot read the backup directory %s: %w", dir, err)
+	}
+	var best string
+	var bestInfo fs.FileInfo
+	for _, e := range entries {
+		if ok, _ := filepath.Match(pattern, e.Name()); !ok || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		info, err := os.Stat(p) // follows symlinks
+		if err != nil {
+			continue
+		}
+		if info.IsDir() {
+			if _, err := os.Stat(filepath.Join(p, "toc.dat")); err != nil {
+				continue
+			}
+		} else if !info.Mode().IsRegular() {
+			continue
+		}
+		if bestInfo == nil || info.ModTime().After(bestInfo.ModTime()) {
+			best, bestInfo = p, info
+		}
+	}
+	if bestInfo == nil {
+		return "", nil, fmt.Errorf("no backup in %s matches %q", dir, pattern)
+	}
+	return best, bestInfo, nil
+}
+
+// detectFormat tells the dump's format by its content, not its name.
+func detectFormat(path string, info fs.FileInfo) (format, error) {
+	if info.IsDir() {
+		return formatDirectory, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot open the backup %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, 5)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("PGDMP")):
+		return formatCustom, nil
+	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
+		return formatPlainGzip, nil
+	}
+	return formatPlain, nil
+}
+
+// backupDump describes the newest matching backup.
+func (r *run) backupDump(ctx context.Context) (*dump, error) {
+	path, info, err := newestBackup(r.o.BackupDir, r.o.Pattern)
+	if err != nil {
+		return nil, err
+	}
+	f, err := detectFormat(path, info)
+	if err != nil {
+		return nil, err
+	}
+	rel, _ := filepath.Rel(r.o.BackupDir, path)
+	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), cleanup: func() {}}
+	if f == formatCustom || f == formatDirectory {
+		created, err := r.archiveCreatedAt(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		if !created.IsZero() {
+			d.takenAt = created
+		}
+	}
+	return d, nil
+}
+
+// archiveCreatedAt reads "; Archive created at ..." from pg_restore -l. A
+// dump pg_restore cannot list is refused here, before anything is created.
+func (r *run) archiveCreatedAt(ctx context.Context, path string) (time.Time, error) {
+	var out bytes.Buffer
+	if err := r.tool(ctx, "pg_restore", r.o.Target, &out, nil, "-l", path); err != nil {
+		return time.Time{}, fmt.Errorf("cannot read the backup %s: %w", filepath.Base(path), err)
+	}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "; Archive created at "); ok {
+			return parseArchiveTime(strings.TrimSpace(v)), nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// parseArchiveTime parses pg_dump's "%Y-%m-%d %H:%M:%S %Z"; zero if it
+// cannot (the file time is used then).
+func parseArchiveTime(v string) time.Time {
+	for _, layout := range []string{"2006-01-02 15:04:05 MST", "2006-01-02 15:04:05 -0700", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+func sizeOf(path string, info fs.FileInfo) int64 {
+	if !info.IsDir() {
+		return info.Size()
+	}
+	var n int64
+	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if i, err := d.Info(); err == nil {
+				n += i.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// liveDump takes a directory-format pg_dump of the live source into the
+// scratch directory, removed again by cleanup.
+func (r *run) liveDump(ctx context.Context) (*dump, error) {
+	started := r.o.Now().UTC()
+	if err := os.MkdirAll(r.o.ScratchDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the scratch directory %s: %w", r.o.ScratchDir, err)
+	}
+	dir, err := os.MkdirTemp(r.o.ScratchDir, "dump-")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a directory in %s: %w", r.o.ScratchDir, err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	path := filepath.Join(dir, "dump")
+	src := r.o.Source.WithDatabase(r.o.SourceDB)
+	r.log.Info("dumping the live source", "source", src.String(), "jobs", r.o.Jobs, "path", path)
+	t := time.Now()
+	if err := r.tool(ctx, "pg_dump", src, nil, nil, "-Fd", "-j", fmt.Sprint(r.o.Jobs), "-f", path); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("cannot dump database %q from %s:%d: %w", r.o.SourceDB, src.Host, src.Port, err)
+	}
+	r.step("dump", t)
+	info, err := os.Stat(path)
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("cannot find the dump pg_dump wrote: %w", err)
+	}
+	return &dump{path: path, format: formatDirectory, source: "database " + r.o.SourceDB,
+		bytes: sizeOf(path, info), takenAt: started, cleanup: cleanup}, nil
+}
