@@ -58,8 +58,11 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, err
 	}
 	if !equality.Semantic.DeepEqual(site.Status, plan.Status) {
+		before := site.DeepCopy()
 		site.Status = plan.Status
-		if err := r.Status().Update(ctx, site); err != nil {
+		// A merge patch: the controller is the only writer of status, so it
+		// needs no optimistic lock against spec and annotation changes.
+		if err := r.Status().Patch(ctx, site, client.MergeFrom(before)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"fmt"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -65,7 +66,11 @@ func CheckJobName(site, rev, kind string) string {
 }
 
 // checkJob renders the Job of a check against a revision on a color.
-func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Color, kind string) *batchv1.Job {
+// AnnotationCheckStarted records, with the controller's clock, when a check
+// Job was created; its timeout counts from here.
+const AnnotationCheckStarted = "deploy.understudy.dev/check-started-at"
+
+func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Color, kind string, now time.Time) *batchv1.Job {
 	tmpl := spec.Template.DeepCopy()
 	tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
 	env := []corev1.EnvVar{
@@ -88,6 +93,7 @@ func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Col
 	job.Name = CheckJobName(s.Name, rev, kind)
 	job.Namespace = s.Namespace
 	job.Labels = labels
+	job.Annotations = map[string]string{AnnotationCheckStarted: now.UTC().Format(time.RFC3339Nano)}
 	if spec.Timeout != nil {
 		secs := int64(spec.Timeout.Seconds())
 		if secs > 0 {

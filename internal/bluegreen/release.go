@@ -156,7 +156,7 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 	p.st.PostPromotionRevision = ""
 	if !skipChecks && p.spec.Strategy.PostPromotion != nil {
 		p.st.PostPromotionRevision = rev
-		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, p.spec.Strategy.PostPromotion, rev, color, PostPromotion))
+		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, p.spec.Strategy.PostPromotion, rev, color, PostPromotion, p.now))
 	}
 	if from == "" {
 		p.event(false, "Available", fmt.Sprintf("revision %s is available on %s and takes traffic", rev, color))

@@ -112,7 +112,6 @@ func (w *world) reconcile() Plan {
 	for _, j := range p.Jobs {
 		if w.jobs[j.Name] == nil {
 			j = j.DeepCopy()
-			j.CreationTimestamp = metav1.NewTime(w.now)
 			w.jobs[j.Name] = j
 		}
 	}

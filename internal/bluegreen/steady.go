@@ -97,7 +97,7 @@ func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, acti
 	}
 	switch state {
 	case jobMissing:
-		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, spec, rev, color, kind))
+		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, spec, rev, color, kind, p.now))
 		return false, false
 	case jobSucceeded:
 		return true, false
@@ -109,7 +109,11 @@ func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, acti
 		return false, true
 	}
 	timeout := durationOr(spec.Timeout, 5*time.Minute)
-	deadline := job.CreationTimestamp.Add(timeout)
+	started := job.CreationTimestamp.Time
+	if t, err := time.Parse(time.RFC3339Nano, job.Annotations[AnnotationCheckStarted]); err == nil {
+		started = t
+	}
+	deadline := started.Add(timeout)
 	if !p.now.Before(deadline) {
 		p.abort(rev, v1.ReasonCheckTimedOut, fmt.Sprintf("%s-promotion check %s of revision %s did not finish within %s", kind, name, rev, timeout))
 		return false, true

@@ -1,0 +1,243 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/bluegreen"
+)
+
+// site is a SiteDeployment under test and the helpers that play the rest
+// of the cluster around it.
+type site struct {
+	t  *testing.T
+	ns string
+	sd *v1.SiteDeployment
+}
+
+func newSite(t *testing.T, image string, mutate ...func(*v1.SiteDeployment)) *site {
+	t.Helper()
+	sd := &v1.SiteDeployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: newNamespace(t)},
+		Spec: v1.SiteDeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Template: podTemplate(image),
+			Service:  v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "http", Port: 80}}},
+		},
+	}
+	for _, m := range mutate {
+		m(sd)
+	}
+	if err := k8sClient.Create(context.Background(), sd); err != nil {
+		t.Fatalf("cannot create SiteDeployment: %v", err)
+	}
+	return &site{t: t, ns: sd.Namespace, sd: sd}
+}
+
+func podTemplate(image string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "shop"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}},
+	}
+}
+
+func (s *site) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: s.ns, Name: name}
+}
+
+func (s *site) get() *v1.SiteDeployment {
+	s.t.Helper()
+	sd := &v1.SiteDeployment{}
+	if err := k8sClient.Get(context.Background(), s.key("shop"), sd); err != nil {
+		s.t.Fatalf("cannot get SiteDeployment: %v", err)
+	}
+	return sd
+}
+
+func (s *site) update(mutate func(*v1.SiteDeployment)) {
+	s.t.Helper()
+	eventually(s.t, "update SiteDeployment", func() error {
+		sd := s.get()
+		mutate(sd)
+		return k8sClient.Update(context.Background(), sd)
+	})
+}
+
+func (s *site) release(image string) {
+	s.update(func(sd *v1.SiteDeployment) { sd.Spec.Template = podTemplate(image) })
+}
+
+func (s *site) annotate(k, v string) {
+	s.update(func(sd *v1.SiteDeployment) {
+		if sd.Annotations == nil {
+			sd.Annotations = map[string]string{}
+		}
+		sd.Annotations[k] = v
+	})
+}
+
+func (s *site) deployment(c v1.Color) *appsv1.Deployment {
+	d := &appsv1.Deployment{}
+	if err := k8sClient.Get(context.Background(), s.key(bluegreen.DeploymentName("shop", c)), d); err != nil {
+		return nil
+	}
+	return d
+}
+
+// available plays the Deployment controller once the color runs revision
+// rev at n replicas: every pod up and available.
+func (s *site) available(c v1.Color, rev string, n int32) {
+	s.t.Helper()
+	eventually(s.t, fmt.Sprintf("%s running %s at %d", c, rev, n), func() error {
+		d := s.deployment(c)
+		if d == nil {
+			return fmt.Errorf("no %s deployment", c)
+		}
+		if got := d.Spec.Template.Labels[v1.LabelRevision]; got != rev || *d.Spec.Replicas != n {
+			return fmt.Errorf("%s runs %s at %d", c, got, *d.Spec.Replicas)
+		}
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		return k8sClient.Status().Update(context.Background(), d)
+	})
+	s.assertInvariant()
+}
+
+// assertInvariant: the active Service only selects a color whose
+// Deployment runs the selected revision with all desired replicas available.
+func (s *site) assertInvariant() {
+	s.t.Helper()
+	svc := &corev1.Service{}
+	if err := k8sClient.Get(context.Background(), s.key("shop"), svc); err != nil {
+		return // not created before the first revision is available
+	}
+	c, rev := v1.Color(svc.Spec.Selector[v1.LabelColor]), svc.Spec.Selector[v1.LabelRevision]
+	d := s.deployment(c)
+	if d == nil || d.Spec.Template.Labels[v1.LabelRevision] != rev || d.Status.AvailableReplicas < *d.Spec.Replicas ||
+		d.Status.ObservedGeneration < d.Generation && d.Status.AvailableReplicas == 0 {
+		s.t.Fatalf("safety invariant broken: active Service selects %s/%s but that Deployment is %+v", c, rev, d)
+	}
+}
+
+// waitActive waits until the active Service selects color/rev and status agrees.
+func (s *site) waitActive(phase v1.SiteDeploymentPhase, c v1.Color, rev string) *v1.SiteDeployment {
+	s.t.Helper()
+	var sd *v1.SiteDeployment
+	eventually(s.t, fmt.Sprintf("%s with %s/%s active", phase, c, rev), func() error {
+		sd = s.get()
+		svc := &corev1.Service{}
+		if err := k8sClient.Get(context.Background(), s.key("shop"), svc); err != nil {
+			return err
+		}
+		if svc.Spec.Selector[v1.LabelColor] != string(c) || svc.Spec.Selector[v1.LabelRevision] != rev {
+			return fmt.Errorf("active Service selects %v", svc.Spec.Selector)
+		}
+		st := sd.Status
+		if st.Phase != phase || st.ActiveColor != c || st.ActiveRevision != rev || st.ObservedGeneration != sd.Generation {
+			return fmt.Errorf("status %s %s/%s gen %d/%d: %s", st.Phase, st.ActiveColor, st.ActiveRevision, st.ObservedGeneration, sd.Generation, st.Message)
+		}
+		return nil
+	})
+	s.assertInvariant()
+	return sd
+}
+
+func (s *site) waitPhase(phase v1.SiteDeploymentPhase) *v1.SiteDeployment {
+	s.t.Helper()
+	var sd *v1.SiteDeployment
+	eventually(s.t, string(phase), func() error {
+		sd = s.get()
+		if sd.Status.Phase != phase || sd.Status.ObservedGeneration != sd.Generation {
+			return fmt.Errorf("phase %s: %s", sd.Status.Phase, sd.Status.Message)
+		}
+		return nil
+	})
+	s.assertInvariant()
+	return sd
+}
+
+func (s *site) waitReplicas(c v1.Color, n int32) {
+	s.t.Helper()
+	eventually(s.t, fmt.Sprintf("%s at %d replicas", c, n), func() error {
+		if d := s.deployment(c); d == nil || *d.Spec.Replicas != n {
+			return fmt.Errorf("%s: %v", c, d)
+		}
+		return nil
+	})
+}
+
+func (s *site) revision() string {
+	s.t.Helper()
+	var rev string
+	eventually(s.t, "current revision", func() error {
+		sd := s.get()
+		if sd.Status.ObservedGeneration != sd.Generation {
+			return fmt.Errorf("generation %d not observed", sd.Generation)
+		}
+		rev = sd.Status.CurrentRevision
+		return nil
+	})
+	return rev
+}
+
+// finishJob plays the Job controller.
+func (s *site) finishJob(name string, ok bool) {
+	s.t.Helper()
+	eventually(s.t, "finish job "+name, func() error {
+		j := &batchv1.Job{}
+		if err := k8sClient.Get(context.Background(), s.key(name), j); err != nil {
+			return err
+		}
+		now := metav1.Now()
+		j.Status.StartTime = &now
+		if ok {
+			j.Status.Conditions = []batchv1.JobCondition{
+				{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+				{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}
+			j.Status.Succeeded, j.Status.CompletionTime = 1, &now
+		} else {
+			j.Status.Conditions = []batchv1.JobCondition{
+				{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", LastTransitionTime: now},
+				{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit", LastTransitionTime: now}}
+			j.Status.Failed = 1
+		}
+		return k8sClient.Status().Update(context.Background(), j)
+	})
+}
+
+// advance steps the fake clock and wakes the site, as its timer would.
+func (s *site) advance(d time.Duration) {
+	fakeClock.Step(d)
+	wake <- event.GenericEvent{Object: s.get()}
+}
+
+func kstatusOf(t *testing.T, obj runtime.Object) status.Status {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := status.Compute(&unstructured.Unstructured{Object: u})
+	if err != nil {
+		t.Fatalf("kstatus: %v", err)
+	}
+	return res.Status
+}
+
+func condition(sd *v1.SiteDeployment, t string) *metav1.Condition {
+	return apimeta.FindStatusCondition(sd.Status.Conditions, t)
+}
