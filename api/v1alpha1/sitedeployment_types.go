@@ -111,7 +111,7 @@ type SiteDeploymentSpec struct {
 }
 
 // ServiceSpec describes the two Services of a SiteDeployment.
-// +kubebuilder:validation:XValidation:rule="!has(self.activeName) || !has(self.previewName) || self.activeName == '' || self.activeName != self.previewName",message="spec.service.activeName and spec.service.previewName must differ"
+// +kubebuilder:validation:XValidation:rule="!has(self.activeName) || !has(self.previewName) || size(self.activeName) == 0 || self.activeName != self.previewName",message="spec.service.activeName and spec.service.previewName must differ"
 type ServiceSpec struct {
 	// Ports of both Services. The first port is the one check Jobs call.
 	// +kubebuilder:validation:MinItems=1
@@ -442,7 +442,7 @@ type DatabaseStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.ready`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="(has(self.spec.service.activeName) && self.spec.service.activeName != '' ? self.spec.service.activeName : self.metadata.name) != (has(self.spec.service.previewName) && self.spec.service.previewName != '' ? self.spec.service.previewName : self.metadata.name + '-preview')",message="spec.service.activeName and spec.service.previewName resolve to the same Service name"
+// +kubebuilder:validation:XValidation:rule="(has(self.spec.service.activeName) && size(self.spec.service.activeName) > 0 ? self.spec.service.activeName : self.metadata.name) != (has(self.spec.service.previewName) && size(self.spec.service.previewName) > 0 ? self.spec.service.previewName : self.metadata.name + '-preview')",message="spec.service.activeName and spec.service.previewName resolve to the same Service name"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 57",message="metadata.name must be at most 57 characters so that <name>-green and <name>-preview are valid names"
 type SiteDeployment struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -25,7 +25,9 @@ type Env struct {
 	Config *rest.Config
 	// Client talks to the API server directly, bypassing any cache.
 	Client client.Client
-	env    *envtest.Environment
+	// KubeConfig is a kubeconfig file's content for processes started by tests.
+	KubeConfig []byte
+	env        *envtest.Environment
 }
 
 // RepoRoot is the directory holding go.mod.
@@ -67,7 +69,7 @@ func Start() (*Env, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("cannot create client: %w", err)
 	}
-	return &Env{Config: cfg, Client: c, env: env}, nil
+	return &Env{Config: cfg, Client: c, KubeConfig: env.KubeConfig, env: env}, nil
 }
 
 // Stop stops the API server and etcd.
