@@ -10,7 +10,7 @@ func QuoteIdent(name string) string {
 
 // QuoteLiteral quotes s as an SQL string literal, for the few statements
 // that take no parameters (COMMENT ON, for instance). Like PostgreSQL's
-// quote_literal, it uses the E'' form when s contains a backslash, so the
+// quote_literal, it uses the E'...' form when s contains a backslash, so the
 // result means the same whatever standard_conforming_strings says.
 func QuoteLiteral(s string) string {
 	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"

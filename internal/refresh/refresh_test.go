@@ -14,6 +14,7 @@ import (
 )
 
 func TestEveryDumpFormatRestoresAnEqualCopy(t *testing.T) {
+	t.Parallel()
 	d := dumps(t)
 	for _, tc := range []struct{ name, pattern string }{
 		{"custom", "src.custom"}, {"directory", "src.dir"}, {"plain", "src.sql"}, {"plainGzip", "src.sql.gz"},
@@ -83,6 +84,7 @@ func assertMarked(t *testing.T, db string) {
 }
 
 func TestSanitizeFilesRunInFileNameOrder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	// 10-... must run after 02-...: it relies on the table 02 created.
 	files := map[string]string{
