@@ -52,7 +52,7 @@ cluster-tools: ## Build every binary of the local cluster into bin/ (once per ve
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh >/dev/null
 
 .PHONY: test
-test: manifests generate fmt vet envtest ## Unit, envtest and PostgreSQL suites.
+test: manifests generate fmt vet cluster-tools ## Unit, envtest, PostgreSQL and local-cluster suites.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench

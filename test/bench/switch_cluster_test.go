@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/testenv"
+)
+
+func keyOf(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+// player plays the Deployment controller (every Deployment becomes fully
+// available as soon as its spec changes) and watches Services to time switches.
+type player struct {
+	cs       kubernetes.Interface
+	mu       sync.Mutex
+	avail    map[string]time.Time // deployment/revision -> made available
+	lat      []time.Duration
+	rawStart map[string]time.Time
+	rawLat   []time.Duration
+}
+
+func startPlayer(ctx context.Context, env *testenv.Env, ns string) (*player, error) {
+	cfg := *env.Config
+	cfg.QPS, cfg.Burst = 2000, 4000
+	cs, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &player{cs: cs, avail: map[string]time.Time{}, rawStart: map[string]time.Time{}}
+	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	queue := make(chan string, 100000)
+	enqueue := func(obj any) {
+		if d, ok := obj.(*appsv1.Deployment); ok && !available(d) {
+			queue <- d.Name
+		}
+	}
+	if _, err := f.Apps().V1().Deployments().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) },
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := f.Core().V1().Services().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(o, n any) { p.serviceChanged(o.(*corev1.Service), n.(*corev1.Service)) },
+	}); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 8; i++ {
+		go func() {
+			for name := range queue {
+				p.makeAvailable(ctx, ns, name)
+			}
+		}()
+	}
+	f.Start(ctx.Done())
+	f.WaitForCacheSync(ctx.Done())
+	players.Store(env, p)
+	return p, nil
+}
+
+func available(d *appsv1.Deployment) bool {
+	n := *d.Spec.Replicas
+	s := d.Status
+	return s.ObservedGeneration >= d.Generation && s.Replicas == n && s.UpdatedReplicas == n && s.AvailableReplicas == n
+}
+
+func (p *player) makeAvailable(ctx context.Context, ns, name string) {
+	for try := 0; try < 20; try++ {
+		d, err := p.cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || available(d) {
+			return
+		}
+		n := *d.Spec.Replicas
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		if _, err := p.cs.AppsV1().Deployments(ns).UpdateStatus(ctx, d, metav1.UpdateOptions{}); err == nil {
+			if n > 0 {
+				p.mu.Lock()
+				p.avail[name+"/"+d.Spec.Template.Labels[v1.LabelRevision]] = time.Now()
+				p.mu.Unlock()
+			}
+			return
+		} else if !apierrors.IsConflict(err) {
+			return
+		}
+	}
+}
+
+func (p *player) serviceChanged(o, n *corev1.Service) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if strings.HasPrefix(n.Name, "raw-") {
+		if start, ok := p.rawStart[n.Name]; ok && n.Spec.Selector["flip"] == "2" && o.Spec.Selector["flip"] != "2" {
+			p.rawLat = append(p.rawLat, now.Sub(start))
+		}
+		return
+	}
+	if strings.HasSuffix(n.Name, "-preview") || o.Spec.Selector[v1.LabelRevision] == n.Spec.Selector[v1.LabelRevision] {
+		return
+	}
+	dep := n.Name + "-" + n.Spec.Selector[v1.LabelColor]
+	if at, ok := p.avail[dep+"/"+n.Spec.Selector[v1.LabelRevision]]; ok {
+		p.lat = append(p.lat, now.Sub(at))
+	}
+}
+
+func (p *player) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lat = nil
+}
+
+func (p *player) latencies() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.lat...)
+}
+
+// rawFlips times k selector changes written and observed by this process.
+func rawFlips(b *testing.B, ctx context.Context, env *testenv.Env, ns string, k int) []time.Duration {
+	b.Helper()
+	p := playerOf(b, env)
+	for i := 0; i < k; i++ {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("raw-%d", i), Namespace: ns},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"flip": "1"}, Ports: []corev1.ServicePort{{Port: 80}}}}
+		if err := env.Client.Create(ctx, svc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	for i := 0; i < k; i++ {
+		svc := &corev1.Service{}
+		if err := env.Client.Get(ctx, keyOf(ns, fmt.Sprintf("raw-%d", i)), svc); err != nil {
+			b.Fatal(err)
+		}
+		before := svc.DeepCopy()
+		svc.Spec.Selector = map[string]string{"flip": "2"}
+		p.mu.Lock()
+		p.rawStart[svc.Name] = time.Now()
+		p.mu.Unlock()
+		if err := env.Client.Patch(ctx, svc, client.MergeFrom(before)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		done := len(p.rawLat) == k
+		p.mu.Unlock()
+		if done {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.rawLat...)
+}
+
+var players sync.Map
+
+func playerOf(b *testing.B, env *testenv.Env) *player {
+	if p, ok := players.Load(env); ok {
+		return p.(*player)
+	}
+	b.Fatal("no player started for this environment")
+	return nil
+}
+
+// managerProcess is the operator running as its own process, as in a cluster.
+type managerProcess struct {
+	cmd     *exec.Cmd
+	metrics string
+}
+
+func startManager(b *testing.B, bin string, env *testenv.Env) (*managerProcess, error) {
+	dir := b.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	cmd := exec.Command(bin, "--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--zap-log-level", "error")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	m := &managerProcess{cmd: cmd, metrics: "http://" + addr + "/metrics"}
+	for i := 0; i < 100; i++ {
+		if resp, err := http.Get(m.metrics); err == nil {
+			resp.Body.Close()
+			return m, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	m.stop()
+	return nil, fmt.Errorf("manager metrics did not come up on %s", addr)
+}
+
+func (m *managerProcess) stop() {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	_ = m.cmd.Wait()
+}
+
+// writes sums the manager's client-go requests that change something.
+func (m *managerProcess) writes(b *testing.B) int64 {
+	b.Helper()
+	resp, err := http.Get(m.metrics)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var total int64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+			continue
+		}
+		for _, verb := range []string{`method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`} {
+			if strings.Contains(line, verb) {
+				f := strings.Fields(line)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				total += int64(v)
+			}
+		}
+	}
+	return total
+}
+
+// peakRSS is the manager's VmHWM in KB.
+func (m *managerProcess) peakRSS(b *testing.B) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			v, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
