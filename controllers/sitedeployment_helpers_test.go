@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -82,13 +83,13 @@ func (s *site) release(image string) {
 	s.update(func(sd *v1.SiteDeployment) { sd.Spec.Template = podTemplate(image) })
 }
 
+// annotate sets an annotation with a merge patch, as kubectl annotate does.
 func (s *site) annotate(k, v string) {
-	s.update(func(sd *v1.SiteDeployment) {
-		if sd.Annotations == nil {
-			sd.Annotations = map[string]string{}
-		}
-		sd.Annotations[k] = v
-	})
+	s.t.Helper()
+	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, k, v)))
+	if err := k8sClient.Patch(context.Background(), s.get(), patch); err != nil {
+		s.t.Fatalf("cannot annotate: %v", err)
+	}
 }
 
 func (s *site) deployment(c v1.Color) *appsv1.Deployment {
