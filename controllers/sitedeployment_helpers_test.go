@@ -242,3 +242,9 @@ func kstatusOf(t *testing.T, obj runtime.Object) status.Status {
 func condition(sd *v1.SiteDeployment, t string) *metav1.Condition {
 	return apimeta.FindStatusCondition(sd.Status.Conditions, t)
 }
+
+type batchJob = batchv1.Job
+
+func ctxBG() context.Context { return context.Background() }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
