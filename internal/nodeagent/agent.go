@@ -69,6 +69,7 @@ type Agent struct {
 	proxy   *serviceProxy
 	factory informers.SharedInformerFactory
 
+	ready   chan struct{}
 	mu      sync.Mutex
 	runners map[types.UID]*podRunner
 	wg      sync.WaitGroup
@@ -107,6 +108,7 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 		podIPs:  newIPAllocator(1),
 		mounts:  newMountpoints(),
 		runners: map[types.UID]*podRunner{},
+		ready:   make(chan struct{}),
 	}
 	a.proxy = newServiceProxy(a)
 	return a, nil
@@ -124,8 +126,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.ensureStorageClass(ctx); err != nil {
 		return err
 	}
-	hbDone := make(chan struct{})
-	go func() { defer close(hbDone); a.heartbeat(ctx) }()
 
 	a.factory = informers.NewSharedInformerFactory(a.cs, 10*time.Minute)
 	nodePods := informers.NewSharedInformerFactoryWithOptions(a.cs, 10*time.Minute,
@@ -148,9 +148,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.factory.Start(ctx.Done())
 	nodePods.Start(ctx.Done())
-	a.factory.WaitForCacheSync(ctx.Done())
-	nodePods.WaitForCacheSync(ctx.Done())
+	syncCtx, cancelSync := context.WithTimeout(ctx, time.Minute)
+	defer cancelSync()
+	var unsynced []string
+	for typ, ok := range a.factory.WaitForCacheSync(syncCtx.Done()) {
+		if !ok {
+			unsynced = append(unsynced, typ.String())
+		}
+	}
+	for typ, ok := range nodePods.WaitForCacheSync(syncCtx.Done()) {
+		if !ok {
+			unsynced = append(unsynced, typ.String()+" (this node's)")
+		}
+	}
+	if len(unsynced) > 0 && ctx.Err() == nil {
+		a.factory.Shutdown()
+		nodePods.Shutdown()
+		return fmt.Errorf("cannot start the node agent: no cache of %v", unsynced)
+	}
 	a.opts.Log.Info("node agent running", "node", a.opts.NodeName)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); a.heartbeat(ctx) }()
+	close(a.ready)
 
 	<-ctx.Done()
 	a.wg.Wait() // runners stop their processes when ctx ends
@@ -160,6 +179,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-hbDone
 	return nil
 }
+
+// Ready is closed once the agent watches its pods and Services.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // syncPod hands the latest version of a pod to its runner, starting one for a
 // new pod.
@@ -174,8 +196,8 @@ func (a *Agent) syncPod(ctx context.Context, obj any) {
 		r.update(pod)
 		return
 	}
-	if pod.DeletionTimestamp == nil && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed) {
-		return // finished before this agent saw it
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return // finished: nothing runs, and the API server deletes such pods at once
 	}
 	r := newPodRunner(a, pod)
 	a.runners[pod.UID] = r

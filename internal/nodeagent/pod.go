@@ -84,6 +84,10 @@ func (r *podRunner) run(ctx context.Context) {
 	defer stop()
 	defer r.cleanup()
 	r.startTime = metav1.Now()
+	if r.deleting() {
+		r.finalize(ctx) // deleted before it ever ran
+		return
+	}
 	for _, c := range r.latest().Spec.InitContainers {
 		r.inits = append(r.inits, newContainerRunner(r, c, true))
 	}
@@ -107,6 +111,7 @@ func (r *podRunner) run(ctx context.Context) {
 	}
 	r.setupErr = ""
 	r.writeStatus(ctx)
+	log.Info("pod started", "loopback", r.lo)
 
 	done := make(chan struct{})
 	go func() {
