@@ -3,7 +3,6 @@ package refresh
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -202,5 +201,4 @@ func TestBinaryFailsCleanlyWithoutCredentials(t *testing.T) {
 	if res := readResult(t, logPath); res.Result != Failed || !strings.Contains(res.Error, "TARGET_HOST") {
 		t.Errorf("result = %+v", res)
 	}
-	_ = context.Background
 }

@@ -34,6 +34,10 @@ func (r *run) swap(ctx context.Context, admin *pgx.Conn, marker postgres.Marker)
 	if err != nil {
 		return err
 	}
+	// Whoever could connect to the target can connect to its replacement.
+	if err := postgres.CopyDatabaseGrants(ctx, admin, target, side); err != nil {
+		return err
+	}
 	prev, err := r.freePreviousName(ctx, admin)
 	if err != nil {
 		return err

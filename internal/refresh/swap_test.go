@@ -54,6 +54,8 @@ func TestOpenSessionsDoNotBlockTheSwap(t *testing.T) {
 	t.Parallel()
 	const target = "busy"
 	mustRun(t, opts(t, target, "src.custom"))
+	// Only some roles may connect to dev: the copy must keep that.
+	exec1(t, "", "REVOKE ALL ON DATABASE busy FROM PUBLIC; GRANT CONNECT ON DATABASE busy TO dev_owner")
 	ctx := context.Background()
 	idle := connect(t, target)
 	inTx := connect(t, target)
@@ -76,6 +78,11 @@ func TestOpenSessionsDoNotBlockTheSwap(t *testing.T) {
 		t.Error("the idle session on the old target survived the swap")
 	}
 	sameSums(t, "new target", mustChecksums(t, target), dumps(t).sums)
+	var acl string
+	if err := connect(t, "").QueryRow(ctx, "SELECT datacl::text FROM pg_database WHERE datname = $1", target).Scan(&acl); err != nil ||
+		!strings.Contains(acl, "dev_owner=c/") || strings.Contains(acl, "{=") || strings.Contains(acl, ",=") {
+		t.Errorf("privileges of the new target = %s (%v), want CONNECT for dev_owner only (plus the owner)", acl, err)
+	}
 	// The previous copy takes connections (for a rollback).
 	if _, err := checksums(ctx, res.Previous); err != nil {
 		t.Errorf("previous copy not usable: %v", err)
