@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -37,15 +38,21 @@ func (a *Agent) registerNode(ctx context.Context) error {
 		},
 		Status: a.nodeStatus(),
 	}
-	created, err := a.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		created, err = a.cs.CoreV1().Nodes().Get(ctx, a.opts.NodeName, metav1.GetOptions{})
-	}
-	if err != nil {
+	_, err := a.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("cannot register node %s: %w", a.opts.NodeName, err)
 	}
-	created.Status = a.nodeStatus()
-	if _, err := a.cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	// The node controllers touch a new Node at once: write status on the latest version.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		latest, err := a.cs.CoreV1().Nodes().Get(ctx, a.opts.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		latest.Status = a.nodeStatus()
+		_, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, latest, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("cannot set status of node %s: %w", a.opts.NodeName, err)
 	}
 	return nil

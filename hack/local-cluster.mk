@@ -1,0 +1,17 @@
+# Local cluster targets, meant to be included by the Makefile
+# (`include hack/local-cluster.mk` after the Tools section); they reuse its
+# BIN, ENVTEST_ASSETS and cluster-tools. No container runtime is needed: the
+# node agent runs every pod as local processes on loopback addresses.
+
+DEMO_DIR ?= .demo
+E2E_TIMEOUT ?= 20m
+
+##@ Local cluster
+.PHONY: test-e2e
+test-e2e: cluster-tools ## End-to-end tests on a local cluster (control plane + node agent), stopped at the end.
+	LOCALCLUSTER_ASSETS=$(ENVTEST_ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(E2E_TIMEOUT)
+
+.PHONY: demo
+demo: cluster-tools ## Run a local cluster until Ctrl-C; images local/<name> run bin/<name>.
+	go build -o $(BIN)/ ./cmd/localcluster ./cmd/demo-site ./cmd/manager
+	$(BIN)/localcluster up --dir $(DEMO_DIR) --image-bin $(BIN) --assets $(ENVTEST_ASSETS)
