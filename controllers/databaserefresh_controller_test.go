@@ -464,3 +464,32 @@ func TestDatabaseRefreshInvalidTimeZone(t *testing.T) {
 	r.waitCondition(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonScheduled)
 	r.cronJob()
 }
+
+func TestDatabaseRefreshRefreshNowWaitsForARunningRefresh(t *testing.T) {
+	r := newRefresh(t)
+	r.waitCondition(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonScheduled)
+	start := time.Now().UTC().Truncate(time.Second)
+	job, pod := r.startJob("nightly-1", start)
+	r.waitCondition(v1.ConditionProgressing, metav1.ConditionTrue, v1.ReasonRefreshRunning)
+
+	// Two refreshes of one database must not overlap.
+	r.annotate(v1.AnnotationRefreshNow, "now")
+	consistently(t, "no refresh-now Job while nightly-1 runs", time.Second, func() error {
+		if n := len(r.jobs()); n != 1 {
+			return fmt.Errorf("%d Jobs", n)
+		}
+		if tok := r.get().Status.LastRefreshNowToken; tok != "" {
+			return fmt.Errorf("token %q recorded", tok)
+		}
+		return nil
+	})
+
+	r.finishJob(job, pod, true, `{"result":"Succeeded"}`, start.Add(time.Second))
+	r.waitFor("refresh-now after nightly-1", func(dr *v1.DatabaseRefresh) error {
+		if dr.Status.LastRefreshNowToken != "now" || len(r.jobs()) != 2 {
+			return fmt.Errorf("token %q, %d Jobs", dr.Status.LastRefreshNowToken, len(r.jobs()))
+		}
+		return nil
+	})
+	r.waitCondition(v1.ConditionProgressing, metav1.ConditionTrue, v1.ReasonRefreshRunning)
+}

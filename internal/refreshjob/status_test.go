@@ -219,3 +219,22 @@ func TestPruneOnlyRecordedNowJobs(t *testing.T) {
 		t.Errorf("prune = %v, want [now-1]", got)
 	}
 }
+
+func TestStartedOncePerJob(t *testing.T) {
+	obs := Observation{Now: t0, Generation: 1, Schedule: schedule(t)}
+	// Created at t0; the Job controller sets startTime a second later.
+	obs.Jobs = []ObservedJob{{Name: "r-1", State: JobActive, Start: t0}}
+	p := PlanStatus(deployv1alpha1.DatabaseRefreshStatus{}, obs)
+	obs.Jobs[0].Start = t0.Add(time.Second)
+	again := PlanStatus(p.Status, obs)
+	if len(p.Events) != 1 || len(again.Events) != 0 {
+		t.Errorf("events %v then %v, want one RefreshStarted", reasons(p.Events), reasons(again.Events))
+	}
+	// The next Job is a new start, even with no pass in between.
+	obs.Jobs = []ObservedJob{{Name: "r-1", State: JobSucceeded, Start: t0, Finish: t0.Add(time.Minute)},
+		{Name: "r-2", State: JobActive, Start: t0.Add(2 * time.Minute)}}
+	next := PlanStatus(again.Status, obs)
+	if got := reasons(next.Events); len(got) != 1 || got[0] != EventRefreshStarted || next.Events[0].Job != "r-2" {
+		t.Errorf("events = %+v", next.Events)
+	}
+}
