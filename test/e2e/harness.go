@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,21 +146,87 @@ func (e *Env) Build(pkg string) (string, error) {
 	return out, nil
 }
 
-// RunManager builds ./cmd/manager and runs it against the cluster with args,
-// logging to the cluster's logs dir; it is stopped when the test ends.
-func (e *Env) RunManager(t testing.TB, args ...string) *localcluster.Process {
+// Manager is the operator's manager running against the cluster.
+type Manager struct {
+	*localcluster.Process
+	// HealthAddr is the loopback host:port of its /healthz and /readyz.
+	HealthAddr string
+}
+
+// RunManager builds ./cmd/manager and runs it against the cluster, logging to
+// the cluster's logs dir, until the test ends. It listens on loopback only
+// (metrics off, probes on a free loopback port); args come after those
+// defaults and win over them.
+func (e *Env) RunManager(t testing.TB, args ...string) *Manager {
 	t.Helper()
 	bin, err := e.Build("./cmd/manager")
 	if err != nil {
 		t.Fatal(err)
 	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := l.Addr().String()
+	l.Close()
+	argv := append([]string{bin, "-kubeconfig=" + e.Kubeconfig, "-metrics-bind-address=0",
+		"-health-probe-bind-address=" + health}, args...)
 	p, err := localcluster.StartProcess("manager", e.Cluster.LogPath("manager"), e.Cluster.Marker,
-		[]string{"KUBECONFIG=" + e.Kubeconfig}, append([]string{bin}, args...)...)
+		[]string{"KUBECONFIG=" + e.Kubeconfig}, argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(10 * time.Second) })
-	return p
+	return &Manager{Process: p, HealthAddr: health}
+}
+
+// WaitReady waits for the manager's /readyz to answer 200.
+func (m *Manager) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	Eventually(t, timeout, "manager ready at "+m.HealthAddr, func() (bool, error) {
+		select {
+		case <-m.Exited():
+			t.Fatalf("manager exited: %v (see its log)", m.Err())
+		default:
+		}
+		resp, err := client.Get("http://" + m.HealthAddr + "/readyz")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("status %d", resp.StatusCode)
+	})
+}
+
+// Kubectl runs kubectl against the cluster and returns its combined output,
+// failing the test on error.
+func (e *Env) Kubectl(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := e.kubectl(args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (e *Env) kubectl(args ...string) (string, error) {
+	cmd := exec.Command("kubectl", args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+	cmd.Dir = e.Root
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// InstallCRDs applies the project's CRDs (server-side: they are too large
+// for the last-applied annotation) and waits until they are established.
+func (e *Env) InstallCRDs(t testing.TB) {
+	t.Helper()
+	e.Kubectl(t, "apply", "--server-side", "-f", "config/crd/bases")
+	Eventually(t, 60*time.Second, "CRDs established", func() (bool, error) {
+		out, err := e.kubectl("wait", "--for=condition=Established", "--timeout=5s", "-f", "config/crd/bases")
+		return err == nil, fmt.Errorf("%v: %s", err, out)
+	})
 }
 
 // Namespace creates a namespace for one test (named after it) and deletes it
