@@ -36,7 +36,7 @@ func main() {
 	flag.StringVar(&runnerImage, "refresh-runner-image", "understudy/refresh-runner:dev", "Image of the refresh runner that DatabaseRefresh CronJobs run.")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server (queries per second).")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
-	flag.IntVar(&workers, "workers", 8, "Objects of each kind reconciled in parallel.")
+	flag.IntVar(&workers, "workers", 32, "Objects of each kind reconciled in parallel.")
 	opts := zap.Options{Development: false, Level: zapcore.InfoLevel}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -207,7 +207,9 @@ func startManager(b *testing.B, bin string, env *testenv.Env) (*managerProcess, 
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	cmd := exec.Command(bin, "--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--zap-log-level", "error")
+	args := []string{"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--zap-log-level", "error"}
+	args = append(args, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
