@@ -92,7 +92,7 @@ func TestDatabaseRefreshRendersCronJob(t *testing.T) {
 	if dr.Status.NextScheduleTime == nil || !dr.Status.NextScheduleTime.Time.Equal(want) {
 		t.Errorf("next schedule = %v, want %v", dr.Status.NextScheduleTime, want)
 	}
-	if got := refreshKstatus(t, dr); got != status.CurrentStatus {
+	if got := kstatusOf(t, dr); got != status.CurrentStatus {
 		t.Errorf("kstatus = %s, want Current", got)
 	}
 
@@ -179,7 +179,7 @@ func TestDatabaseRefreshMissingSanitizeConfigMap(t *testing.T) {
 	if c := refreshCondition(dr, v1.ConditionDegraded); !strings.Contains(c.Message, `ConfigMap "scrub" not found`) {
 		t.Errorf("message = %q", c.Message)
 	}
-	if got := refreshKstatus(t, dr); got != status.FailedStatus {
+	if got := kstatusOf(t, dr); got != status.FailedStatus {
 		t.Errorf("kstatus = %s, want Failed", got)
 	}
 	// No CronJob runs a refresh without its sanitize SQL.
@@ -231,7 +231,7 @@ func TestDatabaseRefreshStatusFromFinishedJob(t *testing.T) {
 	finish := time.Now().UTC().Truncate(time.Second)
 	job, pod := r.startJob("nightly-29400000", finish.Add(-10*time.Minute))
 	dr := r.waitCondition(v1.ConditionReconciling, metav1.ConditionTrue, v1.ReasonRefreshRunning)
-	if got := refreshKstatus(t, dr); got != status.InProgressStatus {
+	if got := kstatusOf(t, dr); got != status.InProgressStatus {
 		t.Errorf("kstatus while running = %s, want InProgress", got)
 	}
 	if c := refreshCondition(dr, v1.ConditionProgressing); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, job.Name) {
@@ -263,7 +263,7 @@ func TestDatabaseRefreshStatusFromFinishedJob(t *testing.T) {
 	if c := refreshCondition(dr, v1.ConditionReconciling); c.Status != metav1.ConditionFalse {
 		t.Errorf("Reconciling = %+v", c)
 	}
-	if got := refreshKstatus(t, dr); got != status.CurrentStatus {
+	if got := kstatusOf(t, dr); got != status.CurrentStatus {
 		t.Errorf("kstatus = %s, want Current", got)
 	}
 	r.waitEvent("RefreshSucceeded")
@@ -322,7 +322,7 @@ func TestDatabaseRefreshFailureIsDegradedUntilTheNextSuccess(t *testing.T) {
 	if dr.Status.LastSuccessfulTime != nil {
 		t.Errorf("lastSuccessfulTime = %v after a failure", dr.Status.LastSuccessfulTime)
 	}
-	if got := refreshKstatus(t, dr); got != status.FailedStatus {
+	if got := kstatusOf(t, dr); got != status.FailedStatus {
 		t.Errorf("kstatus = %s, want Failed", got)
 	}
 	if ev := r.waitEvent("RefreshFailed"); ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Note, "no file matches") {
@@ -353,7 +353,7 @@ func TestDatabaseRefreshFailureIsDegradedUntilTheNextSuccess(t *testing.T) {
 	if c := refreshCondition(dr, v1.ConditionReady); c.Status != metav1.ConditionTrue {
 		t.Errorf("Ready = %+v", c)
 	}
-	if got := refreshKstatus(t, dr); got != status.CurrentStatus {
+	if got := kstatusOf(t, dr); got != status.CurrentStatus {
 		t.Errorf("kstatus = %s, want Current", got)
 	}
 }
@@ -441,7 +441,7 @@ func TestDatabaseRefreshInvalidTimeZone(t *testing.T) {
 	if c := refreshCondition(dr, v1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1.ReasonInvalidSpec {
 		t.Errorf("Ready = %+v", c)
 	}
-	if got := refreshKstatus(t, dr); got != status.FailedStatus {
+	if got := kstatusOf(t, dr); got != status.FailedStatus {
 		t.Errorf("kstatus = %s, want Failed", got)
 	}
 	if dr.Status.NextScheduleTime != nil {

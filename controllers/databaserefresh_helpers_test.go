@@ -12,10 +12,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -278,19 +275,6 @@ func (r *refreshUnderTest) waitEvent(reason string) eventsv1.Event {
 		return fmt.Errorf("no %s event among %d", reason, len(list.Items))
 	})
 	return found
-}
-
-func refreshKstatus(t *testing.T, obj runtime.Object) status.Status {
-	t.Helper()
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := status.Compute(&unstructured.Unstructured{Object: u})
-	if err != nil {
-		t.Fatalf("kstatus: %v", err)
-	}
-	return res.Status
 }
 
 func refreshCondition(dr *v1.DatabaseRefresh, typ string) *metav1.Condition {
