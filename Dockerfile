@@ -1,5 +1,5 @@
-# Builds the manager and the refresh runner. The runner image also needs
-# PostgreSQL's client tools (pg_dump, pg_restore, psql): see Dockerfile.runner.
+# Builds the manager image. The refresh runner image, which also needs
+# PostgreSQL's client tools, is Dockerfile.runner.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -69,8 +69,9 @@ run: manifests generate ## Run the manager against the current kubeconfig.
 	go run ./cmd/manager
 
 .PHONY: docker-build
-docker-build: ## Build the manager image (needs a container engine).
+docker-build: ## Build the manager and refresh runner images (needs a container engine).
 	docker build -t $(IMG) .
+	docker build -t $(RUNNER_IMG) -f Dockerfile.runner .
 
 ##@ Deployment
 .PHONY: install
