@@ -22,6 +22,9 @@ type Marker struct {
 	For string `json:"for,omitempty"`
 	// Source says where the data came from.
 	Source string `json:"source,omitempty"`
+	// Revision is the schema revision the database was made for (database
+	// copies of blue/green releases); empty for other tools.
+	Revision string `json:"revision,omitempty"`
 	// CreatedAt is when the database was created.
 	CreatedAt time.Time `json:"createdAt"`
 }

@@ -1,0 +1,233 @@
+package dbrelease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// Method is how a color's database is copied.
+type Method string
+
+const (
+	// Dump copies with pg_dump -Fd -j N into a scratch directory and
+	// pg_restore -j N; clients keep reading the frozen source throughout.
+	Dump Method = "Dump"
+	// Template copies with CREATE DATABASE ... TEMPLATE: the fastest, but
+	// the source refuses connections while it runs.
+	Template Method = "Template"
+)
+
+// Errors a caller decides on.
+var (
+	// ErrNotFrozen: Clone copies only a source frozen by Freeze, so that
+	// no acknowledged write can be missing from the copy.
+	ErrNotFrozen = errors.New("the source database is not frozen")
+	// ErrNotOurs: the database exists and carries no marker of this
+	// package; it is never overwritten nor dropped.
+	ErrNotOurs = errors.New("the database was not made by understudy")
+	// ErrStaleCopy: the target is a complete copy of something else (another
+	// source or revision, or made before the source's current freeze).
+	ErrStaleCopy = errors.New("the target is a complete copy made for another release")
+)
+
+// CloneSpec says what to copy where.
+type CloneSpec struct {
+	Method Method
+	// From is the frozen source database, To the copy.
+	From, To string
+	// Base is the SiteDeployment's base database name, recorded in the
+	// marker (For) so DropCopies finds the copy.
+	Base string
+	// Revision is the schema revision the copy is made for.
+	Revision string
+	// Jobs is the number of parallel pg_dump and pg_restore jobs (Dump);
+	// less than 1 means 2.
+	Jobs int
+	// ScratchDir holds the directory dump while copying ("" = os.TempDir).
+	ScratchDir string
+	// Stderr receives the messages of pg_dump and pg_restore (nil: none);
+	// the last of them go into a returned error anyway.
+	Stderr io.Writer
+}
+
+// CloneResult says what Clone did.
+type CloneResult struct {
+	// Reused: the copy was already complete; nothing was copied.
+	Reused bool
+	// Redone: an incomplete copy was dropped and made again.
+	Redone bool
+	// FrozenSince is the source's freeze time.
+	FrozenSince time.Time
+	// Took is how long this call's copy took.
+	Took time.Duration
+	// Disconnected is how long the source refused connections (Template).
+	Disconnected time.Duration
+}
+
+// Clone copies the frozen database From into To and marks To as a complete
+// copy (marker role "copy", Source From, Revision) only at the very end.
+// It is idempotent: a complete copy of the same source and revision made
+// during the source's current freeze is reused; a half-done copy (marker
+// role "copying", or created but not yet marked) is dropped and redone; any
+// other existing To is an error and is left alone.
+//
+// Template ends the source's sessions, refuses new ones while CREATE
+// DATABASE ... TEMPLATE runs (reported as Disconnected) and lets them in
+// again; Dump runs pg_dump -Fd -j N and pg_restore -j N with the owners and
+// privileges of the source. Both give To the source's database-level
+// privileges. Database-wide settings (ALTER DATABASE ... SET) are not
+// copied, nor is the freeze: the copy is writable for the migration.
+func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, error) {
+	var res CloneResult
+	if s.Method != Dump && s.Method != Template {
+		return res, fmt.Errorf("cannot copy database %q: unknown method %q (want Dump or Template)", s.From, s.Method)
+	}
+	if s.From == "" || s.To == "" || s.From == s.To || s.Base == "" {
+		return res, fmt.Errorf("cannot copy database %q to %q: source, target and base are required and differ", s.From, s.To)
+	}
+	if s.Jobs < 1 {
+		s.Jobs = 2
+	}
+	err := withAdmin(ctx, admin, func(c *pgx.Conn) error {
+		src, err := lookup(ctx, c, s.From)
+		if err != nil {
+			return fmt.Errorf("cannot copy database %q: %w", s.From, err)
+		}
+		res.FrozenSince = src.frozenSince()
+		if !src.readOnly() || res.FrozenSince.IsZero() {
+			return fmt.Errorf("cannot copy database %q: %w (call Freeze first)", s.From, ErrNotFrozen)
+		}
+		done, err := prepareTarget(ctx, c, src, s, &res)
+		if err != nil || done {
+			return err
+		}
+		if err := setSetting(ctx, c, s.From, settingCopyingTo, s.To); err != nil {
+			return fmt.Errorf("cannot record the copy of %q to %q: %w", s.From, s.To, err)
+		}
+		created, err := serverNow(ctx, c)
+		if err != nil {
+			return err
+		}
+		m := postgres.Marker{Tool: Tool, Role: RoleCopying, For: s.Base, Source: s.From, Revision: s.Revision, CreatedAt: created}
+		start := time.Now()
+		if s.Method == Template {
+			err = copyByTemplate(ctx, c, src, s, &res)
+		} else {
+			err = copyByDump(ctx, c, admin, src, s, m)
+		}
+		if err == nil {
+			err = postgres.CopyDatabaseGrants(ctx, c, s.From, s.To)
+		}
+		if err == nil {
+			m.Role = RoleCopy
+			err = postgres.CommentOnDatabase(ctx, c, s.To, m.Comment())
+		}
+		if err != nil {
+			dropHalfCopy(ctx, admin, s.To)
+			return fmt.Errorf("cannot copy database %q to %q: %w", s.From, s.To, err)
+		}
+		res.Took = time.Since(start)
+		return finishCopy(ctx, c, s.From)
+	})
+	return res, err
+}
+
+// prepareTarget looks at To: done when it is already the wanted copy; a
+// half-done copy is dropped.
+func prepareTarget(ctx context.Context, c *pgx.Conn, src dbInfo, s CloneSpec, res *CloneResult) (done bool, err error) {
+	dst, err := lookup(ctx, c, s.To)
+	if errors.Is(err, postgres.ErrNoDatabase) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m, ours := dst.marker()
+	switch {
+	case ours && m.Role == RoleCopy && m.Source == s.From && m.Revision == s.Revision && !m.CreatedAt.Before(res.FrozenSince):
+		res.Reused = true
+		return true, finishCopy(ctx, c, s.From)
+	case ours && m.Role == RoleCopying, !ours && src.copyingTo() == s.To:
+		// Interrupted: either marked incomplete, or created by the copy
+		// the source records but not yet marked.
+		if err := postgres.DropDatabase(ctx, c, s.To); err != nil {
+			return false, err
+		}
+		res.Redone = true
+		return false, nil
+	case ours:
+		return false, fmt.Errorf("cannot copy database %q to %q: %w (%s of %q, revision %q, made %s): move it aside or drop it first",
+			s.From, s.To, ErrStaleCopy, m.Role, m.Source, m.Revision, m.CreatedAt.Format(time.RFC3339))
+	default:
+		return false, fmt.Errorf("cannot copy database %q to %q: %q exists: %w", s.From, s.To, s.To, ErrNotOurs)
+	}
+}
+
+// finishCopy lets clients into the source again (if a Template copy was
+// interrupted) and clears the copy intent.
+func finishCopy(ctx context.Context, c *pgx.Conn, from string) error {
+	src, err := lookup(ctx, c, from)
+	if err != nil {
+		return err
+	}
+	if err := letClientsIn(ctx, c, src); err != nil {
+		return err
+	}
+	if src.copyingTo() == "" {
+		return nil
+	}
+	return setSetting(ctx, c, from, settingCopyingTo, "")
+}
+
+// dropHalfCopy drops a failed copy on a fresh session (the caller's may be
+// broken or its context cancelled) and clears the intent; a failure here
+// is repaired by the next Clone, which redoes the copy.
+func dropHalfCopy(ctx context.Context, admin postgres.Conn, to string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, _ = DropCopy(cctx, admin, to)
+}
+
+// copyByTemplate runs CREATE DATABASE To TEMPLATE From with the source's
+// sessions ended and new ones refused, retrying when one slipped in.
+func copyByTemplate(ctx context.Context, c *pgx.Conn, src dbInfo, s CloneSpec, res *CloneResult) error {
+	blocked := time.Now()
+	if err := postgres.SetAllowConnections(ctx, c, s.From, false); err != nil {
+		return err
+	}
+	defer func() {
+		// Clients come back whatever happened; a crash before this line
+		// is repaired by Clone, Unfreeze or DropCopy (the intent is set).
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = postgres.SetAllowConnections(cctx, c, s.From, true)
+	}()
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if _, err = postgres.TerminateSessions(ctx, c, s.From); err != nil {
+			return err
+		}
+		if _, err = postgres.WaitNoSessions(ctx, c, s.From, 5*time.Second); err != nil {
+			return err
+		}
+		err = postgres.CreateDatabase(ctx, c, s.To, "", postgres.CreateOptions{Owner: src.Owner, Template: s.From})
+		if err == nil || !isObjectInUse(err) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := postgres.SetAllowConnections(ctx, c, s.From, true); err != nil {
+		return err
+	}
+	res.Disconnected = time.Since(blocked)
+	return nil
+}

@@ -1,0 +1,26 @@
+// Package dbrelease owns the PostgreSQL side of schema-changing blue/green
+// releases (SiteDeployment spec.database): freezing the active color's
+// database (writes fail with PostgreSQL's read-only error, reads go on),
+// copying it into the new color's database (pg_dump -Fd -j N | pg_restore
+// -j N, or CREATE DATABASE ... TEMPLATE), reading what the server says about
+// a color's database (marker, freeze, commit counters), and dropping the
+// copies beyond retention.
+//
+// Every operation is idempotent and keeps its progress in the server, not in
+// memory, so a manager restarted at any point observes the state and
+// continues:
+//   - a database's freeze lives in its own settings (pg_db_role_setting):
+//     default_transaction_read_only and understudy.frozen_since, so an
+//     adopted database's comment is never overwritten;
+//   - a copy carries a marker comment (postgres.Marker, tool Tool) whose
+//     role says "copying" until the copy is complete and "copy" after;
+//   - before a copy's database is created, the source records the intent in
+//     understudy.copying_to, so a copy that was created but not yet marked
+//     is still known to be the operator's, and a source whose connections a
+//     Template copy refused is let in again by whoever resumes.
+//
+// Only databases carrying the marker are ever dropped; an existing database
+// without one is adopted and kept. The admin connection must be a superuser,
+// or own the databases, be a member of their owners' roles and have
+// CREATEDB and pg_signal_backend.
+package dbrelease

@@ -1,0 +1,123 @@
+package dbrelease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// copyByDump creates To empty (with the source's owner, encoding and
+// locale, marked "copying"), dumps From in parallel directory format into
+// a scratch directory and restores it with the source's owners.
+func copyByDump(ctx context.Context, c *pgx.Conn, admin postgres.Conn, src dbInfo, s CloneSpec, m postgres.Marker) error {
+	if err := createLike(ctx, c, src, s.To, m.Comment()); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(s.ScratchDir, "dbrelease-")
+	if err != nil {
+		return fmt.Errorf("cannot create a scratch directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "dump")
+	jobs := strconv.Itoa(s.Jobs)
+	if err := runTool(ctx, "pg_dump", admin.WithDatabase(s.From), s.Stderr,
+		"-Fd", "-j", jobs, "--no-sync", "-f", path); err != nil {
+		return err
+	}
+	return runTool(ctx, "pg_restore", admin.WithDatabase(s.To), s.Stderr,
+		"--exit-on-error", "--no-tablespaces", "-j", jobs, "-d", s.To, path)
+}
+
+// createLike creates name empty from template0 with src's owner, encoding
+// and locale (template0 alone would take the server's defaults), then
+// comments it; the copy intent on the source covers the moment between.
+func createLike(ctx context.Context, c *pgx.Conn, src dbInfo, name, comment string) error {
+	var enc, collate, ctype, provider, icu string
+	err := c.QueryRow(ctx, `SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype,
+		coalesce((to_jsonb(d) ->> 'datlocprovider'), 'c'), coalesce(to_jsonb(d) ->> 'daticulocale', to_jsonb(d) ->> 'datlocale', '')
+		FROM pg_catalog.pg_database d WHERE datname = $1`, src.Name).Scan(&enc, &collate, &ctype, &provider, &icu)
+	if err != nil {
+		return fmt.Errorf("cannot read the encoding of database %q: %w", src.Name, err)
+	}
+	sql := "CREATE DATABASE " + postgres.QuoteIdent(name) + " OWNER " + postgres.QuoteIdent(src.Owner) +
+		" TEMPLATE template0 ENCODING " + postgres.QuoteLiteral(enc) +
+		" LC_COLLATE " + postgres.QuoteLiteral(collate) + " LC_CTYPE " + postgres.QuoteLiteral(ctype)
+	switch provider { // PostgreSQL 15 and later
+	case "i":
+		sql += " LOCALE_PROVIDER icu ICU_LOCALE " + postgres.QuoteLiteral(icu)
+	case "b":
+		sql += " LOCALE_PROVIDER builtin BUILTIN_LOCALE " + postgres.QuoteLiteral(icu)
+	}
+	if _, err := c.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("cannot create database %q: %w", name, err)
+	}
+	return postgres.CommentOnDatabase(ctx, c, name, comment)
+}
+
+// runTool runs a PostgreSQL program against c, with the password in its
+// environment only; the last of its messages go into the error.
+func runTool(ctx context.Context, name string, c postgres.Conn, stderr io.Writer, args ...string) error {
+	cmd, err := postgres.Command(ctx, name, c, os.Environ(), Tool, args...)
+	if err != nil {
+		return err
+	}
+	tail := &tailBuffer{max: 2048}
+	cmd.Stderr = tail
+	if stderr != nil {
+		cmd.Stderr = io.MultiWriter(tail, stderr)
+	}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s stopped: %w", name, context.Cause(ctx))
+		}
+		if msg := tail.String(); msg != "" {
+			return fmt.Errorf("%s failed (%w): %s", name, err, msg)
+		}
+		return fmt.Errorf("%s failed: %w", name, err)
+	}
+	return nil
+}
+
+// isObjectInUse: a session slipped into the template database.
+func isObjectInUse(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55006"
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

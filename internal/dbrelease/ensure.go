@@ -1,0 +1,51 @@
+package dbrelease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// EnsureDatabase makes sure the first color database name exists. A
+// missing one is created empty (from template1, owned by owner, or by the
+// admin user when owner is empty) and marked as this package's initial
+// database for base; created reports that. An existing database is used as
+// it is: one without a marker (the application's own) is adopted and will
+// never be dropped. An incomplete copy is an error: resume or drop it.
+//
+// A restart between CREATE DATABASE and its comment leaves an empty
+// database without a marker, which the next call adopts.
+func EnsureDatabase(ctx context.Context, admin postgres.Conn, name, base, owner string) (created bool, err error) {
+	err = withAdmin(ctx, admin, func(c *pgx.Conn) error {
+		d, err := lookup(ctx, c, name)
+		if err == nil {
+			m, ours := d.marker()
+			sources, err := copySources(ctx, c, name)
+			if err != nil {
+				return err
+			}
+			if (ours && m.Role == RoleCopying) || (!ours && len(sources) > 0) {
+				return fmt.Errorf("cannot use database %q: it is an incomplete copy (resume the copy or drop it)", name)
+			}
+			return nil
+		}
+		if !errors.Is(err, postgres.ErrNoDatabase) {
+			return err
+		}
+		now, err := serverNow(ctx, c)
+		if err != nil {
+			return err
+		}
+		m := postgres.Marker{Tool: Tool, Role: RoleInitial, For: base, CreatedAt: now}
+		if err := postgres.CreateDatabase(ctx, c, name, m.Comment(), postgres.CreateOptions{Owner: owner}); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	return created, err
+}

@@ -1,0 +1,122 @@
+package dbrelease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// State is what the server says about one color's database.
+type State struct {
+	Name   string
+	Exists bool
+	// OID identifies this incarnation of the database: a database dropped
+	// and made again under the same name has another, and its counters
+	// start over.
+	OID   uint32
+	Owner string
+	// Marker is this package's marker; Marked is false for a database
+	// that does not carry one (adopted, or not ours).
+	Marker postgres.Marker
+	Marked bool
+	// Frozen: new sessions are read-only; FrozenSince is when Freeze did it.
+	Frozen      bool
+	FrozenSince time.Time
+	// AllowConnections is false while a Template copy reads it.
+	AllowConnections bool
+	// CopyingTo names the copy being made from this database, if any.
+	CopyingTo string
+	// Counters from pg_stat_database (see WritesSince).
+	XactCommit    int64
+	TuplesWritten int64
+	StatsReset    time.Time
+}
+
+// Complete reports whether the database is one of this package's finished
+// databases (a complete copy, or the initial one).
+func (s State) Complete() bool {
+	return s.Marked && (s.Marker.Role == RoleCopy || s.Marker.Role == RoleInitial)
+}
+
+// Status reads db's state; a missing database is a State with Exists
+// false, not an error.
+func Status(ctx context.Context, admin postgres.Conn, db string) (State, error) {
+	st := State{Name: db}
+	err := withAdmin(ctx, admin, func(c *pgx.Conn) error {
+		d, err := lookup(ctx, c, db)
+		if errors.Is(err, postgres.ErrNoDatabase) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		st.Exists, st.OID, st.Owner, st.AllowConnections = true, d.OID, d.Owner, d.AllowConnections
+		st.Marker, st.Marked = d.marker()
+		st.Frozen = d.readOnly()
+		if st.Frozen {
+			st.FrozenSince = d.frozenSince()
+		}
+		st.CopyingTo = d.copyingTo()
+		var reset *time.Time
+		err = c.QueryRow(ctx, `SELECT coalesce(xact_commit, 0), coalesce(tup_inserted + tup_updated + tup_deleted, 0), stats_reset
+			FROM pg_catalog.pg_stat_database WHERE datid = $1`, d.OID).Scan(&st.XactCommit, &st.TuplesWritten, &reset)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("cannot read the statistics of database %q: %w", db, err)
+		}
+		if reset != nil {
+			st.StatsReset = reset.UTC()
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Writes is what a database committed between two Status readings.
+type Writes struct {
+	// Transactions is the growth of xact_commit: every committed
+	// transaction, read-only ones included (an upper bound on writing ones).
+	Transactions int64
+	// Tuples is the growth of rows inserted, updated and deleted; zero
+	// means nothing was written.
+	Tuples int64
+	// Exact is false when the counters cannot be compared: another
+	// incarnation of the database, or its statistics were reset since the
+	// baseline (then the figures count from the reset: a lower bound).
+	Exact bool
+}
+
+// WritesSince compares a baseline Status (taken at the switch) with a
+// later one, for writesSinceSwitch.
+//
+// pg_stat_database counters are per database and cumulative; each session
+// reports its counts when its transaction ends, at most about once a
+// second, and on exit, so a reading lags live sessions by up to a second
+// or so. They survive a clean restart but are reset by a crash (recovery)
+// or pg_stat_reset(): then Exact is false.
+func WritesSince(baseline, now State) Writes {
+	w := Writes{Transactions: now.XactCommit - baseline.XactCommit, Tuples: now.TuplesWritten - baseline.TuplesWritten, Exact: true}
+	if baseline.OID != now.OID || !baseline.StatsReset.Equal(now.StatsReset) || w.Transactions < 0 || w.Tuples < 0 {
+		w = Writes{Transactions: now.XactCommit, Tuples: now.TuplesWritten}
+	}
+	return w
+}
+
+// Analyze refreshes the planner statistics of db: a Dump copy has none
+// (pg_restore does not carry them), so run it on a new copy before the
+// candidate takes load, outside the write freeze's copy window.
+func Analyze(ctx context.Context, admin postgres.Conn, db string) error {
+	c, err := postgres.Connect(ctx, admin.WithDatabase(db), Tool)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
+	if _, err := c.Exec(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("cannot analyze database %q: %w", db, err)
+	}
+	return nil
+}
