@@ -92,6 +92,11 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 	if s.From == "" || s.To == "" || s.From == s.To || s.Base == "" {
 		return res, fmt.Errorf("cannot copy database %q to %q: source, target and base are required and differ", s.From, s.To)
 	}
+	for _, name := range []string{s.From, s.To} {
+		if len(name) > maxNameLen { // PostgreSQL would truncate it silently
+			return res, fmt.Errorf("cannot copy database %q to %q: %q is longer than %d bytes", s.From, s.To, name, maxNameLen)
+		}
+	}
 	if s.Jobs < 1 {
 		s.Jobs = 2
 	}

@@ -35,6 +35,10 @@ const (
 	settingCopyingTo   = "understudy.copying_to"
 )
 
+// maxNameLen is PostgreSQL's identifier limit (NAMEDATALEN - 1); longer
+// names are truncated silently, so they are refused here.
+const maxNameLen = 63
+
 // sessionTimeout bounds waiting for ended sessions to go.
 const sessionTimeout = 15 * time.Second
 

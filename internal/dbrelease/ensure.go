@@ -20,6 +20,9 @@ import (
 // A restart between CREATE DATABASE and its comment leaves an empty
 // database without a marker, which the next call adopts.
 func EnsureDatabase(ctx context.Context, admin postgres.Conn, name, base, owner string) (created bool, err error) {
+	if len(name) > maxNameLen {
+		return false, fmt.Errorf("cannot create database %q: longer than %d bytes", name, maxNameLen)
+	}
 	err = withAdmin(ctx, admin, func(c *pgx.Conn) error {
 		d, err := lookup(ctx, c, name)
 		if err == nil {

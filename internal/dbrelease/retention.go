@@ -159,8 +159,8 @@ func MoveAside(ctx context.Context, admin postgres.Conn, name string) (string, e
 func freeName(ctx context.Context, q postgres.Querier, name string, now time.Time) (string, error) {
 	for i := 0; i < 100; i++ {
 		to := name + "_prev_" + now.Add(time.Duration(i)*time.Second).Format("20060102150405")
-		if len(to) > 63 {
-			return "", fmt.Errorf("cannot move database %q aside: %q is longer than PostgreSQL's 63 bytes", name, to)
+		if len(to) > maxNameLen {
+			return "", fmt.Errorf("cannot move database %q aside: %q is longer than %d bytes", name, to, maxNameLen)
 		}
 		if _, err := lookup(ctx, q, to); errors.Is(err, postgres.ErrNoDatabase) {
 			return to, nil
