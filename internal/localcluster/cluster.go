@@ -116,6 +116,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"--etcd-servers", etcdURL, "--secure-port", strconv.Itoa(c.APIServerPort),
 		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
 		"--endpoint-reconciler-type", "none",
+		// Reach the node agent by its InternalIP (127.0.0.1), never by
+		// resolving its hostname through the machine's DNS.
+		"--kubelet-preferred-address-types", "InternalIP",
 		"--tls-cert-file", p.servingCert, "--tls-private-key-file", p.servingKey,
 		"--client-ca-file", p.caCert, "--token-auth-file", p.tokenFile,
 		"--authorization-mode", "RBAC",

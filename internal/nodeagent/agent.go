@@ -69,10 +69,12 @@ type Agent struct {
 	proxy   *serviceProxy
 	factory informers.SharedInformerFactory
 
-	ready   chan struct{}
-	mu      sync.Mutex
-	runners map[types.UID]*podRunner
-	wg      sync.WaitGroup
+	ready    chan struct{}
+	logsPort int
+	mu       sync.Mutex
+	runners  map[types.UID]*podRunner
+	podDirs  map[string]string // namespace/name -> pod dir, kept after the pod ends for its logs
+	wg       sync.WaitGroup
 }
 
 // New prepares an agent for the cluster cfg points at.
@@ -109,6 +111,7 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 		mounts:  newMountpoints(),
 		runners: map[types.UID]*podRunner{},
 		ready:   make(chan struct{}),
+		podDirs: map[string]string{},
 	}
 	a.proxy = newServiceProxy(a)
 	return a, nil
@@ -119,6 +122,10 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(a.opts.StateDir, "pods"), 0o755); err != nil {
 		return fmt.Errorf("cannot create state dir: %w", err)
+	}
+	var err error
+	if a.logsPort, err = a.serveLogs(ctx); err != nil {
+		return fmt.Errorf("cannot serve container logs: %w", err)
 	}
 	if err := a.registerNode(ctx); err != nil {
 		return err

@@ -81,6 +81,7 @@ func (a *Agent) nodeStatus() corev1.NodeStatus {
 			{Type: corev1.NodeInternalIP, Address: "127.0.0.1"},
 			{Type: corev1.NodeHostName, Address: a.opts.NodeName},
 		},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(a.logsPort)}},
 		NodeInfo: corev1.NodeSystemInfo{
 			KubeletVersion: kubeletVersion, ContainerRuntimeVersion: runtimeVersion,
 			OperatingSystem: "linux", Architecture: runtime.GOARCH,

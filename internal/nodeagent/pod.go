@@ -249,6 +249,9 @@ func (r *podRunner) setup(ctx context.Context) error {
 	r.mu.Lock()
 	r.dir = dir
 	r.mu.Unlock()
+	r.a.mu.Lock()
+	r.a.podDirs[r.key] = dir
+	r.a.mu.Unlock()
 	if err := r.writeHosts(); err != nil {
 		return err
 	}

@@ -204,7 +204,7 @@ func (p *serviceProxy) backends(ns, name, portName string) []string {
 				continue
 			}
 			pod, err := p.pods.Pods(ns).Get(ep.TargetRef.Name)
-			if err != nil || pod.Annotations[LoopbackAnnotation] == "" {
+			if err != nil || !isLoopback(pod.Annotations[LoopbackAnnotation]) {
 				continue
 			}
 			out = append(out, net.JoinHostPort(pod.Annotations[LoopbackAnnotation], strconv.Itoa(int(port))))
@@ -241,4 +241,9 @@ func (p *serviceProxy) close() {
 			l.Close()
 		}
 	}
+}
+
+func isLoopback(ip string) bool {
+	parsed := net.ParseIP(ip)
+	return parsed != nil && parsed.IsLoopback()
 }
