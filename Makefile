@@ -96,3 +96,5 @@ controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):
 	mkdir -p $(BIN)
 	cd hack/tools/gen && GOBIN= go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
+
+include hack/local-cluster.mk
