@@ -135,3 +135,19 @@ func TestSiteDeploymentRestartAnnotationRestartsPodsWithoutNewRevision(t *testin
 		t.Fatalf("a restart must not start a new revision: %+v", sd.Status)
 	}
 }
+
+func TestSiteDeploymentPrePromotionTimeoutAbortsCandidate(t *testing.T) {
+	s, r1 := healthySite(t, func(sd *v1.SiteDeployment) {
+		sd.Spec.Strategy.PrePromotion = &v1.CheckSpec{Template: podTemplate("curl:8"), Timeout: &metav1.Duration{Duration: time.Minute}}
+	})
+	s.release("shop:2")
+	r2 := s.revision()
+	s.available(v1.Green, r2, 2)
+	s.waitPhase(v1.PhasePromoting) // the check Job runs and never finishes
+	s.advance(time.Minute)
+	sd := s.waitActive(v1.PhaseDegraded, v1.Blue, r1)
+	s.waitReplicas(v1.Green, 0)
+	if sd.Status.AbortReason != v1.ReasonCheckTimedOut {
+		t.Fatalf("reason %q", sd.Status.AbortReason)
+	}
+}
