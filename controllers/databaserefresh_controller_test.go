@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -284,8 +285,8 @@ func TestDatabaseRefreshStatusFromFinishedJob(t *testing.T) {
 		t.Errorf("the SiteDeployment's spec was changed: generation %d", restarted.Generation)
 	}
 	// A person restarting the site by hand is not overridden on resync.
-	restarted.Annotations[v1.AnnotationRestartedAt] = "by-hand"
-	if err := k8sClient.Update(ctx, restarted); err != nil {
+	byHand := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+v1.AnnotationRestartedAt+`":"by-hand"}}}`))
+	if err := k8sClient.Patch(ctx, restarted, byHand); err != nil { // as kubectl annotate does
 		t.Fatal(err)
 	}
 	r.annotate("example.com/touch", "1")
