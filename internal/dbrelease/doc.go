@@ -19,6 +19,15 @@
 //     is still known to be the operator's, and a source whose connections a
 //     Template copy refused is let in again by whoever resumes.
 //
+// A release runs them in this order (the controller decides, this package
+// acts): EnsureDatabase for the first color; MoveAside the new color's old
+// database if there is one; Freeze the active one; Clone it into the new
+// color; Analyze the copy; migrate; start and check the candidate; at the
+// switch take a Status of the new side as the baseline of WritesSince; then
+// DropCopies beyond retention, keeping the active and previous databases.
+// Failure before the switch: DropCopy the new one, Unfreeze the old one.
+// Abort after it: Unfreeze the old one and report WritesSince of the new.
+//
 // Only databases carrying the marker are ever dropped; an existing database
 // without one is adopted and kept. The admin connection must be a superuser,
 // or own the databases, be a member of their owners' roles and have
