@@ -3,12 +3,15 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +32,11 @@ type SiteDeploymentReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+
+	// written remembers the resourceVersion of each site's last status
+	// write, so that a reconcile started from a cache that has not seen that
+	// write yet waits for it instead of deciding on an older status.
+	written sync.Map // types.NamespacedName -> resourceVersion (string)
 }
 
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch
@@ -47,7 +55,11 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !site.DeletionTimestamp.IsZero() {
+		r.written.Delete(req.NamespacedName)
 		return ctrl.Result{}, nil // owner references remove what it owns
+	}
+	if r.cacheIsBehind(req.NamespacedName, site) {
+		return ctrl.Result{}, nil // the event of our own write brings us back
 	}
 	observed, err := r.observe(ctx, site)
 	if err != nil {
@@ -65,6 +77,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		if err := r.Status().Patch(ctx, site, client.MergeFrom(before)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
 		}
+		r.written.Store(req.NamespacedName, site.ResourceVersion)
 	}
 	for _, e := range plan.Events {
 		kind := corev1.EventTypeNormal
@@ -74,6 +87,19 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		r.Recorder.Eventf(site, nil, kind, e.Reason, "Release", "%s", e.Note)
 	}
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+}
+
+// cacheIsBehind tells whether the cached site predates our last status
+// write. Resource versions are etcd revisions: comparing them as numbers is
+// what the API's watch cache does; an unparsable one is never "behind".
+func (r *SiteDeploymentReconciler) cacheIsBehind(key types.NamespacedName, site *deployv1alpha1.SiteDeployment) bool {
+	v, ok := r.written.Load(key)
+	if !ok {
+		return false
+	}
+	last, err1 := strconv.ParseUint(v.(string), 10, 64)
+	seen, err2 := strconv.ParseUint(site.ResourceVersion, 10, 64)
+	return err1 == nil && err2 == nil && seen < last
 }
 
 // SetupWithManager registers the controller. wake, when set, enqueues the
