@@ -5,11 +5,15 @@
 
 DEMO_DIR ?= .demo
 E2E_TIMEOUT ?= 20m
+# The e2e state (cluster, pods, PostgreSQL, backups) lives outside /tmp: the
+# node agent bind-mounts a pod's emptyDir at /tmp (the refresh runner has
+# one), which would hide every host path under /tmp inside that pod.
+E2E_TMPDIR ?= /var/tmp
 
 ##@ Local cluster
 .PHONY: test-e2e
 test-e2e: cluster-tools ## End-to-end tests on a local cluster (control plane + node agent), stopped at the end.
-	LOCALCLUSTER_ASSETS=$(ENVTEST_ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(E2E_TIMEOUT)
+	TMPDIR=$(E2E_TMPDIR) LOCALCLUSTER_ASSETS=$(ENVTEST_ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(E2E_TIMEOUT)
 
 .PHONY: demo
 demo: cluster-tools ## Run a local cluster until Ctrl-C; images local/<name> run bin/<name>.

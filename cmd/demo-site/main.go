@@ -2,7 +2,9 @@
 // tests deploy: GET / answers its VERSION (and, when a database is
 // configured, the row count of a table in it), GET /healthz answers ok. Both
 // write JSON. It listens on $LISTEN_ADDR, else 127.0.0.1:$PORT, else
-// 127.0.0.1:8080.
+// 127.0.0.1:8080. After SIGTERM it keeps serving for $DRAIN_DELAY (default
+// 2s), the time Services take to drop the pod, so that no client that
+// resolved it just before is refused; then it shuts down gracefully.
 //
 // The database is $DATABASE_URL, or built from DATABASE_HOST, DATABASE_PORT,
 // DATABASE_USER, DATABASE_PASSWORD and DATABASE_NAME; the table is
@@ -64,6 +66,9 @@ func run() error {
 		return err
 	case <-ctx.Done():
 	}
+	drain := drainDelay()
+	log.Printf("demo-site %q stopping: serving %s more while Services drop this pod", s.version, drain)
+	time.Sleep(drain)
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -133,6 +138,14 @@ func databaseURL() string {
 		u.User = url.UserPassword(user, os.Getenv("DATABASE_PASSWORD"))
 	}
 	return u.String()
+}
+
+func drainDelay() time.Duration {
+	d, err := time.ParseDuration(envOr("DRAIN_DELAY", "2s"))
+	if err != nil || d < 0 {
+		return 2 * time.Second
+	}
+	return d
 }
 
 func envOr(k, def string) string {
