@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -74,7 +72,7 @@ func runTool(ctx context.Context, name string, c postgres.Conn, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	tail := &tailBuffer{max: 2048}
+	tail := &postgres.TailBuffer{Max: 2048}
 	cmd.Stderr = tail
 	if stderr != nil {
 		cmd.Stderr = io.MultiWriter(tail, stderr)
@@ -97,27 +95,4 @@ func runTool(ctx context.Context, name string, c postgres.Conn, stderr io.Writer
 func isObjectInUse(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "55006"
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
 }

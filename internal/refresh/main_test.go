@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/understudy-dev/understudy/internal/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
@@ -125,34 +124,7 @@ func pgDump(db, path string, args ...string) error {
 
 // checksums returns "rows:md5 of the ordered rows" for every table of db.
 func checksums(ctx context.Context, db string) (map[string]string, error) {
-	c, err := postgres.Connect(ctx, srv.Conn(db), "test")
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close(ctx)
-	rows, err := c.Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'`)
-	if err != nil {
-		return nil, err
-	}
-	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
-		var s [2]string
-		return s, r.Scan(&s[0], &s[1])
-	})
-	if err != nil {
-		return nil, err
-	}
-	sums := map[string]string{}
-	for _, tb := range tables {
-		q := postgres.QuoteIdent(tb[0]) + "." + postgres.QuoteIdent(tb[1])
-		var n int64
-		var sum string
-		if err := c.QueryRow(ctx, "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM "+q+" t").Scan(&n, &sum); err != nil {
-			return nil, err
-		}
-		sums[q] = fmt.Sprintf("%d:%s", n, sum)
-	}
-	return sums, nil
+	return srv.Checksums(ctx, db)
 }
 
 func mustChecksums(t *testing.T, db string) map[string]string {

@@ -1,12 +1,10 @@
 package refresh
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -38,7 +36,7 @@ func (r *run) toolWith(ctx context.Context, name string, c postgres.Conn, role s
 	if len(settings) > 0 {
 		cmd.Env = append(cmd.Env, "PGOPTIONS=-c "+strings.Join(settings, " -c "))
 	}
-	tail := &tailBuffer{max: 2048}
+	tail := &postgres.TailBuffer{Max: 2048}
 	cmd.Stdin, cmd.Stdout = stdin, stdout
 	cmd.Stderr = io.MultiWriter(tail, r.o.Stderr)
 	// Stop children gently when the runner is told to stop, and make sure
@@ -63,31 +61,4 @@ func (r *run) toolWith(ctx context.Context, name string, c postgres.Conn, role s
 // options and a backslash escapes.
 func pgOptionValue(v string) string {
 	return strings.NewReplacer(`\`, `\\`, " ", `\ `).Replace(v)
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := string(t.buf)
-	if i := strings.IndexByte(s, '\n'); len(t.buf) == t.max && i >= 0 {
-		s = s[i+1:] // drop the cut first line
-	}
-	return string(bytes.TrimSpace([]byte(s)))
 }
