@@ -52,7 +52,7 @@ cluster-tools: ## Build every binary of the local cluster into bin/ (once per ve
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh >/dev/null
 
 .PHONY: test
-test: manifests generate fmt vet cluster-tools ## Unit, envtest, PostgreSQL and local-cluster suites.
+test: deps manifests generate fmt vet cluster-tools ## Unit, envtest, PostgreSQL and local-cluster suites.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
@@ -91,6 +91,9 @@ undeploy: ## Remove the operator from the current cluster.
 	$(KUBECTL) delete --ignore-not-found -k config/default
 
 ##@ Tools
+.PHONY: deps
+deps: ## Install the system packages the tests and the demo need (PostgreSQL), when missing.
+	@hack/install-deps.sh
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):
