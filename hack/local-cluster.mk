@@ -12,10 +12,13 @@ E2E_TMPDIR ?= /var/tmp
 
 ##@ Local cluster
 .PHONY: test-e2e
-test-e2e: cluster-tools ## End-to-end tests on a local cluster (control plane + node agent), stopped at the end.
+test-e2e: deps cluster-tools ## End-to-end tests on a local cluster (control plane + node agent), stopped at the end.
 	TMPDIR=$(E2E_TMPDIR) LOCALCLUSTER_ASSETS=$(ENVTEST_ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(E2E_TIMEOUT)
 
 .PHONY: demo
-demo: cluster-tools ## Run a local cluster until Ctrl-C; images local/<name> run bin/<name>.
-	go build -o $(BIN)/ ./cmd/localcluster ./cmd/demo-site ./cmd/manager
-	$(BIN)/localcluster up --dir $(DEMO_DIR) --image-bin $(BIN) --assets $(ENVTEST_ASSETS)
+demo: ## The operator on a local cluster with PostgreSQL and config/samples/demo, until Ctrl-C.
+	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) in $(ENVTEST_ASSETS): built once, ~10 min the first time"
+	@$(MAKE) --no-print-directory cluster-tools
+	@echo "==> building localcluster, manager, demo-site, refresh-runner into $(BIN)/"
+	go build -o $(BIN)/ ./cmd/localcluster ./cmd/manager ./cmd/demo-site ./cmd/refresh-runner
+	$(BIN)/localcluster demo --dir $(DEMO_DIR) --image-bin $(BIN) --assets $(ENVTEST_ASSETS)

@@ -3,9 +3,11 @@
 // (internal/nodeagent) that runs every pod as local processes.
 //
 //	localcluster up --dir .demo [--image-bin DIR]
+//	localcluster demo --dir .demo [--image-bin DIR]
 //
 // It prints the KUBECONFIG line to use and runs until Ctrl-C or SIGTERM, then
-// stops every process it started. Images `local/<name>` run the program
+// stops every process it started. demo does the same with the operator, a
+// PostgreSQL and the manifests of config/samples/demo (see internal/demo). Images `local/<name>` run the program
 // <name> from --image-bin (default: the directory of this executable).
 package main
 
@@ -34,8 +36,11 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "demo" {
+		return runDemo(args[1:])
+	}
 	if len(args) == 0 || args[0] != "up" {
-		return errors.New("usage: localcluster up --dir DIR [--image-bin DIR] [--assets DIR]")
+		return errors.New("usage: localcluster up|demo --dir DIR [--image-bin DIR] [--assets DIR]")
 	}
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	dir := fs.String("dir", ".demo", "state dir (wiped at start): data, credentials, kubeconfig, logs, pod files")

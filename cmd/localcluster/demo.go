@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/understudy-dev/understudy/internal/demo"
+)
+
+// runDemo is `localcluster demo`: the cluster, the operator, PostgreSQL and
+// the demo manifests until Ctrl-C or SIGTERM.
+func runDemo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	dir := fs.String("dir", ".demo", "state dir (wiped at start): cluster, logs, backups")
+	imageBin := fs.String("image-bin", "", "directory of manager, demo-site and refresh-runner (default: this executable's directory)")
+	assets := fs.String("assets", "", "directory of the control-plane binaries (default: bin/k8s/<version>)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *imageBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		*imageBin = filepath.Dir(exe)
+	}
+	abs, err := filepath.Abs(*imageBin)
+	if err != nil {
+		return err
+	}
+	*imageBin = abs
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return demo.Run(ctx, demo.Options{Dir: *dir, ImageBin: *imageBin, Assets: *assets, Out: os.Stdout})
+}

@@ -1,0 +1,84 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/understudy-dev/understudy/internal/pgtest"
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// Database names and sizes of the demo.
+const (
+	prodDB   = "service0"
+	devDB    = "service0_dev"
+	prodRows = 1000
+)
+
+// startDatabase starts PostgreSQL on loopback with production (prodRows
+// users, every tenth inactive), a stale dev database and last night's
+// backup of production in backupDir.
+func startDatabase(ctx context.Context, backupDir string) (*pgtest.Server, error) {
+	pg, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		db    string
+		stmts []string
+	}{
+		{"", []string{"CREATE DATABASE " + prodDB, "CREATE DATABASE " + devDB}},
+		{prodDB, []string{
+			"CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, active boolean NOT NULL)",
+			fmt.Sprintf("INSERT INTO users (email, active) SELECT 'customer' || g || '@mail.example', g %% 10 <> 0 FROM generate_series(1, %d) g", prodRows),
+		}},
+		{devDB, []string{
+			"CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, active boolean NOT NULL)",
+			"INSERT INTO users (email, active) VALUES ('old-a@example.invalid', true), ('old-b@example.invalid', true)",
+		}},
+	}
+	for _, s := range steps {
+		if err := runSQL(ctx, pg, s.db, s.stmts...); err != nil {
+			pg.Stop()
+			return nil, err
+		}
+	}
+	if err := backup(ctx, pg, backupDir); err != nil {
+		pg.Stop()
+		return nil, err
+	}
+	return pg, nil
+}
+
+func runSQL(ctx context.Context, pg *pgtest.Server, db string, stmts ...string) error {
+	conn, err := postgres.Connect(ctx, pg.Conn(db), "demo")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("cannot run %q: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// backup writes production's nightly backup (pg_dump -Fc) into dir.
+func backup(ctx context.Context, pg *pgtest.Server, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	file := filepath.Join(dir, "nightly-"+time.Now().UTC().Format("2006-01-02")+".dump")
+	cmd, err := postgres.Command(ctx, "pg_dump", pg.Conn(prodDB), os.Environ(), "demo", "-Fc", "-f", file)
+	if err != nil {
+		return err
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("cannot back up production: %w\n%s", err, out)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/understudy-dev/understudy/internal/localcluster"
+	"github.com/understudy-dev/understudy/internal/nodeagent"
+)
+
+// Options configure Run.
+type Options struct {
+	// Dir holds the cluster's state, logs and the backups; wiped at start.
+	Dir string
+	// ImageBin holds demo-site, refresh-runner and manager (local/<name> images).
+	ImageBin string
+	// Assets is the directory of the control-plane binaries ("" = default).
+	Assets string
+	// Out receives progress and the instructions.
+	Out io.Writer
+}
+
+// Run starts the demo, prints how to use it and runs until ctx ends; then it
+// stops everything it started and reports any process left running.
+func Run(ctx context.Context, o Options) (err error) {
+	begin := time.Now()
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return err
+	}
+	root, err := localcluster.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	var stops []func()
+	defer func() {
+		fmt.Fprintln(o.Out, "stopping: operator, pods, PostgreSQL, control plane ...")
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+
+	step(o.Out, "starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on 127.0.0.1")
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(dir, "cluster"), Assets: o.Assets})
+	if err != nil {
+		return err
+	}
+	stops = append(stops, func() {
+		c.Stop()
+		if left := localcluster.Leftovers(c.Marker); len(left) > 0 {
+			err = errors.Join(err, fmt.Errorf("processes left running: %v", left))
+		} else {
+			fmt.Fprintln(o.Out, "stopped; no process left running")
+		}
+	})
+	step(o.Out, "starting the node agent (pods run as local processes on 127.x addresses)")
+	agent, err := startAgent(c, o.ImageBin, &stops)
+	if err != nil {
+		return err
+	}
+
+	step(o.Out, "starting PostgreSQL on 127.0.0.1 with production, dev and last night's backup")
+	backups := filepath.Join(dir, "backups")
+	_ = os.RemoveAll(backups)
+	pg, err := startDatabase(ctx, backups)
+	if err != nil {
+		return err
+	}
+	stops = append(stops, func() { pg.Stop(); _ = os.RemoveAll(backups) })
+
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err != nil {
+		return err
+	}
+	assets := o.Assets
+	if assets == "" {
+		assets, _ = localcluster.FindAssets()
+	}
+	k := newKubectl(assets, c.Kubeconfig, root)
+	step(o.Out, "installing the CRDs and the database Secrets (generated credentials)")
+	if err := k.installCRDs(ctx); err != nil {
+		return err
+	}
+	if err := createDatabaseAccess(ctx, cs, pg, backups); err != nil {
+		return err
+	}
+
+	step(o.Out, "starting the operator (manager --refresh-runner-image=local/refresh-runner)")
+	mgr, err := startManager(c, o.ImageBin)
+	if err != nil {
+		return err
+	}
+	stops = append(stops, func() { mgr.Stop(10 * time.Second) })
+
+	step(o.Out, "applying config/samples/demo/")
+	if _, err := k.run(ctx, "apply", "--server-side", "-f", "config/samples/demo/"); err != nil {
+		return err
+	}
+	step(o.Out, "waiting for prod/service0 and dev/service0-dev to be Ready")
+	for _, s := range [][2]string{{"prod", "service0"}, {"dev", "service0-dev"}} {
+		if err := poll(ctx, 2*time.Minute, func() error {
+			_, err := k.run(ctx, "-n", s[0], "wait", "--for=condition=Ready", "--timeout=5s", "sdep/"+s[1])
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	prod, dev := agent.ServiceAddress("prod", "service0"), agent.ServiceAddress("dev", "service0-dev")
+	printInstructions(o.Out, instructions{
+		Took: time.Since(begin), Kubeconfig: c.Kubeconfig, Logs: filepath.Join(c.Dir, "logs"),
+		Prod: net.JoinHostPort(prod, "80"), Dev: net.JoinHostPort(dev, "80"),
+	})
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-mgr.Exited():
+		return fmt.Errorf("the operator exited: %v (see %s)", mgr.Err(), c.LogPath("manager"))
+	}
+}
+
+func step(w io.Writer, what string) {
+	fmt.Fprintf(w, "==> %s\n", what)
+}
+
+// startAgent runs the node agent until its stop (appended to stops) and
+// waits until it serves the node.
+func startAgent(c *localcluster.Cluster, imageBin string, stops *[]func()) (*nodeagent.Agent, error) {
+	logf, err := os.Create(c.LogPath("nodeagent"))
+	if err != nil {
+		return nil, err
+	}
+	agent, err := nodeagent.New(c.RESTConfig(), nodeagent.Options{
+		StateDir: filepath.Join(c.Dir, "node"), ImageBinDir: imageBin,
+		Marker: c.Marker, MarkerEnv: localcluster.MarkerEnv,
+		Log: zap.New(zap.UseDevMode(true), zap.WriteTo(logf)),
+	})
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx) }()
+	*stops = append(*stops, func() { cancel(); <-done; logf.Close() })
+	select {
+	case <-agent.Ready():
+		return agent, nil
+	case err := <-done:
+		done <- err
+		return nil, fmt.Errorf("node agent stopped: %w", err)
+	case <-time.After(90 * time.Second):
+		return nil, fmt.Errorf("node agent not ready after 90s: see %s", c.LogPath("nodeagent"))
+	}
+}
+
+// startManager runs the operator as a local process against the cluster,
+// listening on loopback only.
+func startManager(c *localcluster.Cluster, imageBin string) (*localcluster.Process, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	health := l.Addr().String()
+	l.Close()
+	return localcluster.StartProcess("manager", c.LogPath("manager"), c.Marker, []string{"KUBECONFIG=" + c.Kubeconfig},
+		filepath.Join(imageBin, "manager"), "-kubeconfig="+c.Kubeconfig, "-metrics-bind-address=0",
+		"-health-probe-bind-address="+health, "-refresh-runner-image=local/refresh-runner")
+}

@@ -1,0 +1,44 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"text/template"
+	"time"
+)
+
+type instructions struct {
+	Took             time.Duration
+	Kubeconfig, Logs string
+	Prod, Dev        string
+}
+
+var instructionsText = template.Must(template.New("").Parse(`
+understudy demo up in {{.Took}}. In another terminal:
+
+  export KUBECONFIG={{.Kubeconfig}}
+  kubectl get sdep,dbr -A
+  curl -s http://{{.Prod}}/      # production prod/service0: version and user count
+  curl -s http://{{.Dev}}/      # dev dev/service0-dev: a sanitised copy
+
+Release v2 to production (smoke-tested through the preview Service, then waits for you):
+  kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'
+  kubectl -n prod get sdep service0 -w          # Progressing, then AwaitingPromotion
+Promote it (names the exact revision you looked at):
+  kubectl -n prod annotate sdep service0 --overwrite deploy.understudy.dev/promote=$(kubectl -n prod get sdep service0 -o jsonpath='{.status.previewRevision}')
+Abort it again (one selector flip back while the old color is warm, 3 minutes):
+  kubectl -n prod annotate sdep service0 --overwrite deploy.understudy.dev/abort=$(kubectl -n prod get sdep service0 -o jsonpath='{.status.activeRevision}')
+Refresh dev from production's nightly backup now (it also runs every 5 minutes):
+  kubectl -n dev annotate dbr service0-dev-refresh --overwrite deploy.understudy.dev/refresh-now=$(date +%s)
+  kubectl -n dev get dbr,pods -w
+
+Logs: {{.Logs}} (manager.log, nodeagent.log, ...); kubectl logs works too.
+Press Ctrl-C to stop everything.
+`))
+
+func printInstructions(w io.Writer, in instructions) {
+	in.Took = in.Took.Round(100 * time.Millisecond)
+	if err := instructionsText.Execute(w, in); err != nil {
+		fmt.Fprintln(w, err)
+	}
+}

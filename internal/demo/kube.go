@@ -1,0 +1,112 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/understudy-dev/understudy/internal/pgtest"
+)
+
+// kubectl runs kubectl against the demo cluster from the module root.
+type kubectl struct {
+	path, kubeconfig, root string
+}
+
+func newKubectl(assets, kubeconfig, root string) kubectl {
+	path, err := exec.LookPath("kubectl")
+	if err != nil {
+		path = filepath.Join(assets, "kubectl")
+	}
+	return kubectl{path: path, kubeconfig: kubeconfig, root: root}
+}
+
+func (k kubectl) run(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, k.path, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+k.kubeconfig)
+	cmd.Dir = k.root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// installCRDs applies the CRDs server-side and waits until they are served.
+func (k kubectl) installCRDs(ctx context.Context) error {
+	if _, err := k.run(ctx, "apply", "--server-side", "-f", "config/crd/bases"); err != nil {
+		return err
+	}
+	return poll(ctx, time.Minute, func() error {
+		_, err := k.run(ctx, "wait", "--for=condition=Established", "--timeout=5s", "-f", "config/crd/bases")
+		return err
+	})
+}
+
+// createDatabaseAccess creates what the manifests reference but cannot
+// carry: the Secrets with the generated credentials and the
+// PersistentVolume over the backups directory.
+func createDatabaseAccess(ctx context.Context, cs kubernetes.Interface, pg *pgtest.Server, backupDir string) error {
+	for _, ns := range []string{"prod", "dev"} {
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, n, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("cannot create namespace %s: %w", ns, err)
+		}
+	}
+	secrets := map[string]string{"prod": "service0-db", "dev": "service0-dev-admin"}
+	for ns, name := range secrets {
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			StringData: map[string]string{"host": pg.Host, "port": strconv.Itoa(pg.Port),
+				"username": pg.User, "password": pg.Password, "sslmode": "disable"},
+		}
+		if _, err := cs.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("cannot create Secret %s/%s: %w", ns, name, err)
+		}
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "service0-backups"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              "",
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: backupDir}},
+			ClaimRef:                      &corev1.ObjectReference{Namespace: "dev", Name: "service0-backups"},
+		},
+	}
+	if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("cannot create the backups PersistentVolume: %w", err)
+	}
+	return nil
+}
+
+// poll calls f every 500 ms until it succeeds, ctx ends or timeout passes.
+func poll(ctx context.Context, timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
