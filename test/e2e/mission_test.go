@@ -1,0 +1,28 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// TestMission runs the operator against the local cluster through what its
+// users do: blue/green releases, a rollback and a failed check under
+// continuous traffic, and a scheduled, sanitised dev database refresh on a
+// real PostgreSQL. It is not parallel with the package's other tests, so no
+// other manager acts on its objects; its own cases run in parallel under one
+// manager.
+func TestMission(t *testing.T) {
+	env.InstallCRDs(t)
+	for _, pkg := range []string{"./cmd/demo-site", "./cmd/refresh-runner"} {
+		if _, err := env.Build(pkg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := env.RunManager(t, "--refresh-runner-image=local/refresh-runner")
+	m.WaitReady(t, 90*time.Second)
+	t.Run("ReleasesAndRollbackUnderTraffic", testReleasesUnderTraffic)
+	t.Run("FailingPrePromotionCheckKeepsOldVersion", testFailingCheck)
+	t.Run("ScheduledDatabaseRefresh", testScheduledRefresh)
+}
