@@ -16,7 +16,7 @@ test-e2e: deps cluster-tools ## End-to-end tests on a local cluster (control pla
 	TMPDIR=$(E2E_TMPDIR) LOCALCLUSTER_ASSETS=$(ENVTEST_ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(E2E_TIMEOUT)
 
 .PHONY: demo
-demo: ## The operator on a local cluster with PostgreSQL and config/samples/demo, until Ctrl-C.
+demo: deps ## The operator on a local cluster with PostgreSQL and config/samples/demo, until Ctrl-C.
 	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) in $(ENVTEST_ASSETS): built once, ~10 min the first time"
 	@$(MAKE) --no-print-directory cluster-tools
 	@echo "==> building localcluster, manager, demo-site, refresh-runner into $(BIN)/"
