@@ -29,6 +29,8 @@ type DatabaseRefreshReconciler struct {
 	Recorder    events.EventRecorder
 	Clock       clock.PassiveClock
 	RunnerImage string
+
+	written ownWrites
 }
 
 // indexSanitizeConfigMaps indexes DatabaseRefreshes by the ConfigMaps their
@@ -55,7 +57,11 @@ func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !dr.DeletionTimestamp.IsZero() {
+		r.written.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // children go with it by garbage collection
+	}
+	if r.written.behind(dr) {
+		return ctrl.Result{}, nil // the event of our own status write brings us back
 	}
 	obs := refreshjob.Observation{Now: r.Clock.Now(), Generation: dr.Generation, Suspend: dr.Spec.Suspend}
 	if ref := dr.Spec.SiteDeploymentRef; ref != nil {

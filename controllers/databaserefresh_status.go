@@ -110,6 +110,7 @@ func (r *DatabaseRefreshReconciler) writeStatus(ctx context.Context, dr *deployv
 		}
 		return false, fmt.Errorf("cannot update status: %w", err)
 	}
+	r.written.wrote(updated)
 	return true, nil
 }
 

@@ -3,15 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,10 +30,7 @@ type SiteDeploymentReconciler struct {
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 
-	// written remembers the resourceVersion of each site's last status
-	// write, so that a reconcile started from a cache that has not seen that
-	// write yet waits for it instead of deciding on an older status.
-	written sync.Map // types.NamespacedName -> resourceVersion (string)
+	written ownWrites
 }
 
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch
@@ -55,10 +49,10 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !site.DeletionTimestamp.IsZero() {
-		r.written.Delete(req.NamespacedName)
+		r.written.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // owner references remove what it owns
 	}
-	if r.cacheIsBehind(req.NamespacedName, site) {
+	if r.written.behind(site) {
 		return ctrl.Result{}, nil // the event of our own write brings us back
 	}
 	observed, err := r.observe(ctx, site)
@@ -77,7 +71,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		if err := r.Status().Patch(ctx, site, client.MergeFrom(before)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
 		}
-		r.written.Store(req.NamespacedName, site.ResourceVersion)
+		r.written.wrote(site)
 	}
 	for _, e := range plan.Events {
 		kind := corev1.EventTypeNormal
@@ -87,19 +81,6 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		r.Recorder.Eventf(site, nil, kind, e.Reason, "Release", "%s", e.Note)
 	}
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
-}
-
-// cacheIsBehind tells whether the cached site predates our last status
-// write. Resource versions are etcd revisions: comparing them as numbers is
-// what the API's watch cache does; an unparsable one is never "behind".
-func (r *SiteDeploymentReconciler) cacheIsBehind(key types.NamespacedName, site *deployv1alpha1.SiteDeployment) bool {
-	v, ok := r.written.Load(key)
-	if !ok {
-		return false
-	}
-	last, err1 := strconv.ParseUint(v.(string), 10, 64)
-	seen, err2 := strconv.ParseUint(site.ResourceVersion, 10, 64)
-	return err1 == nil && err2 == nil && seen < last
 }
 
 // SetupWithManager registers the controller. wake, when set, enqueues the

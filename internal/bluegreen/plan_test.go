@@ -335,3 +335,39 @@ func equalStatus(a, b *v1.SiteDeploymentStatus) bool {
 	return a.Phase == b.Phase && a.Message == b.Message && len(a.Conditions) == len(b.Conditions) &&
 		a.Conditions[0].LastTransitionTime.Equal(&b.Conditions[0].LastTransitionTime) && a.ActiveRevision == b.ActiveRevision
 }
+
+func TestActiveColorLosingPodsIsNotHealthy(t *testing.T) {
+	w := newWorld(t)
+	w.healthyOn("shop:1")
+	w.deps[v1.Blue].Status.AvailableReplicas = 1 // a pod crashed
+	w.reconcile()
+	w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1"))
+	if w.site.Status.Ready != "1/3" {
+		t.Fatalf("ready %q", w.site.Status.Ready)
+	}
+	w.available(v1.Blue)
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Blue, rev("shop:1"))
+}
+
+func TestAbortAfterSeveralReleasesRollsBackToTheWarmPreviousRevision(t *testing.T) {
+	w := newWorld(t)
+	w.healthyOn("shop:1")
+	for _, img := range []string{"shop:2", "shop:3"} {
+		w.release(img)
+		w.reconcile()
+		w.available(w.site.Status.ActiveColor.Other())
+		w.reconcile()
+		w.advance(11 * time.Minute)
+		w.reconcile() // the old color is scaled down
+	}
+	w.expect(v1.PhaseHealthy, v1.Blue, rev("shop:3"))
+	w.release("shop:4")
+	w.reconcile()
+	w.available(v1.Green)
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:4"))
+	w.annotate(v1.AnnotationAbort, rev("shop:4"))
+	w.reconcile()
+	w.expect(v1.PhaseAborted, v1.Blue, rev("shop:3")) // one flip to the warm shop:3, not shop:1 or shop:2
+}

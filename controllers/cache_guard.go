@@ -1,0 +1,35 @@
+package controllers
+
+import (
+	"strconv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ownWrites remembers the resourceVersion of each object's last status
+// write by its controller, so that a reconcile started from a cache that has
+// not seen that write yet waits for it instead of deciding again on an older
+// status (which would repeat events, restarts, or forget history). The watch
+// event of the write itself brings the object back.
+type ownWrites struct{ m sync.Map }
+
+func (w *ownWrites) wrote(obj client.Object) {
+	w.m.Store(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj.GetResourceVersion())
+}
+
+func (w *ownWrites) forget(key types.NamespacedName) { w.m.Delete(key) }
+
+// behind tells whether the cached obj predates our last write. Resource
+// versions are etcd revisions; comparing them as numbers is what the API
+// server's watch cache does. One that does not parse is never "behind".
+func (w *ownWrites) behind(obj client.Object) bool {
+	v, ok := w.m.Load(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()})
+	if !ok {
+		return false
+	}
+	last, err1 := strconv.ParseUint(v.(string), 10, 64)
+	seen, err2 := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+	return err1 == nil && err2 == nil && seen < last
+}
