@@ -105,6 +105,13 @@ func testScheduledRefresh(t *testing.T) {
 	t.Logf("dev site shows %d rows (production %d, sanitised) %s after creation", sanitised, prodRows, time.Since(start).Round(time.Second))
 
 	refreshNow(t, c, ns, dr.Name)
+	// The refresh restarts the dev site's pods: it reads Progressing until
+	// the restarted pods are all available, then Healthy (kstatus Current).
+	Eventually(t, 60*time.Second, "both kinds settled after the refresh", func() (bool, error) {
+		sd := kstatusOf(t, c, "SiteDeployment", ns, "service0-dev")
+		rf := kstatusOf(t, c, "DatabaseRefresh", ns, dr.Name)
+		return sd == status.CurrentStatus && rf == status.CurrentStatus, fmt.Errorf("kstatus %s and %s", sd, rf)
+	})
 
 	out := env.Kubectl(t, "-n", ns, "get", "sdep,dbr")
 	t.Logf("kubectl get sdep,dbr:\n%s", out)
