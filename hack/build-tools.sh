@@ -34,9 +34,17 @@ for b in $want; do
 	kube-apiserver | kube-controller-manager | kube-scheduler)
 		build "$b" kube "k8s.io/kubernetes/cmd/$b" ;;
 	kwok) build kwok kwok sigs.k8s.io/kwok/cmd/kwok ;;
+	kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl ;;
 	*) echo "unknown binary $b" >&2; exit 2 ;;
 	esac
 done
-# kubectl comes from the machine image where present; envtest only needs the two servers.
-if [[ ! -e "$dest/kubectl" ]] && command -v kubectl >/dev/null; then ln -sf "$(command -v kubectl)" "$dest/kubectl"; fi
+# kubectl: the machine's when it has one (the e2e suite and the demo call it),
+# else built from the same pinned Kubernetes module.
+if [[ " $want " == *" kwok "* && ! -e "$dest/kubectl" ]]; then
+	if command -v kubectl >/dev/null; then
+		ln -sf "$(command -v kubectl)" "$dest/kubectl"
+	else
+		build kubectl kube k8s.io/kubernetes/cmd/kubectl
+	fi
+fi
 echo "$dest"
