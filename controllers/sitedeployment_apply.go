@@ -96,6 +96,9 @@ func setDeployment(d *appsv1.Deployment, site *v1.SiteDeployment, in bluegreen.D
 		t := in.Template.DeepCopy()
 		t.Labels = mergeLabels(t.Labels, sel)
 		t.Labels[v1.LabelRevision] = in.Revision
+		if site.Spec.Database != nil {
+			withDatabaseEnv(t, site.Name, in.Color)
+		}
 		d.Spec.Template = *t
 	}
 	if restartedAt != "" && d.Spec.Template.Annotations[v1.AnnotationRestartedAt] != restartedAt {

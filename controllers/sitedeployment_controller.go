@@ -59,7 +59,17 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	db, err := r.reconcileDatabase(ctx, site)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if db != nil {
+		observed.HoldRelease = db.blocked
+	}
 	plan := bluegreen.Decide(observed)
+	if db != nil {
+		plan.Status.Database = db.status
+	}
 	if err := r.apply(ctx, site, observed, plan); err != nil {
 		return ctrl.Result{}, err
 	}

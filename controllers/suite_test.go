@@ -74,6 +74,9 @@ func run(m *testing.M) (int, error) {
 		return 0, fmt.Errorf("manager cache did not sync")
 	}
 	code := m.Run()
+	if pgServer != nil {
+		pgServer.Stop()
+	}
 	cancel()
 	if err := <-done; err != nil {
 		return code, fmt.Errorf("manager: %w", err)

@@ -22,6 +22,9 @@ type Observed struct {
 	// Templates are the stored revisions (ControllerRevisions) by revision.
 	Templates map[string]*corev1.PodTemplateSpec
 	Now       time.Time
+	// HoldRelease, when set, keeps a new revision from starting and says why
+	// (a database step it needs is not possible); rollbacks still happen.
+	HoldRelease string
 }
 
 // revisionOf is the revision a Deployment's pod template carries.

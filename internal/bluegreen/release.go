@@ -27,6 +27,11 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	idleDep := p.in.Deployments[idle]
 	full := p.spec.DesiredReplicas()
 	p.keepActive(activeColor, activeRev)
+	if p.in.HoldRelease != "" && !rollback {
+		p.previewSelectsActive(activeColor, activeRev)
+		p.set(v1.PhaseDegraded, p.in.HoldRelease)
+		return false
+	}
 
 	if p.st.PreviewRevision != target {
 		if old := p.st.PreviewRevision; old != "" && old != p.st.AbortedRevision {

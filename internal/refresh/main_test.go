@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/understudy-dev/understudy/internal/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )

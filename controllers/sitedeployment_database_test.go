@@ -1,0 +1,149 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/controllers"
+	"github.com/understudy-dev/understudy/internal/pgtest"
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+var (
+	pgServer *pgtest.Server
+	pgOnce   sync.Once
+	pgErr    error
+)
+
+// postgresServer starts one real PostgreSQL for the tests that need one.
+func postgresServer(t *testing.T) *pgtest.Server {
+	t.Helper()
+	pgOnce.Do(func() { pgServer, pgErr = pgtest.Start(pgtest.Options{}) })
+	if pgErr != nil {
+		t.Fatalf("cannot start PostgreSQL (run hack/install-deps.sh): %v", pgErr)
+	}
+	return pgServer
+}
+
+func databaseSite(t *testing.T, srv *pgtest.Server, schema string) *site {
+	t.Helper()
+	ns := newNamespace(t)
+	admin := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "shop-db-admin", Namespace: ns}, StringData: map[string]string{
+		"host": srv.Host, "port": strconv.Itoa(srv.Port), "username": srv.User, "password": srv.Password, "sslmode": "disable"}}
+	if err := k8sClient.Create(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	sd := &v1.SiteDeployment{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: ns}, Spec: v1.SiteDeploymentSpec{
+		Template: podTemplate("shop:1"),
+		Service:  v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "http", Port: 80}}},
+		Database: &v1.DatabaseSpec{ConnectionSecretRef: v1.SecretReference{Name: "shop-db-admin"}, Name: "shop", SchemaRevision: schema},
+	}}
+	if err := k8sClient.Create(context.Background(), sd); err != nil {
+		t.Fatal(err)
+	}
+	return &site{t: t, ns: ns, sd: sd}
+}
+
+func colorSecret(s *site, c v1.Color) map[string]string {
+	sec := &corev1.Secret{}
+	if err := k8sClient.Get(context.Background(), s.key(controllers.DatabaseSecretName("shop", c)), sec); err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range sec.Data {
+		out[k] = string(v)
+	}
+	return out
+}
+
+func usesColorSecret(s *site, c v1.Color) error {
+	d := s.deployment(c)
+	if d == nil {
+		return fmt.Errorf("no %s deployment", c)
+	}
+	for _, ctr := range d.Spec.Template.Spec.Containers {
+		found := false
+		for _, e := range ctr.EnvFrom {
+			found = found || e.SecretRef != nil && e.SecretRef.Name == controllers.DatabaseSecretName("shop", c)
+		}
+		if !found {
+			return fmt.Errorf("container %s of %s does not get its color's DATABASE_* settings", ctr.Name, c)
+		}
+	}
+	return nil
+}
+
+func TestSiteDeploymentDatabasePerColorSecretsAndSharedDatabase(t *testing.T) {
+	srv := postgresServer(t)
+	s := databaseSite(t, srv, "1")
+	r1 := s.revision()
+	eventually(t, "blue's database Secret", func() error {
+		if sec := colorSecret(s, v1.Blue); sec["DATABASE_NAME"] != "shop_blue" {
+			return fmt.Errorf("secret %v", sec)
+		}
+		return usesColorSecret(s, v1.Blue)
+	})
+	sec := colorSecret(s, v1.Blue)
+	u, err := url.Parse(sec["DATABASE_URL"])
+	if err != nil {
+		t.Fatalf("DATABASE_URL: %v", err)
+	}
+	pw, _ := u.User.Password()
+	if u.User.Username() != srv.User || pw != srv.Password || u.Host != fmt.Sprintf("%s:%d", srv.Host, srv.Port) ||
+		u.Path != "/shop_blue" || u.Query().Get("sslmode") != "disable" ||
+		sec["DATABASE_HOST"] != srv.Host || sec["DATABASE_USER"] != srv.User || sec["DATABASE_PASSWORD"] != srv.Password {
+		t.Fatalf("blue's settings do not connect to shop_blue: %v", sec)
+	}
+	c, err := postgres.Connect(context.Background(), srv.Conn("shop_blue"), "test")
+	if err != nil {
+		t.Fatalf("the blue database was not created: %v", err)
+	}
+	_ = c.Close(context.Background())
+
+	s.available(v1.Blue, r1, 1)
+	sd := s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	if sd.Status.Database == nil || sd.Status.Database.ActiveName != "shop_blue" || sd.Status.Database.SchemaRevision != "1" {
+		t.Fatalf("status.database %+v", sd.Status.Database)
+	}
+	for what, obj := range map[string]any{"SiteDeployment": sd, "Deployment": s.deployment(v1.Blue)} {
+		raw, _ := json.Marshal(obj)
+		if strings.Contains(string(raw), srv.Password) {
+			t.Fatalf("the database password appears in the %s", what)
+		}
+	}
+
+	// Same schemaRevision: the candidate shares the active database.
+	s.release("shop:2")
+	r2 := s.revision()
+	eventually(t, "green's database Secret", func() error {
+		if sec := colorSecret(s, v1.Green); sec["DATABASE_NAME"] != "shop_blue" {
+			return fmt.Errorf("secret %v", sec)
+		}
+		return usesColorSecret(s, v1.Green)
+	})
+	s.available(v1.Green, r2, 1)
+	s.waitActive(v1.PhaseHealthy, v1.Green, r2)
+
+	// A new schemaRevision is held, never silently shared.
+	s.update(func(sd *v1.SiteDeployment) {
+		sd.Spec.Template = podTemplate("shop:3")
+		sd.Spec.Database.SchemaRevision = "2"
+	})
+	sd = s.waitPhase(v1.PhaseDegraded)
+	if !strings.Contains(sd.Status.Message, "schemaRevision") || sd.Status.ActiveRevision != r2 {
+		t.Fatalf("status %+v", sd.Status)
+	}
+	if got := s.deployment(v1.Blue).Spec.Template.Labels[v1.LabelRevision]; got == sd.Status.CurrentRevision {
+		t.Fatal("a schema-changing release started on a shared database")
+	}
+}
