@@ -31,6 +31,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	sd := &SiteDeploymentReconciler{
 		Client:   mgr.GetClient(),
+		Reader:   mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("sitedeployment-controller"),
 		Clock:    o.Clock,
 	}

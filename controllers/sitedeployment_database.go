@@ -66,7 +66,7 @@ func (r *SiteDeploymentReconciler) reconcileDatabase(ctx context.Context, site *
 func (r *SiteDeploymentReconciler) adminConn(ctx context.Context, site *v1.SiteDeployment) (postgres.Conn, error) {
 	name := site.Spec.Database.ConnectionSecretRef.Name
 	sec := &corev1.Secret{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, sec); err != nil {
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, sec); err != nil {
 		return postgres.Conn{}, fmt.Errorf("cannot read the database connection Secret %s: %w", name, err)
 	}
 	c, err := postgres.FromEnv(func(k string) string { return string(sec.Data[k]) },
@@ -93,7 +93,7 @@ func (r *SiteDeploymentReconciler) applyDatabaseSecret(ctx context.Context, site
 	}
 	name := DatabaseSecretName(site.Name, c)
 	sec := &corev1.Secret{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, sec)
+	err := r.Reader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, sec)
 	if apierrors.IsNotFound(err) {
 		sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: site.Namespace,
 			Labels: map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(c)}}, Data: data}
