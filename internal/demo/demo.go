@@ -116,7 +116,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	prod, dev := agent.ServiceAddress("prod", "service0"), agent.ServiceAddress("dev", "service0-dev")
 	printInstructions(o.Out, instructions{
-		Took: time.Since(begin), Kubeconfig: c.Kubeconfig, Logs: filepath.Join(c.Dir, "logs"),
+		Took: time.Since(begin), Kubeconfig: c.Kubeconfig, Logs: filepath.Join(c.Dir, "logs"), Assets: assets,
 		Prod: net.JoinHostPort(prod, "80"), Dev: net.JoinHostPort(dev, "80"),
 	})
 	select {

@@ -10,6 +10,7 @@ import (
 type instructions struct {
 	Took             time.Duration
 	Kubeconfig, Logs string
+	Assets           string
 	Prod, Dev        string
 }
 
@@ -17,6 +18,7 @@ var instructionsText = template.Must(template.New("").Parse(`
 understudy demo up in {{.Took}}. In another terminal:
 
   export KUBECONFIG={{.Kubeconfig}}
+  export PATH={{.Assets}}:$PATH      # kubectl, pinned with the cluster
   kubectl get sdep,dbr -A
   curl -s http://{{.Prod}}/      # production prod/service0: version and user count
   curl -s http://{{.Dev}}/      # dev dev/service0-dev: a sanitised copy
