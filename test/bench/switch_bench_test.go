@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/testenv"
@@ -40,6 +42,7 @@ func BenchmarkSwitch(b *testing.B) {
 			sizes = append(sizes, n)
 		}
 	}
+	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime; the figures are the output
 	manager := buildManager(b)
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
