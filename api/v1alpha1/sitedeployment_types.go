@@ -370,6 +370,12 @@ type SiteDeploymentStatus struct {
 	// +optional
 	PromotionReadyAt *metav1.Time `json:"promotionReadyAt,omitempty"`
 
+	// ScaleUpStartedAt is when the approved candidate began scaling from
+	// previewReplicas to replicas (or lost availability at full size);
+	// progressDeadline applies again from here.
+	// +optional
+	ScaleUpStartedAt *metav1.Time `json:"scaleUpStartedAt,omitempty"`
+
 	// PostPromotionRevision is the active revision whose post-promotion
 	// check has not passed yet; the old color is kept warm until it has.
 	// +optional

@@ -649,6 +649,10 @@ func (in *SiteDeploymentStatus) DeepCopyInto(out *SiteDeploymentStatus) {
 		in, out := &in.PromotionReadyAt, &out.PromotionReadyAt
 		*out = (*in).DeepCopy()
 	}
+	if in.ScaleUpStartedAt != nil {
+		in, out := &in.ScaleUpStartedAt, &out.ScaleUpStartedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.LastSwitchTime != nil {
 		in, out := &in.LastSwitchTime, &out.LastSwitchTime
 		*out = (*in).DeepCopy()

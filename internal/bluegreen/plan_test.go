@@ -394,3 +394,25 @@ func TestHeldReleaseStartsNothingButRollbacksStillHappen(t *testing.T) {
 		t.Fatalf("phase %s: %s", p.Status.Phase, p.Status.Message)
 	}
 }
+
+func TestProgressDeadlineAlsoCoversTheScaleUpBeforeTheSwitch(t *testing.T) {
+	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PreviewReplicas = ptr.To[int32](1) })
+	w.healthyOn("shop:1")
+	w.release("shop:2")
+	w.reconcile()
+	w.available(v1.Green) // ready at 1
+	w.advance(9 * time.Minute)
+	w.reconcile() // approved: scaling to 3, which never becomes available
+	if w.replicas(v1.Green) != 3 {
+		t.Fatalf("green at %d", w.replicas(v1.Green))
+	}
+	w.advance(9 * time.Minute)
+	w.reconcile()
+	w.expect(v1.PhasePromoting, v1.Blue, rev("shop:1"))
+	w.advance(time.Minute)
+	w.reconcile()
+	w.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
+	if w.replicas(v1.Green) != 0 || w.site.Status.AbortReason != v1.ReasonProgressDeadlineExceeded {
+		t.Fatalf("green %d reason %s", w.replicas(v1.Green), w.site.Status.AbortReason)
+	}
+}

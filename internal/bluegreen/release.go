@@ -39,7 +39,7 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 			p.event(false, "Superseded", fmt.Sprintf("candidate %s superseded by %s", old, target))
 		}
 		p.st.PreviewRevision, p.st.PreviewStartedAt = target, p.time()
-		p.st.PreviewReadyAt, p.st.PromotionReadyAt = nil, nil
+		p.st.PreviewReadyAt, p.st.PromotionReadyAt, p.st.ScaleUpStartedAt = nil, nil, nil
 		p.event(false, "CandidateStarted", fmt.Sprintf("starting revision %s on %s", target, idle))
 	}
 	p.st.PreviewColor = idle
@@ -118,9 +118,22 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	}
 	size = full
 	if !readyFull {
+		if p.st.ScaleUpStartedAt == nil {
+			p.st.ScaleUpStartedAt = p.time()
+		}
+		deadline := p.st.ScaleUpStartedAt.Add(durationOr(p.spec.Strategy.ProgressDeadline, 10*time.Minute))
+		if !p.now.Before(deadline) {
+			size = 0
+			p.abort(target, v1.ReasonProgressDeadlineExceeded, fmt.Sprintf(
+				"revision %s did not reach %d available replicas within the progress deadline (%s); aborted, %s keeps serving %s",
+				target, full, durationOr(p.spec.Strategy.ProgressDeadline, 10*time.Minute), activeColor, activeRev))
+			return true
+		}
+		p.wakeAt(deadline)
 		p.set(v1.PhasePromoting, fmt.Sprintf("scaling revision %s on %s to %d replicas", target, idle, full))
 		return false
 	}
+	p.st.ScaleUpStartedAt = nil
 	if p.st.PromotionReadyAt == nil {
 		p.st.PromotionReadyAt = p.time()
 	}
@@ -157,6 +170,7 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 	p.st.ActiveColor, p.st.ActiveRevision, p.st.PreviewColor = color, rev, color.Other()
 	p.st.LastSwitchTime = p.time()
 	p.st.PreviewRevision, p.st.PreviewStartedAt, p.st.PreviewReadyAt, p.st.PromotionReadyAt = "", nil, nil, nil
+	p.st.ScaleUpStartedAt = nil
 	p.record(rev, v1.OutcomePromoted, p.time())
 	p.st.PostPromotionRevision = ""
 	if !skipChecks && p.spec.Strategy.PostPromotion != nil {

@@ -19,6 +19,7 @@ func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again
 		p.record(p.st.PreviewRevision, v1.OutcomeSuperseded, nil)
 	}
 	p.st.PreviewRevision, p.st.PreviewStartedAt, p.st.PreviewReadyAt, p.st.PromotionReadyAt = "", nil, nil, nil
+	p.st.ScaleUpStartedAt = nil
 
 	if p.st.PostPromotionRevision == activeRev {
 		passed, failed := p.check(PostPromotion, p.spec.Strategy.PostPromotion, activeRev, activeColor, activeColor, activeRev)
