@@ -104,6 +104,10 @@ func testScheduledRefresh(t *testing.T) {
 	})
 	t.Logf("dev site shows %d rows (production %d, sanitised) %s after creation", sanitised, prodRows, time.Since(start).Round(time.Second))
 
+	// The schedule has shown it fires on its own; suspend it so that a run at
+	// the next minute cannot restart the dev site while the columns and
+	// kstatus are read below. refresh-now still works while suspended.
+	env.Kubectl(t, "-n", ns, "patch", "dbr", dr.Name, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
 	refreshNow(t, c, ns, dr.Name)
 	// The refresh restarts the dev site's pods: it reads Progressing until
 	// the restarted pods are all available, then Healthy (kstatus Current).
