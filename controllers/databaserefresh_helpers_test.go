@@ -90,20 +90,12 @@ func (r *refreshUnderTest) get() *v1.DatabaseRefresh {
 // update changes the DatabaseRefresh, retrying on conflicts.
 func (r *refreshUnderTest) update(mutate func(*v1.DatabaseRefresh)) {
 	r.t.Helper()
-	eventually(r.t, "update DatabaseRefresh", func() error {
-		dr := r.get()
-		mutate(dr)
-		return k8sClient.Update(context.Background(), dr)
-	})
+	updateWithRetry(r.t, r.get(), mutate)
 }
 
 func (r *refreshUnderTest) annotate(k, v string) {
-	r.update(func(dr *v1.DatabaseRefresh) {
-		if dr.Annotations == nil {
-			dr.Annotations = map[string]string{}
-		}
-		dr.Annotations[k] = v
-	})
+	r.t.Helper()
+	annotate(r.t, r.get(), k, v)
 }
 
 // waitFor waits until the DatabaseRefresh's status satisfies check.

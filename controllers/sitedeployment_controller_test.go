@@ -46,14 +46,11 @@ func TestSiteDeploymentFirstApplyServesBlue(t *testing.T) {
 }
 
 func TestSiteDeploymentAutoPromotedRelease(t *testing.T) {
-	s := newSite(t, "shop:1", func(sd *v1.SiteDeployment) {
+	s, r1 := healthySite(t, func(sd *v1.SiteDeployment) {
 		sd.Spec.Replicas = ptr.To[int32](3)
 		sd.Spec.Strategy.PreviewReplicas = ptr.To[int32](1)
 		sd.Spec.Strategy.AutoPromoteAfter = &metav1.Duration{Duration: 30 * time.Second}
 	})
-	r1 := s.revision()
-	s.available(v1.Blue, r1, 3)
-	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
 
 	s.release("shop:2")
 	r2 := s.revision()
@@ -79,10 +76,7 @@ func TestSiteDeploymentAutoPromotedRelease(t *testing.T) {
 }
 
 func TestSiteDeploymentManualPromotion(t *testing.T) {
-	s := newSite(t, "shop:1", func(sd *v1.SiteDeployment) { sd.Spec.Strategy.AutoPromote = ptr.To(false) })
-	r1 := s.revision()
-	s.available(v1.Blue, r1, 2)
-	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	s, r1 := healthySite(t, func(sd *v1.SiteDeployment) { sd.Spec.Strategy.AutoPromote = ptr.To(false) })
 	s.release("shop:2")
 	r2 := s.revision()
 	s.available(v1.Green, r2, 2)
@@ -101,12 +95,9 @@ func TestSiteDeploymentManualPromotion(t *testing.T) {
 func TestSiteDeploymentPrePromotionCheck(t *testing.T) {
 	for _, ok := range []bool{true, false} {
 		t.Run(fmt.Sprintf("succeeds=%v", ok), func(t *testing.T) {
-			s := newSite(t, "shop:1", func(sd *v1.SiteDeployment) {
+			s, r1 := healthySite(t, func(sd *v1.SiteDeployment) {
 				sd.Spec.Strategy.PrePromotion = &v1.CheckSpec{Template: podTemplate("curl:8")}
 			})
-			r1 := s.revision()
-			s.available(v1.Blue, r1, 2)
-			s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
 			s.release("shop:2")
 			r2 := s.revision()
 			s.available(v1.Green, r2, 2)
@@ -127,10 +118,7 @@ func TestSiteDeploymentPrePromotionCheck(t *testing.T) {
 }
 
 func TestSiteDeploymentAbortAfterPromotionFlipsBack(t *testing.T) {
-	s := newSite(t, "shop:1")
-	r1 := s.revision()
-	s.available(v1.Blue, r1, 2)
-	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	s, r1 := healthySite(t)
 	s.release("shop:2")
 	r2 := s.revision()
 	s.available(v1.Green, r2, 2)
@@ -144,10 +132,7 @@ func TestSiteDeploymentAbortAfterPromotionFlipsBack(t *testing.T) {
 }
 
 func TestSiteDeploymentScaleSubresourceResizesActiveInPlace(t *testing.T) {
-	s := newSite(t, "shop:1")
-	r1 := s.revision()
-	s.available(v1.Blue, r1, 2)
-	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	s, r1 := healthySite(t)
 	scale := &autoscalingv1.Scale{}
 	if err := k8sClient.SubResource("scale").Get(context.Background(), s.get(), scale); err != nil {
 		t.Fatalf("scale subresource: %v", err)
@@ -163,10 +148,8 @@ func TestSiteDeploymentScaleSubresourceResizesActiveInPlace(t *testing.T) {
 }
 
 func TestSiteDeploymentHealthyResyncWritesNothing(t *testing.T) {
-	s := newSite(t, "shop:1")
-	r1 := s.revision()
-	s.available(v1.Blue, r1, 2)
-	sd := s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	s, _ := healthySite(t)
+	sd := s.get()
 	dep := s.deployment(v1.Blue)
 	svc := &corev1.Service{}
 	if err := k8sClient.Get(context.Background(), s.key("shop"), svc); err != nil {
@@ -193,10 +176,7 @@ func TestSiteDeploymentHealthyResyncWritesNothing(t *testing.T) {
 }
 
 func TestSiteDeploymentPausedDoesNothing(t *testing.T) {
-	s := newSite(t, "shop:1")
-	r1 := s.revision()
-	s.available(v1.Blue, r1, 2)
-	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	s, _ := healthySite(t)
 	s.update(func(sd *v1.SiteDeployment) {
 		sd.Spec.Paused = true
 		sd.Spec.Template = podTemplate("shop:2")

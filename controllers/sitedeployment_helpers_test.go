@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,6 +49,16 @@ func newSite(t *testing.T, image string, mutate ...func(*v1.SiteDeployment)) *si
 	return &site{t: t, ns: sd.Namespace, sd: sd}
 }
 
+// healthySite brings a site up on blue with shop:1 and returns its revision.
+func healthySite(t *testing.T, mutate ...func(*v1.SiteDeployment)) (*site, string) {
+	t.Helper()
+	s := newSite(t, "shop:1", mutate...)
+	r1 := s.revision()
+	s.available(v1.Blue, r1, s.sd.Spec.DesiredReplicas())
+	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	return s, r1
+}
+
 func podTemplate(image string) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "shop"}},
@@ -72,11 +81,7 @@ func (s *site) get() *v1.SiteDeployment {
 
 func (s *site) update(mutate func(*v1.SiteDeployment)) {
 	s.t.Helper()
-	eventually(s.t, "update SiteDeployment", func() error {
-		sd := s.get()
-		mutate(sd)
-		return k8sClient.Update(context.Background(), sd)
-	})
+	updateWithRetry(s.t, s.get(), mutate)
 }
 
 func (s *site) release(image string) {
@@ -86,10 +91,7 @@ func (s *site) release(image string) {
 // annotate sets an annotation with a merge patch, as kubectl annotate does.
 func (s *site) annotate(k, v string) {
 	s.t.Helper()
-	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, k, v)))
-	if err := k8sClient.Patch(context.Background(), s.get(), patch); err != nil {
-		s.t.Fatalf("cannot annotate: %v", err)
-	}
+	annotate(s.t, s.get(), k, v)
 }
 
 func (s *site) deployment(c v1.Color) *appsv1.Deployment {

@@ -11,16 +11,6 @@ import (
 	"github.com/understudy-dev/understudy/internal/bluegreen"
 )
 
-// healthySite brings a site up on blue with shop:1 and returns its revision.
-func healthySite(t *testing.T, mutate ...func(*v1.SiteDeployment)) (*site, string) {
-	t.Helper()
-	s := newSite(t, "shop:1", mutate...)
-	r1 := s.revision()
-	s.available(v1.Blue, r1, 2)
-	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
-	return s, r1
-}
-
 func TestSiteDeploymentPostPromotionFailureSwitchesBack(t *testing.T) {
 	s, r1 := healthySite(t, func(sd *v1.SiteDeployment) {
 		sd.Spec.Strategy.PostPromotion = &v1.CheckSpec{Template: podTemplate("curl:8")}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -125,5 +126,27 @@ func consistently(t *testing.T, what string, d time.Duration, check func() error
 			t.Fatalf("%s: %v", what, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// updateWithRetry re-reads obj and applies mutate until an Update succeeds
+// (the controllers write status concurrently).
+func updateWithRetry[T client.Object](t *testing.T, obj T, mutate func(T)) {
+	t.Helper()
+	eventually(t, "update "+obj.GetName(), func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate(obj)
+		return k8sClient.Update(context.Background(), obj)
+	})
+}
+
+// annotate sets an annotation with a merge patch, as kubectl annotate does.
+func annotate(t *testing.T, obj client.Object, k, v string) {
+	t.Helper()
+	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, k, v)))
+	if err := k8sClient.Patch(context.Background(), obj, patch); err != nil {
+		t.Fatalf("cannot annotate %s: %v", obj.GetName(), err)
 	}
 }

@@ -178,6 +178,20 @@ func (p *planner) templateOf(rev string) *corev1.PodTemplateSpec {
 
 func (p *planner) time() *metav1.Time { t := metav1.NewTime(p.now); return &t }
 
+// progressDeadline, scaleDownDelay and autoPromoteAfter read the strategy
+// with the API's defaults, for specs that did not pass the API server.
+func (p *planner) progressDeadline() time.Duration {
+	return durationOr(p.spec.Strategy.ProgressDeadline, 10*time.Minute)
+}
+
+func (p *planner) scaleDownDelay() time.Duration {
+	return durationOr(p.spec.Strategy.ScaleDownDelay, 10*time.Minute)
+}
+
+func (p *planner) autoPromoteAfter() time.Duration {
+	return durationOr(p.spec.Strategy.AutoPromoteAfter, 0)
+}
+
 func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
 	if d == nil {
 		return def

@@ -1,7 +1,6 @@
 package bluegreen
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -143,109 +142,6 @@ func TestPrePromotionCheck(t *testing.T) {
 	}
 }
 
-func TestPostPromotionFailureSwitchesBackToWarmColor(t *testing.T) {
-	w := newWorld(t, func(s *v1.SiteDeployment) {
-		s.Spec.Strategy.PostPromotion = check()
-		s.Spec.Strategy.PostPromotion.Timeout.Duration = time.Hour
-	})
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
-	w.expect(v1.PhasePromoting, v1.Green, rev("shop:2"))
-	w.advance(20 * time.Minute) // past scaleDownDelay: blue is still kept warm for the check
-	w.reconcile()
-	if w.replicas(v1.Blue) != 3 {
-		t.Fatal("old color scaled down while the post-promotion check runs")
-	}
-	w.finishJob(CheckJobName("shop", rev("shop:2"), PostPromotion), false)
-	w.reconcile()
-	w.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
-	w.reconcile()
-	if w.site.Status.AbortReason != v1.ReasonPostPromotionFailed || w.replicas(v1.Green) != 0 {
-		t.Fatalf("reason %s green %d", w.site.Status.AbortReason, w.replicas(v1.Green))
-	}
-}
-
-func TestAbort(t *testing.T) {
-	t.Run("a candidate is scaled down", func(t *testing.T) {
-		w := newWorld(t)
-		w.healthyOn("shop:1")
-		w.release("shop:2")
-		w.reconcile()
-		w.annotate(v1.AnnotationAbort, rev("shop:2"))
-		w.reconcile()
-		w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
-		if w.replicas(v1.Green) != 0 {
-			t.Fatal("aborted candidate not scaled down")
-		}
-		w.reconcile()
-		w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
-		w.release("shop:3")
-		w.reconcile()
-		w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1"))
-	})
-	t.Run("an active revision flips back while the old color is warm", func(t *testing.T) {
-		w := newWorld(t)
-		w.healthyOn("shop:1")
-		w.release("shop:2")
-		w.reconcile()
-		w.available(v1.Green)
-		w.reconcile()
-		w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
-		w.advance(time.Minute)
-		w.annotate(v1.AnnotationAbort, rev("shop:2"))
-		w.reconcile()
-		w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
-	})
-	t.Run("an active revision restarts the previous one after scale-down", func(t *testing.T) {
-		w := newWorld(t)
-		w.healthyOn("shop:1")
-		w.release("shop:2")
-		w.reconcile()
-		w.available(v1.Green)
-		w.reconcile()
-		w.advance(11 * time.Minute)
-		w.reconcile()
-		if w.replicas(v1.Blue) != 0 {
-			t.Fatal("setup: blue should be scaled down")
-		}
-		w.annotate(v1.AnnotationAbort, rev("shop:2"))
-		w.reconcile()
-		w.expect(v1.PhaseAborted, v1.Green, rev("shop:2"))
-		if w.replicas(v1.Blue) != 3 || revisionOf(w.deps[v1.Blue]) != rev("shop:1") {
-			t.Fatal("previous revision not restarted on blue at full size")
-		}
-		w.available(v1.Blue)
-		w.reconcile()
-		w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
-		w.reconcile()
-		if w.replicas(v1.Green) != 0 {
-			t.Fatal("aborted revision not scaled down after the rollback")
-		}
-	})
-}
-
-func TestProgressDeadlineAbortsTheCandidate(t *testing.T) {
-	w := newWorld(t)
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	if w.last.RequeueAfter != 10*time.Minute {
-		t.Fatalf("want a wake-up at the deadline, got %s", w.last.RequeueAfter)
-	}
-	w.advance(10 * time.Minute)
-	w.reconcile()
-	w.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
-	if w.replicas(v1.Green) != 0 || w.site.Status.AbortReason != v1.ReasonProgressDeadlineExceeded || w.replicas(v1.Blue) != 3 {
-		t.Fatalf("green=%d blue=%d reason=%s", w.replicas(v1.Green), w.replicas(v1.Blue), w.site.Status.AbortReason)
-	}
-	if !strings.Contains(w.site.Status.Message, "progress deadline") {
-		t.Fatalf("message: %s", w.site.Status.Message)
-	}
-}
-
 func TestNewerTemplateSupersedesCandidateOnIdleColor(t *testing.T) {
 	w := newWorld(t)
 	w.healthyOn("shop:1")
@@ -350,28 +246,6 @@ func TestActiveColorLosingPodsIsNotHealthy(t *testing.T) {
 	w.expect(v1.PhaseHealthy, v1.Blue, rev("shop:1"))
 }
 
-func TestAbortAfterSeveralReleasesRollsBackToTheWarmPreviousRevision(t *testing.T) {
-	w := newWorld(t)
-	w.healthyOn("shop:1")
-	for _, img := range []string{"shop:2", "shop:3"} {
-		w.release(img)
-		w.reconcile()
-		w.available(w.site.Status.ActiveColor.Other())
-		w.reconcile()
-		w.advance(11 * time.Minute)
-		w.reconcile() // the old color is scaled down
-	}
-	w.expect(v1.PhaseHealthy, v1.Blue, rev("shop:3"))
-	w.release("shop:4")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
-	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:4"))
-	w.annotate(v1.AnnotationAbort, rev("shop:4"))
-	w.reconcile()
-	w.expect(v1.PhaseAborted, v1.Blue, rev("shop:3")) // one flip to the warm shop:3, not shop:1 or shop:2
-}
-
 func TestHeldReleaseStartsNothingButRollbacksStillHappen(t *testing.T) {
 	w := newWorld(t)
 	w.healthyOn("shop:1")
@@ -392,27 +266,5 @@ func TestHeldReleaseStartsNothingButRollbacksStillHappen(t *testing.T) {
 	}
 	if p.Status.Phase != v1.PhaseDegraded || p.Status.Message != hold {
 		t.Fatalf("phase %s: %s", p.Status.Phase, p.Status.Message)
-	}
-}
-
-func TestProgressDeadlineAlsoCoversTheScaleUpBeforeTheSwitch(t *testing.T) {
-	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PreviewReplicas = ptr.To[int32](1) })
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green) // ready at 1
-	w.advance(9 * time.Minute)
-	w.reconcile() // approved: scaling to 3, which never becomes available
-	if w.replicas(v1.Green) != 3 {
-		t.Fatalf("green at %d", w.replicas(v1.Green))
-	}
-	w.advance(9 * time.Minute)
-	w.reconcile()
-	w.expect(v1.PhasePromoting, v1.Blue, rev("shop:1"))
-	w.advance(time.Minute)
-	w.reconcile()
-	w.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
-	if w.replicas(v1.Green) != 0 || w.site.Status.AbortReason != v1.ReasonProgressDeadlineExceeded {
-		t.Fatalf("green %d reason %s", w.replicas(v1.Green), w.site.Status.AbortReason)
 	}
 }

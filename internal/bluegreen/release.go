@@ -72,12 +72,12 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	defer func() { p.deploy(DeploymentIntent{Color: idle, Revision: target, Template: tmpl, Replicas: size}) }()
 
 	if p.st.PreviewReadyAt == nil {
-		deadline := p.st.PreviewStartedAt.Add(durationOr(p.spec.Strategy.ProgressDeadline, 10*time.Minute))
+		deadline := p.st.PreviewStartedAt.Add(p.progressDeadline())
 		if !p.now.Before(deadline) && !rollback {
 			size = 0
 			p.abort(target, v1.ReasonProgressDeadlineExceeded, fmt.Sprintf(
 				"revision %s was not available within the progress deadline (%s); aborted, %s keeps serving %s",
-				target, p.spec.Strategy.ProgressDeadline.Duration, activeColor, activeRev))
+				target, p.progressDeadline(), activeColor, activeRev))
 			return true
 		}
 		p.wakeAt(deadline)
@@ -121,12 +121,12 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 		if p.st.ScaleUpStartedAt == nil {
 			p.st.ScaleUpStartedAt = p.time()
 		}
-		deadline := p.st.ScaleUpStartedAt.Add(durationOr(p.spec.Strategy.ProgressDeadline, 10*time.Minute))
+		deadline := p.st.ScaleUpStartedAt.Add(p.progressDeadline())
 		if !p.now.Before(deadline) {
 			size = 0
 			p.abort(target, v1.ReasonProgressDeadlineExceeded, fmt.Sprintf(
 				"revision %s did not reach %d available replicas within the progress deadline (%s); aborted, %s keeps serving %s",
-				target, full, durationOr(p.spec.Strategy.ProgressDeadline, 10*time.Minute), activeColor, activeRev))
+				target, full, p.progressDeadline(), activeColor, activeRev))
 			return true
 		}
 		p.wakeAt(deadline)
@@ -137,7 +137,7 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	if p.st.PromotionReadyAt == nil {
 		p.st.PromotionReadyAt = p.time()
 	}
-	soakEnd := p.st.PromotionReadyAt.Add(durationOr(p.spec.Strategy.AutoPromoteAfter, 0))
+	soakEnd := p.st.PromotionReadyAt.Add(p.autoPromoteAfter())
 	if !promoted && p.now.Before(soakEnd) {
 		p.wakeAt(soakEnd)
 		p.set(v1.PhasePromoting, fmt.Sprintf("revision %s soaking until %s", target, soakEnd.UTC().Format(time.RFC3339)))
@@ -181,7 +181,7 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 		p.event(false, "Available", fmt.Sprintf("revision %s is available on %s and takes traffic", rev, color))
 	} else {
 		p.event(false, "Switched", fmt.Sprintf("traffic switched from %s (%s) to %s (%s)", color.Other(), from, color, rev))
-		p.wakeAt(p.now.Add(durationOr(p.spec.Strategy.ScaleDownDelay, 10*time.Minute)))
+		p.wakeAt(p.now.Add(p.scaleDownDelay()))
 	}
 	p.setSteadyPhase(rev)
 }

@@ -51,7 +51,7 @@ func (p *planner) scaleDownIdle(idle v1.Color) {
 			return
 		}
 		if p.st.LastSwitchTime != nil {
-			until := p.st.LastSwitchTime.Add(durationOr(p.spec.Strategy.ScaleDownDelay, 10*time.Minute))
+			until := p.st.LastSwitchTime.Add(p.scaleDownDelay())
 			if p.now.Before(until) {
 				p.wakeAt(until)
 				return

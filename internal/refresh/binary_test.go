@@ -3,6 +3,7 @@ package refresh
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/understudy-dev/understudy/internal/postgres"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 var (
@@ -138,7 +142,14 @@ func startAndStopMidRestore(t *testing.T, target, backupDir, logPath string, sig
 		_ = cmd.Process.Kill()
 		t.Fatal("the runner never started restoring")
 	}
-	time.Sleep(700 * time.Millisecond) // well inside the restore
+	// Stop it once the restore has created its first table: past the start,
+	// well before the end (the big dump's data and indexes take seconds).
+	side := target + "_refresh"
+	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 30*time.Second, true,
+		func(ctx context.Context) (bool, error) { return tableExists(ctx, side, "big"), nil }); err != nil {
+		_ = cmd.Process.Kill()
+		t.Fatalf("the runner never created a table in %s", side)
+	}
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
@@ -201,4 +212,16 @@ func TestBinaryFailsCleanlyWithoutCredentials(t *testing.T) {
 	if res := readResult(t, logPath); res.Result != Failed || !strings.Contains(res.Error, "TARGET_HOST") {
 		t.Errorf("result = %+v", res)
 	}
+}
+
+// tableExists tells whether db exists and holds table.
+func tableExists(ctx context.Context, db, table string) bool {
+	c, err := postgres.Connect(ctx, srv.Conn(db), "test")
+	if err != nil {
+		return false
+	}
+	defer c.Close(ctx)
+	var n int
+	err = c.QueryRow(ctx, "SELECT count(*) FROM pg_class WHERE relname = $1 AND relkind = 'r'", table).Scan(&n)
+	return err == nil && n > 0
 }

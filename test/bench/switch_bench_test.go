@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -97,11 +98,11 @@ func runSwitch(b *testing.B, managerBin string, n int) {
 	waitAll(b, ctx, env, ns, n, "1")
 	created := time.Since(start)
 
-	w0 := mgr.writes(b)
+	w0, r0 := mgr.writes(b), mgr.reconciles(b)
 	for i := 0; i < n; i++ { // touch every site: each is reconciled once more
 		annotate(b, ctx, env, ns, i)
 	}
-	time.Sleep(3 * time.Second)
+	waitFor(b, "a reconcile of every touched site", func() bool { return mgr.reconciles(b)-r0 >= int64(n) })
 	w1 := mgr.writes(b)
 
 	kcm.reset()
@@ -148,10 +149,9 @@ func siteFor(ns string, i int) *v1.SiteDeployment {
 // waitAll waits until every site is Healthy on the image tag.
 func waitAll(b *testing.B, ctx context.Context, env *testenv.Env, ns string, n int, tag string) {
 	b.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
+	waitFor(b, "every site Healthy on site:"+tag, func() bool {
 		list := &v1.SiteDeploymentList{}
-		if err := env.Client.List(ctx, list); err != nil {
+		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
 			b.Fatal(err)
 		}
 		done := 0
@@ -161,12 +161,18 @@ func waitAll(b *testing.B, ctx context.Context, env *testenv.Env, ns string, n i
 				done++
 			}
 		}
-		if done == n {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+		return done == n
+	})
+}
+
+// waitFor polls cond until it holds, for at most five minutes.
+func waitFor(b *testing.B, what string, cond func() bool) {
+	b.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 5*time.Minute, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		b.Fatalf("timed out waiting for %s", what)
 	}
-	b.Fatalf("sites did not all become Healthy on site:%s", tag)
 }
 
 // annotate touches a site with a merge patch, as kubectl annotate does.
