@@ -59,7 +59,13 @@ func TestSiteDeploymentAutoPromotedRelease(t *testing.T) {
 	s.available(v1.Green, r2, 1)
 	s.waitReplicas(v1.Green, 3) // checks passed (none), autoPromote: full size before the switch
 	s.available(v1.Green, r2, 3)
-	sd := s.waitPhase(v1.PhasePromoting) // soaking
+	var sd *v1.SiteDeployment
+	eventually(t, "the soak to begin", func() error { // Promoting, and the soak's start recorded
+		if sd = s.get(); sd.Status.Phase != v1.PhasePromoting || sd.Status.PromotionReadyAt == nil {
+			return fmt.Errorf("phase %s, promotionReadyAt %v: %s", sd.Status.Phase, sd.Status.PromotionReadyAt, sd.Status.Message)
+		}
+		return nil
+	})
 	if sd.Status.PreviewRevision != r2 || sd.Status.ActiveRevision != r1 {
 		t.Fatalf("while soaking: %+v", sd.Status)
 	}
