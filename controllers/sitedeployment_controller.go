@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -20,6 +21,7 @@ import (
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
+	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
 // SiteDeploymentReconciler runs blue/green releases of a SiteDeployment. It
@@ -34,7 +36,12 @@ type SiteDeploymentReconciler struct {
 	Clock    clock.PassiveClock
 
 	written ownWrites
+	copies  *copies
 }
+
+// databaseRecheck is how soon a site whose databases were just acted on is
+// looked at again.
+const databaseRecheck = 2 * time.Second
 
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments/status,verbs=get;update;patch
@@ -62,19 +69,29 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	db, err := r.reconcileDatabase(ctx, site)
-	if err != nil {
+	var admin postgres.Conn
+	if observed.Database, admin, err = r.observeDatabase(ctx, site); err != nil {
 		return ctrl.Result{}, err
 	}
-	if db != nil {
-		observed.HoldRelease = db.blocked
-	}
 	plan := bluegreen.Decide(observed)
-	if db != nil {
-		plan.Status.Database = db.status
+	if d := plan.Status.Database; d != nil {
+		if err := r.runDatabaseSteps(ctx, site, admin, &plan, false); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.writeDatabaseSecrets(ctx, site, admin, d); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if err := r.apply(ctx, site, observed, plan); err != nil {
 		return ctrl.Result{}, err
+	}
+	if plan.Status.Database != nil {
+		if err := r.runDatabaseSteps(ctx, site, admin, &plan, true); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if len(plan.DatabaseSteps) > 0 && (plan.RequeueAfter == 0 || plan.RequeueAfter > databaseRecheck) {
+		plan.RequeueAfter = databaseRecheck // look again at what the steps did
 	}
 	if !equality.Semantic.DeepEqual(site.Status, plan.Status) {
 		before := site.DeepCopy()
@@ -87,11 +104,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		r.written.wrote(site)
 	}
 	for _, e := range plan.Events {
-		kind := corev1.EventTypeNormal
-		if e.Warning {
-			kind = corev1.EventTypeWarning
-		}
-		r.Recorder.Eventf(site, nil, kind, e.Reason, "Release", "%s", e.Note)
+		r.event(site, e.Warning, e.Reason, "%s", e.Note)
 	}
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
@@ -105,6 +118,8 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 		Owns(&corev1.Service{}).
 		Owns(&batchv1.Job{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+	r.copies = newCopies()
+	b = b.WatchesRawSource(source.Channel(r.copies.done, &handler.EnqueueRequestForObject{}))
 	if wake != nil {
 		b = b.WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{}))
 	}

@@ -5,60 +5,156 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/bluegreen"
 	"github.com/understudy-dev/understudy/internal/dbrelease"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
-// siteDatabase is what the database step observed and decided for a site
-// with spec.database: the database the colors use and whether the release
-// in spec must wait.
-type siteDatabase struct {
-	status *v1.DatabaseStatus
-	// blocked, when set, says why a new revision may not start.
-	blocked string
-}
-
-// reconcileDatabase makes sure the active color database exists and writes
-// each color's connection Secret. Releases that keep spec.database.schemaRevision
-// share the active database (simple A/B). A release that changes it needs the
-// freeze/copy/migrate flow, which is not wired in yet: it is held back with a
-// message instead of silently sharing a database across schemas.
-func (r *SiteDeploymentReconciler) reconcileDatabase(ctx context.Context, site *v1.SiteDeployment) (*siteDatabase, error) {
-	spec := site.Spec.Database
-	if spec == nil {
-		return nil, nil
+// observeDatabase reads what the server says about the site's databases:
+// every database status.database names and both color names. The first
+// color's database is created (or adopted) before the first release. Nil
+// without spec.database.
+func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1.SiteDeployment) (*bluegreen.DatabaseObserved, postgres.Conn, error) {
+	d := bluegreen.DatabaseStatus(site)
+	if d == nil {
+		return nil, postgres.Conn{}, nil
 	}
 	admin, err := r.adminConn(ctx, site)
 	if err != nil {
-		return nil, err
+		return nil, admin, err
 	}
-	st := &v1.DatabaseStatus{ActiveName: spec.Name + "_" + string(v1.Blue), SchemaRevision: spec.SchemaRevision}
-	if prev := site.Status.Database; prev != nil && prev.ActiveName != "" {
-		st = prev.DeepCopy()
+	base := site.Spec.Database.Name
+	names := []string{d.ActiveName, d.PreviousName, d.Blue, d.Green,
+		bluegreen.ColorDatabase(base, v1.Blue), bluegreen.ColorDatabase(base, v1.Green)}
+	states, err := dbrelease.Statuses(ctx, admin, names...)
+	if err != nil {
+		return nil, admin, err
 	}
-	if _, err := dbrelease.EnsureDatabase(ctx, admin, st.ActiveName, spec.Name, ""); err != nil {
-		return nil, fmt.Errorf("cannot prepare database %s: %w", st.ActiveName, err)
-	}
-	for _, c := range []v1.Color{v1.Blue, v1.Green} {
-		if err := r.applyDatabaseSecret(ctx, site, c, admin.WithDatabase(st.ActiveName)); err != nil {
-			return nil, err
+	if !states[d.ActiveName].Exists {
+		if site.Status.ActiveColor != "" {
+			return nil, admin, fmt.Errorf("database %s, which the active color uses, does not exist: restore it or point spec.database at another base name", d.ActiveName)
+		}
+		if _, err := dbrelease.EnsureDatabase(ctx, admin, d.ActiveName, base, ""); err != nil {
+			return nil, admin, fmt.Errorf("cannot prepare database %s: %w", d.ActiveName, err)
+		}
+		if states[d.ActiveName], err = dbrelease.Status(ctx, admin, d.ActiveName); err != nil {
+			return nil, admin, err
 		}
 	}
-	out := &siteDatabase{status: st}
-	if st.SchemaRevision != spec.SchemaRevision {
-		out.blocked = fmt.Sprintf("spec.database.schemaRevision changed from %q to %q: schema-changing releases "+
-			"(freeze, copy, migrate) are not available in this version; the release is held and %s keeps serving",
-			st.SchemaRevision, spec.SchemaRevision, st.ActiveName)
+	o := &bluegreen.DatabaseObserved{States: states}
+	if c := d.Candidate; c != nil {
+		o.Copying, o.CopyErr = r.copies.state(client.ObjectKeyFromObject(site), c.Name, d.ActiveName, c.SchemaRevision)
 	}
-	return out, nil
+	return o, admin, nil
+}
+
+// runDatabaseSteps runs the plan's database steps of one side of the
+// switch (after false: before any object is written; true: after the
+// Services). A step's outcome may change plan.Status.Database.
+func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, plan *bluegreen.Plan, after bool) error {
+	d := plan.Status.Database
+	key := client.ObjectKeyFromObject(site)
+	for _, s := range plan.DatabaseSteps {
+		if s.AfterSwitch != after {
+			continue
+		}
+		var err error
+		switch s.Op {
+		case bluegreen.OpMoveAside:
+			var to string
+			if to, err = dbrelease.MoveAside(ctx, admin, s.Name); err == nil && to != "" {
+				renameDatabase(d, s.Name, to)
+				r.event(site, false, "DatabaseMovedAside", "moved database %s aside to %s before copying into its name", s.Name, to)
+			}
+		case bluegreen.OpFreeze:
+			_, err = dbrelease.Freeze(ctx, admin, s.Name)
+		case bluegreen.OpUnfreeze:
+			err = dbrelease.Unfreeze(ctx, admin, s.Name)
+		case bluegreen.OpCopy:
+			r.copies.start(site, admin, dbrelease.CloneSpec{Method: dbrelease.Method(cloneMethod(site)),
+				From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision})
+		case bluegreen.OpDropCopy:
+			r.copies.stop(key)
+			_, err = dbrelease.DropCopy(ctx, admin, s.Name)
+		case bluegreen.OpReportWrites:
+			err = r.reportWrites(ctx, site, admin, d, s)
+		case bluegreen.OpRetain:
+			err = r.retain(ctx, site, admin, d)
+		}
+		if err != nil {
+			return fmt.Errorf("database step %s %s: %w", s.Op, s.Name, err)
+		}
+	}
+	return nil
+}
+
+func cloneMethod(site *v1.SiteDeployment) v1.CloneMethod {
+	if m := site.Spec.Database.CloneMethod; m != "" {
+		return m
+	}
+	return v1.CloneDump
+}
+
+// renameDatabase follows a database moved aside in status.
+func renameDatabase(d *v1.DatabaseStatus, from, to string) {
+	for _, name := range []*string{&d.PreviousName, &d.Blue, &d.Green} {
+		if *name == from {
+			*name = to
+		}
+	}
+}
+
+// reportWrites tells how many transactions the abandoned side committed
+// since the switch to it: they are not carried back.
+func (r *SiteDeploymentReconciler) reportWrites(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus, s bluegreen.DatabaseStep) error {
+	now, err := dbrelease.Status(ctx, admin, s.Name)
+	if err != nil || s.Baseline == nil {
+		return err
+	}
+	w := dbrelease.WritesSince(bluegreen.Baseline(s.Baseline), now)
+	d.WritesSinceSwitch = w.Transactions
+	bound := ""
+	if !w.Exact {
+		bound = " at least (its statistics were reset)"
+	}
+	r.event(site, true, "WritesNotCarriedBack", "%s committed %d transactions%s (%d rows written) since the switch; they are not carried back to %s, and %s is kept read-only for inspection",
+		s.Name, w.Transactions, bound, w.Tuples, d.ActiveName, s.Name)
+	return nil
+}
+
+// retain drops the site's copies beyond spec.database.retainPrevious; the
+// databases status.database names always stay.
+func (r *SiteDeploymentReconciler) retain(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus) error {
+	retain := int(ptr.Deref(site.Spec.Database.RetainPrevious, 1))
+	if d.PreviousName != "" {
+		retain-- // the previous database counts as one
+	}
+	keep := []string{d.ActiveName, d.PreviousName, d.Blue, d.Green}
+	dropped, err := dbrelease.DropCopies(ctx, admin, site.Spec.Database.Name, keep, max(retain, 0))
+	if len(dropped) > 0 {
+		r.event(site, false, "DatabasesDropped", "dropped databases beyond retainPrevious: %s", strings.Join(dropped, ", "))
+	}
+	return err
+}
+
+// writeDatabaseSecrets gives each color's Secret the database status names for it.
+func (r *SiteDeploymentReconciler) writeDatabaseSecrets(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus) error {
+	for _, c := range []v1.Color{v1.Blue, v1.Green} {
+		if err := r.applyDatabaseSecret(ctx, site, c, admin.WithDatabase(d.Name(c))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // adminConn reads the admin connection Secret (keys host, port, username,
@@ -77,9 +173,6 @@ func (r *SiteDeploymentReconciler) adminConn(ctx context.Context, site *v1.SiteD
 	return c, nil
 }
 
-// DatabaseSecretName is the Secret with a color's DATABASE_* settings.
-func DatabaseSecretName(site string, c v1.Color) string { return site + "-db-" + string(c) }
-
 func (r *SiteDeploymentReconciler) applyDatabaseSecret(ctx context.Context, site *v1.SiteDeployment, c v1.Color, conn postgres.Conn) error {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(conn.User, conn.Password),
 		Host: conn.Host + ":" + strconv.Itoa(conn.Port), Path: "/" + conn.Database}
@@ -91,7 +184,7 @@ func (r *SiteDeploymentReconciler) applyDatabaseSecret(ctx context.Context, site
 		"DATABASE_NAME": []byte(conn.Database), "DATABASE_USER": []byte(conn.User),
 		"DATABASE_PASSWORD": []byte(conn.Password), "DATABASE_URL": []byte(u.String()),
 	}
-	name := DatabaseSecretName(site.Name, c)
+	name := bluegreen.DatabaseSecretName(site.Name, c)
 	sec := &corev1.Secret{}
 	err := r.Reader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, sec)
 	if apierrors.IsNotFound(err) {
@@ -139,7 +232,7 @@ func equalData(a, b map[string][]byte) bool {
 // so it never changes the revision.
 func withDatabaseEnv(t *corev1.PodTemplateSpec, site string, c v1.Color) {
 	ref := corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
-		LocalObjectReference: corev1.LocalObjectReference{Name: DatabaseSecretName(site, c)}}}
+		LocalObjectReference: corev1.LocalObjectReference{Name: bluegreen.DatabaseSecretName(site, c)}}}
 	for _, list := range [][]corev1.Container{t.Spec.InitContainers, t.Spec.Containers} {
 		for i := range list {
 			list[i].EnvFrom = append(list[i].EnvFrom, ref)

@@ -43,6 +43,14 @@ const (
 	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
 	// ReasonAborted: a person aborted the revision with the abort annotation.
 	ReasonAborted = "Aborted"
+	// ReasonCopyFailed: the new color's copy of the database could not be made.
+	ReasonCopyFailed = "CopyFailed"
+	// ReasonMigrationFailed: the migration Job failed.
+	ReasonMigrationFailed = "MigrationFailed"
+	// ReasonMigrationTimedOut: the migration Job ran longer than its timeout.
+	ReasonMigrationTimedOut = "MigrationTimedOut"
+	// ReasonDatabaseError: a database step failed in a way a person must resolve.
+	ReasonDatabaseError = "DatabaseError"
 )
 
 // DatabaseRefresh condition reasons.
@@ -79,6 +87,8 @@ const (
 	LabelRevision = "deploy.understudy.dev/revision"
 	// LabelCheck names the check (pre-promotion, post-promotion) a Job runs.
 	LabelCheck = "deploy.understudy.dev/check"
+	// LabelMigration marks a migration Job; its value is the color it upgrades.
+	LabelMigration = "deploy.understudy.dev/migration"
 	// LabelRefresh names the DatabaseRefresh a CronJob, Job or ConfigMap belongs to.
 	LabelRefresh = "deploy.understudy.dev/refresh"
 )

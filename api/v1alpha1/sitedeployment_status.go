@@ -155,18 +155,103 @@ type RevisionRecord struct {
 	Outcome RevisionOutcome `json:"outcome,omitempty"`
 }
 
-// DatabaseStatus reports the databases of a SiteDeployment.
+// DatabaseStatus reports the databases of a SiteDeployment. It is also the
+// controller's memory of a schema-changing release in progress: every step
+// is recorded here or in the server (freeze, copy markers), so a restarted
+// manager continues where it stopped.
 type DatabaseStatus struct {
 	// ActiveName is the database behind the active color.
 	// +optional
 	ActiveName string `json:"activeName,omitempty"`
-	// FrozenSince is when the old side became read-only (write freeze window).
-	// +optional
-	FrozenSince *metav1.Time `json:"frozenSince,omitempty"`
-	// WritesSinceSwitch counts transactions committed on the new side since the switch.
-	// +optional
-	WritesSinceSwitch int64 `json:"writesSinceSwitch,omitempty"`
 	// SchemaRevision is the schema revision of the active database.
 	// +optional
 	SchemaRevision string `json:"schemaRevision,omitempty"`
+	// Blue and Green are the databases each color's pods are given (their
+	// DATABASE_* Secret).
+	// +optional
+	Blue string `json:"blue,omitempty"`
+	// +optional
+	Green string `json:"green,omitempty"`
+	// PreviousName is the database the previous revision served from, kept
+	// read-only for rollback; empty when it shares ActiveName.
+	// +optional
+	PreviousName string `json:"previousName,omitempty"`
+	// PreviousSchemaRevision is the schema revision of PreviousName.
+	// +optional
+	PreviousSchemaRevision string `json:"previousSchemaRevision,omitempty"`
+	// Candidate is the copy being prepared for a schema-changing release.
+	// +optional
+	Candidate *DatabaseCandidate `json:"candidate,omitempty"`
+	// FrozenSince is when the old side became read-only (write freeze window).
+	// +optional
+	FrozenSince *metav1.Time `json:"frozenSince,omitempty"`
+	// WritesSinceSwitch counts transactions the abandoned side committed
+	// between the switch to it and the switch back: reported when a
+	// schema-changing release is rolled back, as they are not carried back.
+	// +optional
+	WritesSinceSwitch int64 `json:"writesSinceSwitch,omitempty"`
+	// SwitchBaseline is the active database's commit counters at the switch.
+	// +optional
+	SwitchBaseline *DatabaseCounters `json:"switchBaseline,omitempty"`
+}
+
+// DatabaseStep is where a schema-changing release is.
+// +kubebuilder:validation:Enum=Freezing;Copying;Migrating;Ready
+type DatabaseStep string
+
+const (
+	// StepFreezing: the active database is being made read-only.
+	StepFreezing DatabaseStep = "Freezing"
+	// StepCopying: the frozen database is being copied.
+	StepCopying DatabaseStep = "Copying"
+	// StepMigrating: the migration Job runs against the copy.
+	StepMigrating DatabaseStep = "Migrating"
+	// StepReady: the copy is migrated; the candidate may start on it.
+	StepReady DatabaseStep = "Ready"
+)
+
+// DatabaseCandidate is the new color's database during a schema-changing release.
+type DatabaseCandidate struct {
+	// Name of the copy.
+	Name string `json:"name"`
+	// Color whose pods will use it.
+	Color Color `json:"color"`
+	// SchemaRevision the copy is migrated to.
+	SchemaRevision string `json:"schemaRevision"`
+	// Step of the release.
+	Step DatabaseStep `json:"step"`
+	// MigrationJob is the Job upgrading the copy, once created.
+	// +optional
+	MigrationJob string `json:"migrationJob,omitempty"`
+}
+
+// DatabaseCounters are pg_stat_database counters of one incarnation of a
+// database.
+type DatabaseCounters struct {
+	// OID of the database: another incarnation has other counters.
+	OID int64 `json:"oid"`
+	// XactCommit is pg_stat_database.xact_commit.
+	XactCommit int64 `json:"xactCommit"`
+	// TuplesWritten is rows inserted, updated and deleted.
+	TuplesWritten int64 `json:"tuplesWritten"`
+	// StatsReset is when the counters were last reset.
+	// +optional
+	StatsReset *metav1.Time `json:"statsReset,omitempty"`
+}
+
+// Name returns the database a color's pods are given.
+func (d *DatabaseStatus) Name(c Color) string {
+	if c == Green {
+		return d.Green
+	}
+	return d.Blue
+}
+
+// SetName sets the database a color's pods are given.
+func (d *DatabaseStatus) SetName(c Color, name string) {
+	if c == Green {
+		d.Green = name
+	} else {
+		d.Blue = name
+	}
 }

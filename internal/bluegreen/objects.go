@@ -2,10 +2,13 @@ package bluegreen
 
 import (
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
@@ -83,12 +86,7 @@ func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Col
 		tmpl.Spec.Containers[i].Env = append(tmpl.Spec.Containers[i].Env, env...)
 	}
 	labels := map[string]string{v1.LabelSite: s.Name, v1.LabelRevision: rev, v1.LabelCheck: kind}
-	if tmpl.Labels == nil {
-		tmpl.Labels = map[string]string{}
-	}
-	for k, v := range labels {
-		tmpl.Labels[k] = v
-	}
+	tmpl.Labels = mergeMaps(tmpl.Labels, labels)
 	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: spec.BackoffLimit}}
 	job.Name = CheckJobName(s.Name, rev, kind)
 	job.Namespace = s.Namespace
@@ -109,4 +107,60 @@ func serviceURL(s *v1.SiteDeployment, svc string) string {
 		port = s.Spec.Service.Ports[0].Port
 	}
 	return fmt.Sprintf("http://%s.%s.svc:%d", svc, s.Namespace, port)
+}
+
+// jobStarted is when a Job the planner made was created, by the
+// controller's clock (AnnotationCheckStarted), else by the API server's.
+func jobStarted(job *batchv1.Job) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, job.Annotations[AnnotationCheckStarted]); err == nil {
+		return t
+	}
+	return job.CreationTimestamp.Time
+}
+
+// MigrationJobName names the migration of one copy (database OID) to one
+// schema revision: a copy is migrated once, and a new copy gets a new Job.
+func MigrationJobName(site string, copyOID uint32, schemaRevision string) string {
+	if len(site) > 40 {
+		site = site[:40]
+	}
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%d/%s", copyOID, schemaRevision)
+	return fmt.Sprintf("%s-migrate-%s", site, rand.SafeEncodeString(fmt.Sprint(h.Sum64()))[:10])
+}
+
+// migrationJob renders the Job that upgrades a candidate copy. Its pod gets
+// the DATABASE_* settings of the candidate's color, which name the copy.
+func migrationJob(s *v1.SiteDeployment, c *v1.DatabaseCandidate, name string, now time.Time) *batchv1.Job {
+	spec := s.Spec.Database.Migration
+	tmpl := spec.Template.DeepCopy()
+	tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+	ref := corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: DatabaseSecretName(s.Name, c.Color)}}}
+	env := []corev1.EnvVar{{Name: "SCHEMA_REVISION", Value: c.SchemaRevision}, {Name: "COLOR", Value: string(c.Color)}}
+	for _, list := range [][]corev1.Container{tmpl.Spec.InitContainers, tmpl.Spec.Containers} {
+		for i := range list {
+			list[i].EnvFrom = append(list[i].EnvFrom, ref)
+			list[i].Env = append(list[i].Env, env...)
+		}
+	}
+	labels := map[string]string{v1.LabelSite: s.Name, v1.LabelMigration: string(c.Color)}
+	tmpl.Labels = mergeMaps(tmpl.Labels, labels)
+	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: ptr.To[int32](0)}}
+	job.Name, job.Namespace, job.Labels = name, s.Namespace, labels
+	job.Annotations = map[string]string{AnnotationCheckStarted: now.UTC().Format(time.RFC3339Nano)}
+	if spec.Timeout != nil && spec.Timeout.Seconds() >= 1 {
+		job.Spec.ActiveDeadlineSeconds = ptr.To(int64(spec.Timeout.Seconds()))
+	}
+	return job
+}
+
+func mergeMaps(dst, src map[string]string) map[string]string {
+	if dst == nil {
+		dst = map[string]string{}
+	}
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
 }

@@ -22,9 +22,9 @@ type Observed struct {
 	// Templates are the stored revisions (ControllerRevisions) by revision.
 	Templates map[string]*corev1.PodTemplateSpec
 	Now       time.Time
-	// HoldRelease, when set, keeps a new revision from starting and says why
-	// (a database step it needs is not possible); rollbacks still happen.
-	HoldRelease string
+	// Database is what the server says about the site's databases; nil
+	// without spec.database.
+	Database *DatabaseObserved
 }
 
 // revisionOf is the revision a Deployment's pod template carries.

@@ -26,6 +26,8 @@ type Plan struct {
 	RestartedAt string
 	Status      v1.SiteDeploymentStatus
 	Events      []Event
+	// DatabaseSteps are the operations on the site's databases, in order.
+	DatabaseSteps []DatabaseStep
 	// RequeueAfter is when a timer (soak, scale-down, deadline) runs out; 0: none.
 	RequeueAfter time.Duration
 }
@@ -61,7 +63,8 @@ func Decide(in Observed) Plan {
 }
 
 func (p *planner) run() {
-	current := Revision(&p.spec.Template)
+	current := SiteRevision(p.spec)
+	p.st.Database = DatabaseStatus(p.site)
 	if p.st.CurrentRevision != current {
 		// A new spec.template ends an abort of another revision.
 		if p.st.AbortedRevision != current {
@@ -84,6 +87,8 @@ func (p *planner) run() {
 		p.firstRelease(current)
 		return
 	}
+	// A switch whose status write was lost (a restart) is caught up first.
+	p.dbSwitched(p.st.ActiveColor, activeColor)
 	p.st.ActiveColor, p.st.ActiveRevision = activeColor, activeRev
 	p.applyAbortAnnotation(current, activeRev)
 	// A failed check changes the target; decide again (bounded).

@@ -245,26 +245,3 @@ func TestActiveColorLosingPodsIsNotHealthy(t *testing.T) {
 	w.reconcile()
 	w.expect(v1.PhaseHealthy, v1.Blue, rev("shop:1"))
 }
-
-func TestHeldReleaseStartsNothingButRollbacksStillHappen(t *testing.T) {
-	w := newWorld(t)
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
-	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
-
-	hold := "schema-changing releases are not available"
-	w.release("shop:3")
-	p := Decide(Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active, PreviewService: w.preview,
-		Jobs: w.jobs, Templates: w.templates, Now: w.now, HoldRelease: hold})
-	for _, d := range p.Deployments {
-		if d.Revision == rev("shop:3") {
-			t.Fatal("a held release started its candidate")
-		}
-	}
-	if p.Status.Phase != v1.PhaseDegraded || p.Status.Message != hold {
-		t.Fatalf("phase %s: %s", p.Status.Phase, p.Status.Message)
-	}
-}

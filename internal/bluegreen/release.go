@@ -11,6 +11,9 @@ import (
 // once it is fully available.
 func (p *planner) firstRelease(rev string) {
 	blue := p.in.Deployments[v1.Blue]
+	if d := p.st.Database; d != nil {
+		d.SchemaRevision = p.spec.Database.SchemaRevision
+	}
 	p.deploy(DeploymentIntent{Color: v1.Blue, Revision: rev, Template: &p.spec.Template, Replicas: p.spec.DesiredReplicas()})
 	if !readyAt(blue, rev, p.spec.DesiredReplicas()) {
 		p.set(v1.PhasePending, fmt.Sprintf("waiting for blue (%s) to have %d replicas available", rev, p.spec.DesiredReplicas()))
@@ -27,9 +30,13 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	idleDep := p.in.Deployments[idle]
 	full := p.spec.DesiredReplicas()
 	p.keepActive(activeColor, activeRev)
-	if p.in.HoldRelease != "" && !rollback {
+	if rollback {
+		p.dbSettle(activeColor)
+	} else if ready, failed := p.dbReady(activeColor, idle, target); failed {
+		return true
+	} else if !ready {
 		p.previewSelectsActive(activeColor, activeRev)
-		p.set(v1.PhaseDegraded, p.in.HoldRelease)
+		p.scaleDownIdleForCopy(idle)
 		return false
 	}
 
@@ -165,6 +172,7 @@ func (p *planner) previewSelectsActive(color v1.Color, rev string) {
 // switchTo points the active Service at rev on color. The caller has made
 // sure the color runs rev with all replicas available.
 func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
+	p.dbSwitched(p.st.ActiveColor, color)
 	p.plan.Active = &ServiceIntent{Name: ActiveServiceName(p.site), Color: color, Revision: rev}
 	p.plan.Preview = &ServiceIntent{Name: PreviewServiceName(p.site), Color: color, Revision: rev}
 	p.st.ActiveColor, p.st.ActiveRevision, p.st.PreviewColor = color, rev, color.Other()

@@ -13,6 +13,7 @@ import (
 func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again bool) {
 	p.keepActive(activeColor, activeRev)
 	p.previewSelectsActive(activeColor, activeRev)
+	p.dbSettle(activeColor)
 	idle := activeColor.Other()
 	p.st.PreviewColor = idle
 	if p.st.PreviewRevision != "" && p.st.PreviewRevision != p.st.AbortedRevision {
@@ -120,11 +121,7 @@ func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, acti
 		return false, true
 	}
 	timeout := durationOr(spec.Timeout, 5*time.Minute)
-	started := job.CreationTimestamp.Time
-	if t, err := time.Parse(time.RFC3339Nano, job.Annotations[AnnotationCheckStarted]); err == nil {
-		started = t
-	}
-	deadline := started.Add(timeout)
+	deadline := jobStarted(job).Add(timeout)
 	if !p.now.Before(deadline) {
 		p.abort(rev, v1.ReasonCheckTimedOut, fmt.Sprintf("%s-promotion check %s of revision %s did not finish within %s", kind, name, rev, timeout))
 		return false, true

@@ -46,34 +46,64 @@ func (s State) Complete() bool {
 // Status reads db's state; a missing database is a State with Exists
 // false, not an error.
 func Status(ctx context.Context, admin postgres.Conn, db string) (State, error) {
-	st := State{Name: db}
+	all, err := Statuses(ctx, admin, db)
+	return all[db], err
+}
+
+// Statuses reads the state of each named database over one connection.
+func Statuses(ctx context.Context, admin postgres.Conn, names ...string) (map[string]State, error) {
+	out := make(map[string]State, len(names))
 	err := withAdmin(ctx, admin, func(c *pgx.Conn) error {
-		d, err := lookup(ctx, c, db)
-		if errors.Is(err, postgres.ErrNoDatabase) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		st.Exists, st.OID, st.Owner, st.AllowConnections = true, d.OID, d.Owner, d.AllowConnections
-		st.Marker, st.Marked = d.marker()
-		st.Frozen = d.readOnly()
-		if st.Frozen {
-			st.FrozenSince = d.frozenSince()
-		}
-		st.CopyingTo = d.copyingTo()
-		var reset *time.Time
-		err = c.QueryRow(ctx, `SELECT coalesce(xact_commit, 0), coalesce(tup_inserted + tup_updated + tup_deleted, 0), stats_reset
-			FROM pg_catalog.pg_stat_database WHERE datid = $1`, d.OID).Scan(&st.XactCommit, &st.TuplesWritten, &reset)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("cannot read the statistics of database %q: %w", db, err)
-		}
-		if reset != nil {
-			st.StatsReset = reset.UTC()
+		for _, name := range names {
+			if _, done := out[name]; done || name == "" {
+				continue
+			}
+			st, err := statusOn(ctx, c, name)
+			if err != nil {
+				return err
+			}
+			out[name] = st
 		}
 		return nil
 	})
-	return st, err
+	return out, err
+}
+
+func statusOn(ctx context.Context, c *pgx.Conn, db string) (State, error) {
+	st := State{Name: db}
+	d, err := lookup(ctx, c, db)
+	if errors.Is(err, postgres.ErrNoDatabase) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	st.Exists, st.OID, st.Owner, st.AllowConnections = true, d.OID, d.Owner, d.AllowConnections
+	st.Marker, st.Marked = d.marker()
+	st.Frozen = d.readOnly()
+	if st.Frozen {
+		st.FrozenSince = d.frozenSince()
+	}
+	st.CopyingTo = d.copyingTo()
+	var reset *time.Time
+	err = c.QueryRow(ctx, `SELECT coalesce(xact_commit, 0), coalesce(tup_inserted + tup_updated + tup_deleted, 0), stats_reset
+		FROM pg_catalog.pg_stat_database WHERE datid = $1`, d.OID).Scan(&st.XactCommit, &st.TuplesWritten, &reset)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return st, fmt.Errorf("cannot read the statistics of database %q: %w", db, err)
+	}
+	if reset != nil {
+		st.StatsReset = reset.UTC()
+	}
+	return st, nil
+}
+
+// CopyOf reports whether s is a copy of from made for revision after from
+// was frozen at frozenSince (complete, or still being made).
+func (s State) CopyOf(from, revision string, frozenSince time.Time) bool {
+	if !s.Exists || !s.Marked || s.Marker.Source != from || s.Marker.Revision != revision {
+		return false
+	}
+	return s.Marker.Role == RoleCopying || s.Marker.Role == RoleCopy && !s.Marker.CreatedAt.Before(frozenSince)
 }
 
 // Writes is what a database committed between two Status readings.

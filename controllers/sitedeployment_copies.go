@@ -1,0 +1,126 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// copies runs the database copies of schema-changing releases in the
+// background, at most one per site, so a copy of any size never holds a
+// reconcile worker. A finished copy wakes its site. Nothing here must
+// survive a restart: dbrelease.Clone keeps its progress in the server and
+// redoes a half-done copy, and the planner asks again.
+type copies struct {
+	mu   sync.Mutex
+	runs map[types.NamespacedName]*copyRun
+	// done receives the site of each finished copy.
+	done chan event.GenericEvent
+}
+
+type copyRun struct {
+	spec     dbrelease.CloneSpec
+	cancel   context.CancelFunc
+	finished chan struct{}
+	err      error // set before finished is closed
+}
+
+func newCopies() *copies {
+	return &copies{runs: map[types.NamespacedName]*copyRun{}, done: make(chan event.GenericEvent, 64)}
+}
+
+// state reports whether the copy to, from, revision of a site is running,
+// and why it failed if it did.
+func (c *copies) state(site types.NamespacedName, to, from, revision string) (running bool, failed string) {
+	c.mu.Lock()
+	run := c.runs[site]
+	c.mu.Unlock()
+	if run == nil || run.spec.To != to || run.spec.From != from || run.spec.Revision != revision {
+		return false, ""
+	}
+	select {
+	case <-run.finished:
+		if run.err != nil {
+			return false, run.err.Error()
+		}
+		return false, ""
+	default:
+		return true, ""
+	}
+}
+
+// start begins the copy unless the same one is running or has failed (its
+// error stays until stop); another copy of the site is stopped first.
+func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrelease.CloneSpec) {
+	key := types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
+	c.mu.Lock()
+	if run := c.runs[key]; run != nil {
+		if run.spec.To == spec.To && run.spec.From == spec.From && run.spec.Revision == spec.Revision {
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.stop(key)
+		c.mu.Lock()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &copyRun{spec: spec, cancel: cancel, finished: make(chan struct{})}
+	c.runs[key] = run
+	c.mu.Unlock()
+	wake := site.DeepCopy()
+	go func() {
+		defer cancel()
+		log := ctrl.Log.WithName("copy").WithValues("sitedeployment", key, "from", spec.From, "to", spec.To)
+		res, err := dbrelease.Clone(ctx, admin, spec)
+		if err == nil {
+			err = dbrelease.Analyze(ctx, admin, spec.To)
+		}
+		if err != nil {
+			log.Error(err, "copy failed")
+			run.err = err
+		} else {
+			log.Info("copy done", "took", res.Took, "reused", res.Reused, "redone", res.Redone)
+			c.forget(key, run)
+		}
+		close(run.finished)
+		if ctx.Err() == nil {
+			c.done <- event.GenericEvent{Object: wake}
+		}
+	}()
+}
+
+// stop cancels a site's copy, waits for it to end and forgets it.
+func (c *copies) stop(site types.NamespacedName) {
+	c.mu.Lock()
+	run := c.runs[site]
+	delete(c.runs, site)
+	c.mu.Unlock()
+	if run != nil {
+		run.cancel()
+		<-run.finished
+	}
+}
+
+func (c *copies) forget(site types.NamespacedName, run *copyRun) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runs[site] == run {
+		delete(c.runs, site)
+	}
+}
+
+func (r *SiteDeploymentReconciler) event(site *v1.SiteDeployment, warning bool, reason, format string, args ...any) {
+	kind := "Normal"
+	if warning {
+		kind = "Warning"
+	}
+	r.Recorder.Eventf(site, nil, kind, reason, "Release", "%s", fmt.Sprintf(format, args...))
+}

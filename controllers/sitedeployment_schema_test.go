@@ -1,0 +1,244 @@
+package controllers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/bluegreen"
+	"github.com/understudy-dev/understudy/internal/pgtest"
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// schemaSite is a healthy site on blue whose database <base>_blue holds a
+// table "items" with rows 1..3 at schema revision 1, with a migration Job.
+func schemaSite(t *testing.T, srv *pgtest.Server, base string, mutate ...func(*v1.SiteDeployment)) (*site, string) {
+	t.Helper()
+	mutate = append([]func(*v1.SiteDeployment){func(sd *v1.SiteDeployment) {
+		sd.Spec.Database.Migration = &v1.MigrationSpec{Template: podTemplate("shop-migrate:2")}
+	}}, mutate...)
+	s := databaseSite(t, srv, base, "1", mutate...)
+	r1 := s.revision()
+	s.available(v1.Blue, r1, 1)
+	s.waitActive(v1.PhaseHealthy, v1.Blue, r1)
+	sqlExec(t, srv, base+"_blue", "CREATE TABLE items (id int PRIMARY KEY, note text)",
+		"INSERT INTO items SELECT g, 'before' FROM generate_series(1, 3) g")
+	return s, r1
+}
+
+// sqlExec runs statements on db; the first error is returned.
+func sqlTry(srv *pgtest.Server, db string, stmts ...string) error {
+	ctx := context.Background()
+	c, err := postgres.Connect(ctx, srv.Conn(db), "test")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close(ctx) }()
+	for _, s := range stmts {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func sqlExec(t *testing.T, srv *pgtest.Server, db string, stmts ...string) {
+	t.Helper()
+	if err := sqlTry(srv, db, stmts...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sqlInt(t *testing.T, srv *pgtest.Server, db, q string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	c, err := postgres.Connect(ctx, srv.Conn(db), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close(ctx) }()
+	var n int64
+	if err := c.QueryRow(ctx, q).Scan(&n); err != nil {
+		t.Fatalf("%s on %s: %v", q, db, err)
+	}
+	return n
+}
+
+// refusesWrites asserts a write to db fails with PostgreSQL's read-only
+// error (SQLSTATE 25006): refused cleanly, not lost.
+func refusesWrites(t *testing.T, srv *pgtest.Server, db string) {
+	t.Helper()
+	err := sqlTry(srv, db, "INSERT INTO items VALUES (1000, 'frozen?')")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "25006" {
+		t.Fatalf("a write to %s: want SQLSTATE 25006 (read-only), got %v", db, err)
+	}
+}
+
+func hasColumn(t *testing.T, srv *pgtest.Server, db, column string) bool {
+	t.Helper()
+	return sqlInt(t, srv, db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = '"+column+"'") == 1
+}
+
+// waitDatabase waits for status.database to satisfy ok.
+func (s *site) waitDatabase(what string, ok func(*v1.DatabaseStatus) bool) *v1.SiteDeployment {
+	s.t.Helper()
+	var sd *v1.SiteDeployment
+	eventually(s.t, what, func() error {
+		sd = s.get()
+		if d := sd.Status.Database; d == nil || !ok(d) {
+			return fmt.Errorf("status.database %+v (%s: %s)", d, sd.Status.Phase, sd.Status.Message)
+		}
+		return nil
+	})
+	return sd
+}
+
+// migrationJob waits for the candidate's migration Job.
+func (s *site) migrationJob() *batchv1.Job {
+	s.t.Helper()
+	var job *batchv1.Job
+	eventually(s.t, "a migration Job", func() error {
+		jobs := &batchv1.JobList{}
+		if err := k8sClient.List(context.Background(), jobs, client.InNamespace(s.ns), client.HasLabels{v1.LabelMigration}); err != nil {
+			return err
+		}
+		if len(jobs.Items) != 1 {
+			return fmt.Errorf("%d migration jobs", len(jobs.Items))
+		}
+		job = &jobs.Items[0]
+		return nil
+	})
+	return job
+}
+
+func (s *site) eventWith(reason string) *eventsv1.Event {
+	s.t.Helper()
+	var found *eventsv1.Event
+	eventually(s.t, "event "+reason, func() error {
+		evs := &eventsv1.EventList{}
+		if err := k8sClient.List(context.Background(), evs, client.InNamespace(s.ns)); err != nil {
+			return err
+		}
+		for i := range evs.Items {
+			if evs.Items[i].Reason == reason {
+				found = &evs.Items[i]
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event among %d", reason, len(evs.Items))
+	})
+	return found
+}
+
+func TestSchemaReleaseFreezesCopiesMigratesSwitchesAndAbortRestoresTheOldDatabase(t *testing.T) {
+	srv := postgresServer(t)
+	s, r1 := schemaSite(t, srv, "sr_ok")
+
+	s.update(func(sd *v1.SiteDeployment) {
+		sd.Spec.Template = podTemplate("shop:2")
+		sd.Spec.Database.SchemaRevision = "2"
+	})
+	r2 := s.revision()
+	job := s.migrationJob()
+	// The old side is frozen, the copy holds its data, and the migration
+	// runs against the copy with green's settings; the candidate waits.
+	refusesWrites(t, srv, "sr_ok_blue")
+	if n := sqlInt(t, srv, "sr_ok_green", "SELECT count(*) FROM items"); n != 3 {
+		t.Fatalf("the copy has %d rows, want 3", n)
+	}
+	if sec := colorSecret(s, v1.Green); sec["DATABASE_NAME"] != "sr_ok_green" {
+		t.Fatalf("green's Secret names %q during the migration", sec["DATABASE_NAME"])
+	}
+	var fromGreen bool
+	for _, e := range job.Spec.Template.Spec.Containers[0].EnvFrom {
+		fromGreen = fromGreen || e.SecretRef != nil && e.SecretRef.Name == bluegreen.DatabaseSecretName("shop", v1.Green)
+	}
+	if !fromGreen || job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Fatalf("migration Job does not run once with green's settings: %+v", job.Spec.Template.Spec)
+	}
+	sd := s.waitDatabase("migrating", func(d *v1.DatabaseStatus) bool {
+		return d.Candidate != nil && d.Candidate.Step == v1.StepMigrating && d.FrozenSince != nil
+	})
+	if sd.Status.Phase != v1.PhaseProgressing || !strings.Contains(sd.Status.Message, job.Name) {
+		t.Fatalf("status while migrating: %s: %s", sd.Status.Phase, sd.Status.Message)
+	}
+	if d := s.deployment(v1.Green); d != nil && d.Spec.Template.Labels[v1.LabelRevision] == r2 {
+		t.Fatal("the candidate started before its database was migrated")
+	}
+
+	// The test plays the migration Job.
+	sqlExec(t, srv, "sr_ok_green", "ALTER TABLE items ADD COLUMN priority int NOT NULL DEFAULT 0")
+	s.finishJob(job.Name, true)
+	s.available(v1.Green, r2, 1)
+	sd = s.waitActive(v1.PhaseHealthy, v1.Green, r2)
+	d := sd.Status.Database
+	if d.ActiveName != "sr_ok_green" || d.PreviousName != "sr_ok_blue" || d.SchemaRevision != "2" || d.FrozenSince == nil || d.Candidate != nil {
+		t.Fatalf("status.database after the switch: %+v", d)
+	}
+	sqlExec(t, srv, "sr_ok_green", "INSERT INTO items VALUES (4, 'after', 1)", "INSERT INTO items VALUES (5, 'after', 1)",
+		"UPDATE items SET note = 'changed' WHERE id = 1")
+	refusesWrites(t, srv, "sr_ok_blue")
+
+	// Abort after the switch: back to blue and its database, writable again.
+	s.annotate(v1.AnnotationAbort, r2)
+	sd = s.waitActive(v1.PhaseAborted, v1.Blue, r1)
+	sd = s.waitDatabase("back on sr_ok_blue", func(d *v1.DatabaseStatus) bool {
+		return d.ActiveName == "sr_ok_blue" && d.WritesSinceSwitch >= 3
+	})
+	if d := sd.Status.Database; d.PreviousName != "sr_ok_green" || d.SchemaRevision != "1" || d.Blue != "sr_ok_blue" {
+		t.Fatalf("status.database after the abort: %+v", d)
+	}
+	if ev := s.eventWith("WritesNotCarriedBack"); !strings.Contains(ev.Note, "sr_ok_green committed") {
+		t.Fatalf("event: %s", ev.Note)
+	}
+	sqlExec(t, srv, "sr_ok_blue", "INSERT INTO items VALUES (6, 'after abort')")
+	if hasColumn(t, srv, "sr_ok_blue", "priority") || sqlInt(t, srv, "sr_ok_blue", "SELECT count(*) FROM items WHERE note = 'before'") != 3 {
+		t.Fatal("the old database does not have its old schema and data back")
+	}
+	refusesWrites(t, srv, "sr_ok_green") // kept for inspection, read-only
+	if n := sqlInt(t, srv, "sr_ok_green", "SELECT count(*) FROM items"); n != 5 {
+		t.Fatalf("the abandoned database has %d rows, want 5", n)
+	}
+}
+
+func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
+	srv := postgresServer(t)
+	s, r1 := schemaSite(t, srv, "sr_fail")
+	s.update(func(sd *v1.SiteDeployment) {
+		sd.Spec.Template = podTemplate("shop:2")
+		sd.Spec.Database.SchemaRevision = "2"
+	})
+	job := s.migrationJob()
+	refusesWrites(t, srv, "sr_fail_blue")
+	s.finishJob(job.Name, false)
+
+	sd := s.waitPhase(v1.PhaseDegraded)
+	if c := condition(sd, v1.ConditionDegraded); c == nil || c.Reason != v1.ReasonMigrationFailed || !strings.Contains(c.Message, job.Name) {
+		t.Fatalf("Degraded condition %+v", c)
+	}
+	s.waitDatabase("the copy given up", func(d *v1.DatabaseStatus) bool {
+		return d.Candidate == nil && d.ActiveName == "sr_fail_blue" && d.Green == "sr_fail_blue" && d.FrozenSince == nil
+	})
+	eventually(t, "the copy dropped and blue writable", func() error {
+		if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'sr_fail_green'"); n != 0 {
+			return fmt.Errorf("sr_fail_green still exists")
+		}
+		return sqlTry(srv, "sr_fail_blue", "INSERT INTO items VALUES (7, 'after the failure')")
+	})
+	if n := sqlInt(t, srv, "sr_fail_blue", "SELECT count(*) FROM items"); n != 4 {
+		t.Fatalf("blue has %d rows, want the 3 from before the freeze and 1 after", n)
+	}
+	if sd := s.get(); sd.Status.ActiveRevision != r1 || sd.Status.AbortedRevision == "" {
+		t.Fatalf("status %+v", sd.Status)
+	}
+}
