@@ -110,7 +110,13 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 		c = nil
 	}
 	if c == nil {
-		c = &v1.DatabaseCandidate{Name: ColorDatabase(p.spec.Database.Name, idle), Color: idle, SchemaRevision: want, Step: v1.StepFreezing}
+		// The copy takes the idle color's name, or the other one when
+		// shared releases left the active database under that name.
+		name := ColorDatabase(p.spec.Database.Name, idle)
+		if name == d.ActiveName {
+			name = ColorDatabase(p.spec.Database.Name, idle.Other())
+		}
+		c = &v1.DatabaseCandidate{Name: name, Color: idle, SchemaRevision: want, Step: v1.StepFreezing}
 		d.Candidate = c
 		p.event(false, "DatabaseReleaseStarted", fmt.Sprintf("schema revision %s: freezing writes on %s to copy it to %s",
 			want, d.ActiveName, c.Name))

@@ -27,6 +27,8 @@ type world struct {
 	now       time.Time
 	last      Plan
 	switches  int
+	// db simulates the PostgreSQL server of a site with spec.database.
+	db *dbServer
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -69,7 +71,8 @@ func (w *world) reconcile() Plan {
 		before[c] = *d.DeepCopy()
 	}
 	p := Decide(Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
-		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now})
+		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe()})
+	w.db.run(p, false)
 	for r, t := range p.Revisions {
 		w.templates[r] = t.DeepCopy()
 	}
@@ -109,6 +112,7 @@ func (w *world) reconcile() Plan {
 	if p.Preview != nil {
 		w.preview = service(*p.Preview, w.site.Name)
 	}
+	w.db.run(p, true)
 	for _, j := range p.Jobs {
 		if w.jobs[j.Name] == nil {
 			j = j.DeepCopy()
@@ -170,7 +174,10 @@ func (w *world) healthyOn(img string) {
 	w.reconcile()
 	w.available(v1.Blue)
 	w.reconcile()
-	w.expect(v1.PhaseHealthy, v1.Blue, rev(img))
+	w.expect(v1.PhaseHealthy, v1.Blue, SiteRevision(&w.site.Spec))
+	if w.site.Spec.Template.Spec.Containers[0].Image != img {
+		w.t.Fatalf("healthyOn(%s) on a site with %s", img, w.site.Spec.Template.Spec.Containers[0].Image)
+	}
 }
 
 func (w *world) expect(phase v1.SiteDeploymentPhase, color v1.Color, activeRev string) {

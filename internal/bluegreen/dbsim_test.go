@@ -1,0 +1,146 @@
+package bluegreen
+
+import (
+	"strings"
+	"time"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// dbServer plays PostgreSQL and the controller's database steps for the
+// planner tests: it runs each step the way internal/dbrelease does, on
+// in-memory database states. The real operations are tested on a real
+// server in internal/dbrelease and controllers.
+type dbServer struct {
+	w   *world
+	dbs map[string]dbrelease.State
+	oid uint32
+	// copyErr makes every copy fail with it.
+	copyErr string
+	// ran is every step run, in order.
+	ran []DatabaseStep
+}
+
+func (w *world) withDatabase(migration bool) {
+	w.site.Spec.Database = &v1.DatabaseSpec{Name: "shop", SchemaRevision: "1", CloneMethod: v1.CloneDump}
+	if migration {
+		w.site.Spec.Database.Migration = &v1.MigrationSpec{Template: image("shop-migrate:1")}
+	}
+	w.db = &dbServer{w: w, dbs: map[string]dbrelease.State{}}
+	w.db.create("shop_blue", dbrelease.RoleInitial, "", "")
+}
+
+func (s *dbServer) create(name, role, source, revision string) {
+	s.oid++
+	s.dbs[name] = dbrelease.State{Name: name, Exists: true, OID: s.oid, Marked: true, AllowConnections: true,
+		Marker: markerOf(role, source, revision, s.w.now)}
+}
+
+func (s *dbServer) observe() *DatabaseObserved {
+	if s == nil {
+		return nil
+	}
+	states := map[string]dbrelease.State{}
+	for _, name := range []string{"shop_blue", "shop_green"} {
+		states[name] = s.get(name)
+	}
+	if d := s.w.site.Status.Database; d != nil {
+		for _, name := range []string{d.ActiveName, d.PreviousName, d.Blue, d.Green} {
+			states[name] = s.get(name)
+		}
+	}
+	return &DatabaseObserved{States: states, CopyErr: s.copyErr}
+}
+
+func (s *dbServer) get(name string) dbrelease.State {
+	if st, ok := s.dbs[name]; ok {
+		return st
+	}
+	return dbrelease.State{Name: name}
+}
+
+// write commits n transactions on name.
+func (s *dbServer) write(name string, n int64) {
+	st := s.dbs[name]
+	st.XactCommit += n
+	st.TuplesWritten += n
+	s.dbs[name] = st
+}
+
+func (s *dbServer) run(p Plan, after bool) {
+	if s == nil {
+		return
+	}
+	for _, step := range p.DatabaseSteps {
+		if step.AfterSwitch != after {
+			continue
+		}
+		s.ran = append(s.ran, step)
+		st := s.dbs[step.Name]
+		switch step.Op {
+		case OpMoveAside:
+			to := step.Name + "_prev_" + s.w.now.Format("20060102150405")
+			delete(s.dbs, step.Name)
+			st.Name = to
+			s.dbs[to] = st
+			renameIn(p.Status.Database, step.Name, to)
+		case OpFreeze:
+			if !st.Frozen {
+				st.Frozen, st.FrozenSince = true, s.w.now
+			}
+			s.dbs[step.Name] = st
+		case OpUnfreeze:
+			st.Frozen, st.FrozenSince = false, time.Time{}
+			s.dbs[step.Name] = st
+		case OpCopy:
+			if s.copyErr == "" {
+				s.create(step.Name, dbrelease.RoleCopy, step.From, step.SchemaRevision)
+			}
+		case OpDropCopy:
+			delete(s.dbs, step.Name)
+		case OpReportWrites:
+			p.Status.Database.WritesSinceSwitch = dbrelease.WritesSince(Baseline(step.Baseline), st).Transactions
+		case OpRetain:
+			d := p.Status.Database
+			for name := range s.dbs {
+				if strings.Contains(name, "_prev_") && name != d.PreviousName {
+					delete(s.dbs, name)
+				}
+			}
+		}
+	}
+}
+
+func renameIn(d *v1.DatabaseStatus, from, to string) {
+	for _, n := range []*string{&d.PreviousName, &d.Blue, &d.Green} {
+		if *n == from {
+			*n = to
+		}
+	}
+}
+
+// ops lists the steps run since the last call, as "Op name".
+func (s *dbServer) ops() []string {
+	var out []string
+	for _, st := range s.ran {
+		out = append(out, string(st.Op)+" "+st.Name)
+	}
+	s.ran = nil
+	return out
+}
+
+// releaseSchema changes the template and the schema revision together.
+func (w *world) releaseSchema(img, schema string) {
+	w.site.Spec.Template = image(img)
+	w.site.Spec.Database.SchemaRevision = schema
+	w.site.Generation++
+}
+
+// siteRev is the revision of the site's spec as it is now.
+func (w *world) siteRev() string { return SiteRevision(&w.site.Spec) }
+
+func markerOf(role, source, revision string, at time.Time) postgres.Marker {
+	return postgres.Marker{Tool: dbrelease.Tool, Role: role, For: "shop", Source: source, Revision: revision, CreatedAt: at}
+}
