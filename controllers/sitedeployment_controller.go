@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -120,6 +121,14 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
 	r.copies = newCopies()
 	b = b.WatchesRawSource(source.Channel(r.copies.done, &handler.EnqueueRequestForObject{}))
+	// Copies end with the manager; the next one redoes a half-done copy.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.copies.stopAll()
+		return nil
+	})); err != nil {
+		return err
+	}
 	if wake != nil {
 		b = b.WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{}))
 	}

@@ -109,6 +109,19 @@ func (c *copies) stop(site types.NamespacedName) {
 	}
 }
 
+// stopAll cancels every copy and waits for them to end.
+func (c *copies) stopAll() {
+	c.mu.Lock()
+	var keys []types.NamespacedName
+	for k := range c.runs {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.stop(k)
+	}
+}
+
 func (c *copies) forget(site types.NamespacedName, run *copyRun) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -28,7 +28,11 @@ var (
 // postgresServer starts one real PostgreSQL for the tests that need one.
 func postgresServer(t *testing.T) *pgtest.Server {
 	t.Helper()
-	pgOnce.Do(func() { pgServer, pgErr = pgtest.Start(pgtest.Options{}) })
+	pgOnce.Do(func() {
+		pgServer, pgErr = pgtest.Start(pgtest.Options{
+			// A prepared transaction holds a lock across a manager restart.
+			Settings: map[string]string{"max_prepared_transactions": "4"}})
+	})
 	if pgErr != nil {
 		t.Fatalf("cannot start PostgreSQL (run hack/install-deps.sh): %v", pgErr)
 	}
@@ -56,7 +60,7 @@ func databaseSite(t *testing.T, srv *pgtest.Server, base, schema string, mutate 
 	if err := k8sClient.Create(context.Background(), sd); err != nil {
 		t.Fatal(err)
 	}
-	return &site{t: t, ns: ns, sd: sd}
+	return &site{t: t, ns: ns, sd: sd, base: base}
 }
 
 func colorSecret(s *site, c v1.Color) map[string]string {

@@ -28,7 +28,12 @@ type site struct {
 	t  *testing.T
 	ns string
 	sd *v1.SiteDeployment
+	// base is spec.database.name, when the site has one.
+	base string
 }
+
+// db is the name of a color's database, <base>_<color>.
+func (s *site) db(c v1.Color) string { return s.base + "_" + string(c) }
 
 func newSite(t *testing.T, image string, mutate ...func(*v1.SiteDeployment)) *site {
 	t.Helper()

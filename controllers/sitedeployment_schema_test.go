@@ -26,6 +26,8 @@ func schemaSite(t *testing.T, srv *pgtest.Server, base string, mutate ...func(*v
 	mutate = append([]func(*v1.SiteDeployment){func(sd *v1.SiteDeployment) {
 		sd.Spec.Database.Migration = &v1.MigrationSpec{Template: podTemplate("shop-migrate:2")}
 	}}, mutate...)
+	// One base per run: the tests share the server, also with -count.
+	base += "_" + strings.ReplaceAll(strings.TrimPrefix(newNamespace(t), "t-"), "-", "")
 	s := databaseSite(t, srv, base, "1", mutate...)
 	r1 := s.revision()
 	s.available(v1.Blue, r1, 1)
@@ -152,11 +154,11 @@ func TestSchemaReleaseFreezesCopiesMigratesSwitchesAndAbortRestoresTheOldDatabas
 	job := s.migrationJob()
 	// The old side is frozen, the copy holds its data, and the migration
 	// runs against the copy with green's settings; the candidate waits.
-	refusesWrites(t, srv, "sr_ok_blue")
-	if n := sqlInt(t, srv, "sr_ok_green", "SELECT count(*) FROM items"); n != 3 {
+	refusesWrites(t, srv, s.db(v1.Blue))
+	if n := sqlInt(t, srv, s.db(v1.Green), "SELECT count(*) FROM items"); n != 3 {
 		t.Fatalf("the copy has %d rows, want 3", n)
 	}
-	if sec := colorSecret(s, v1.Green); sec["DATABASE_NAME"] != "sr_ok_green" {
+	if sec := colorSecret(s, v1.Green); sec["DATABASE_NAME"] != s.db(v1.Green) {
 		t.Fatalf("green's Secret names %q during the migration", sec["DATABASE_NAME"])
 	}
 	var fromGreen bool
@@ -177,36 +179,36 @@ func TestSchemaReleaseFreezesCopiesMigratesSwitchesAndAbortRestoresTheOldDatabas
 	}
 
 	// The test plays the migration Job.
-	sqlExec(t, srv, "sr_ok_green", "ALTER TABLE items ADD COLUMN priority int NOT NULL DEFAULT 0")
+	sqlExec(t, srv, s.db(v1.Green), "ALTER TABLE items ADD COLUMN priority int NOT NULL DEFAULT 0")
 	s.finishJob(job.Name, true)
 	s.available(v1.Green, r2, 1)
 	sd = s.waitActive(v1.PhaseHealthy, v1.Green, r2)
 	d := sd.Status.Database
-	if d.ActiveName != "sr_ok_green" || d.PreviousName != "sr_ok_blue" || d.SchemaRevision != "2" || d.FrozenSince == nil || d.Candidate != nil {
+	if d.ActiveName != s.db(v1.Green) || d.PreviousName != s.db(v1.Blue) || d.SchemaRevision != "2" || d.FrozenSince == nil || d.Candidate != nil {
 		t.Fatalf("status.database after the switch: %+v", d)
 	}
-	sqlExec(t, srv, "sr_ok_green", "INSERT INTO items VALUES (4, 'after', 1)", "INSERT INTO items VALUES (5, 'after', 1)",
+	sqlExec(t, srv, s.db(v1.Green), "INSERT INTO items VALUES (4, 'after', 1)", "INSERT INTO items VALUES (5, 'after', 1)",
 		"UPDATE items SET note = 'changed' WHERE id = 1")
-	refusesWrites(t, srv, "sr_ok_blue")
+	refusesWrites(t, srv, s.db(v1.Blue))
 
 	// Abort after the switch: back to blue and its database, writable again.
 	s.annotate(v1.AnnotationAbort, r2)
 	sd = s.waitActive(v1.PhaseAborted, v1.Blue, r1)
 	sd = s.waitDatabase("back on sr_ok_blue", func(d *v1.DatabaseStatus) bool {
-		return d.ActiveName == "sr_ok_blue" && d.WritesSinceSwitch >= 3
+		return d.ActiveName == s.db(v1.Blue) && d.WritesSinceSwitch >= 3
 	})
-	if d := sd.Status.Database; d.PreviousName != "sr_ok_green" || d.SchemaRevision != "1" || d.Blue != "sr_ok_blue" {
+	if d := sd.Status.Database; d.PreviousName != s.db(v1.Green) || d.SchemaRevision != "1" || d.Blue != s.db(v1.Blue) {
 		t.Fatalf("status.database after the abort: %+v", d)
 	}
-	if ev := s.eventWith("WritesNotCarriedBack"); !strings.Contains(ev.Note, "sr_ok_green committed") {
+	if ev := s.eventWith("WritesNotCarriedBack"); !strings.Contains(ev.Note, s.db(v1.Green)+" committed") {
 		t.Fatalf("event: %s", ev.Note)
 	}
-	sqlExec(t, srv, "sr_ok_blue", "INSERT INTO items VALUES (6, 'after abort')")
-	if hasColumn(t, srv, "sr_ok_blue", "priority") || sqlInt(t, srv, "sr_ok_blue", "SELECT count(*) FROM items WHERE note = 'before'") != 3 {
+	sqlExec(t, srv, s.db(v1.Blue), "INSERT INTO items VALUES (6, 'after abort')")
+	if hasColumn(t, srv, s.db(v1.Blue), "priority") || sqlInt(t, srv, s.db(v1.Blue), "SELECT count(*) FROM items WHERE note = 'before'") != 3 {
 		t.Fatal("the old database does not have its old schema and data back")
 	}
-	refusesWrites(t, srv, "sr_ok_green") // kept for inspection, read-only
-	if n := sqlInt(t, srv, "sr_ok_green", "SELECT count(*) FROM items"); n != 5 {
+	refusesWrites(t, srv, s.db(v1.Green)) // kept for inspection, read-only
+	if n := sqlInt(t, srv, s.db(v1.Green), "SELECT count(*) FROM items"); n != 5 {
 		t.Fatalf("the abandoned database has %d rows, want 5", n)
 	}
 }
@@ -219,7 +221,7 @@ func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
 		sd.Spec.Database.SchemaRevision = "2"
 	})
 	job := s.migrationJob()
-	refusesWrites(t, srv, "sr_fail_blue")
+	refusesWrites(t, srv, s.db(v1.Blue))
 	s.finishJob(job.Name, false)
 
 	sd := s.waitPhase(v1.PhaseDegraded)
@@ -227,15 +229,15 @@ func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
 		t.Fatalf("Degraded condition %+v", c)
 	}
 	s.waitDatabase("the copy given up", func(d *v1.DatabaseStatus) bool {
-		return d.Candidate == nil && d.ActiveName == "sr_fail_blue" && d.Green == "sr_fail_blue" && d.FrozenSince == nil
+		return d.Candidate == nil && d.ActiveName == s.db(v1.Blue) && d.Green == s.db(v1.Blue) && d.FrozenSince == nil
 	})
 	eventually(t, "the copy dropped and blue writable", func() error {
-		if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'sr_fail_green'"); n != 0 {
+		if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '"+s.db(v1.Green)+"'"); n != 0 {
 			return fmt.Errorf("sr_fail_green still exists")
 		}
-		return sqlTry(srv, "sr_fail_blue", "INSERT INTO items VALUES (7, 'after the failure')")
+		return sqlTry(srv, s.db(v1.Blue), "INSERT INTO items VALUES (7, 'after the failure')")
 	})
-	if n := sqlInt(t, srv, "sr_fail_blue", "SELECT count(*) FROM items"); n != 4 {
+	if n := sqlInt(t, srv, s.db(v1.Blue), "SELECT count(*) FROM items"); n != 4 {
 		t.Fatalf("blue has %d rows, want the 3 from before the freeze and 1 after", n)
 	}
 	if sd := s.get(); sd.Status.ActiveRevision != r1 || sd.Status.AbortedRevision == "" {

@@ -13,8 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -53,36 +55,64 @@ func run(m *testing.M) (int, error) {
 	k8sClient = env.Client
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
 
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return 0, fmt.Errorf("cannot create manager: %w", err)
-	}
 	fakeClock = clocktesting.NewFakeClock(time.Now())
-	if err := controllers.Setup(mgr, controllers.Options{
-		RunnerImage: runnerImage, Workers: 4, Clock: fakeClock, Wake: wake,
-	}); err != nil {
+	stop, err := startManager()
+	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		return 0, fmt.Errorf("manager cache did not sync")
-	}
+	stopManager = stop
 	code := m.Run()
 	if pgServer != nil {
 		pgServer.Stop()
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stopManager(); err != nil {
 		return code, fmt.Errorf("manager: %w", err)
 	}
 	return code, nil
+}
+
+// stopManager stops the running manager and reports how it ended.
+var stopManager func() error
+
+// startManager starts a manager with both controllers, as cmd/manager does.
+func startManager() (stop func() error, err error) {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create manager: %w", err)
+	}
+	if err := controllers.Setup(mgr, controllers.Options{
+		RunnerImage: runnerImage, Workers: 4, Clock: fakeClock, Wake: wake,
+	}); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		cancel()
+		return nil, fmt.Errorf("manager cache did not sync")
+	}
+	return func() error { cancel(); return <-done }, nil
+}
+
+// restartManager stops the manager as a crash would leave things (no final
+// status write, background copies ended) and starts a new one, which knows
+// only what it reads from the API server and PostgreSQL.
+func restartManager(t *testing.T) {
+	t.Helper()
+	if err := stopManager(); err != nil {
+		t.Fatalf("manager: %v", err)
+	}
+	stop, err := startManager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopManager = stop
 }
 
 func zapLevel() zapcore.Level {

@@ -1,10 +1,14 @@
 // Command demo-site is the tiny web server the local cluster's demos and e2e
 // tests deploy: GET / answers its VERSION (and, when a database is
-// configured, the row count of a table in it), GET /healthz answers ok. Both
-// write JSON. It listens on $LISTEN_ADDR, else 127.0.0.1:$PORT, else
-// 127.0.0.1:8080. After SIGTERM it keeps serving for $DRAIN_DELAY (default
-// 2s), the time Services take to drop the pod, so that no client that
-// resolved it just before is refused; then it shuts down gracefully.
+// configured, the row count of a table in it), GET /healthz answers ok, and
+// POST /items (form or query parameter note) inserts a row into the table,
+// answering 201 with its id once committed; a database error answers 503
+// with the error and its SQLSTATE (e.g. 25006 when the database is
+// read-only), so a client can tell a refused write from an acknowledged one.
+// All answers are JSON. It listens on $LISTEN_ADDR, else 127.0.0.1:$PORT,
+// else 127.0.0.1:8080. After SIGTERM it keeps serving for $DRAIN_DELAY
+// (default 2s), the time Services take to drop the pod, so that no client
+// that resolved it just before is refused; then it shuts down gracefully.
 //
 // The database is $DATABASE_URL, or built from DATABASE_HOST, DATABASE_PORT,
 // DATABASE_USER, DATABASE_PASSWORD and DATABASE_NAME; the table is
@@ -26,6 +30,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -53,6 +58,7 @@ func run() error {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("POST /items", s.addItem)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -108,6 +114,48 @@ func (s *site) index(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, resp)
+}
+
+type itemResponse struct {
+	ID       int64  `json:"id,omitempty"`
+	Version  string `json:"version"`
+	DBError  string `json:"dbError,omitempty"`
+	SQLState string `json:"sqlstate,omitempty"`
+}
+
+// addItem inserts a row and answers 201 only once it is committed: a client
+// counts a write as acknowledged on 201 alone.
+func (s *site) addItem(w http.ResponseWriter, r *http.Request) {
+	resp := itemResponse{Version: s.version}
+	if s.db == nil {
+		resp.DBError = "no database configured"
+		writeJSON(w, http.StatusServiceUnavailable, resp)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	q := "INSERT INTO " + pgx.Identifier{s.table}.Sanitize() + " (note) VALUES ($1) RETURNING id"
+	var err error
+	for range 3 {
+		err = s.db.QueryRow(ctx, q, r.FormValue("note")).Scan(&resp.ID)
+		// A pooled connection the server has ended (a database freeze ends
+		// sessions) can fail before anything is sent, e.g. while pgx
+		// deallocates a statement an earlier error invalidated: the INSERT
+		// never reached the server, so another connection may try it.
+		if err == nil || !pgconn.SafeToRetry(err) {
+			break
+		}
+	}
+	if err != nil {
+		resp.DBError = err.Error()
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			resp.SQLState = pgErr.Code
+		}
+		writeJSON(w, http.StatusServiceUnavailable, resp)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

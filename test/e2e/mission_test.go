@@ -9,7 +9,8 @@ import (
 
 // TestMission runs the operator against the local cluster through what its
 // users do: blue/green releases, a rollback and a failed check under
-// continuous traffic, and a scheduled, sanitised dev database refresh on a
+// continuous traffic, a schema-changing release and its abort under
+// continuous writes, and a scheduled, sanitised dev database refresh on a
 // real PostgreSQL. It is not parallel with the package's other tests, so no
 // other manager acts on its objects; its own cases run in parallel under one
 // manager.
@@ -24,5 +25,6 @@ func TestMission(t *testing.T) {
 	m.WaitReady(t, 90*time.Second)
 	t.Run("ReleasesAndRollbackUnderTraffic", testReleasesUnderTraffic)
 	t.Run("FailingPrePromotionCheckKeepsOldVersion", testFailingCheck)
+	t.Run("SchemaChangingReleaseUnderWrites", testSchemaRelease)
 	t.Run("ScheduledDatabaseRefresh", testScheduledRefresh)
 }

@@ -1,0 +1,251 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/pgtest"
+	"github.com/understudy-dev/understudy/internal/postgres"
+)
+
+// migrationSQL is what the release's migration Job runs against the copy.
+const migrationSQL = "ALTER TABLE items ADD COLUMN priority int NOT NULL DEFAULT 0"
+
+// A schema-changing release of the demo site while a client keeps writing
+// through the Service: the active database is frozen, copied, migrated by a
+// real Job (psql), and the new color takes traffic on the copy. No write
+// acknowledged (201) is missing afterwards, writes during the freeze are
+// refused with SQLSTATE 25006 (or their session ended, 57P01), never
+// acknowledged and lost, and writes after the switch land in the new
+// database. An abort then brings back the old color on its old database:
+// old schema, every row it acknowledged, writable again, with the new
+// side's transactions reported as not carried back.
+func testSchemaRelease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	c := crClient(t)
+	pg, err := pgtest.Start(pgtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	adminSecret(t, ns, "shop-db-admin", pg)
+
+	begin := time.Now()
+	site := demoSite(ns, "shop", "v1", 2)
+	site.Spec.Database = &deployv1alpha1.DatabaseSpec{
+		ConnectionSecretRef: deployv1alpha1.SecretReference{Name: "shop-db-admin"},
+		Name:                "shop",
+		SchemaRevision:      "1",
+		Migration: &deployv1alpha1.MigrationSpec{
+			Template: migrationPod(),
+			Timeout:  &metav1.Duration{Duration: 2 * time.Minute},
+		},
+	}
+	if err := c.Create(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	rev1 := waitHealthy(t, c, ns, "shop", 90*time.Second).Status.ActiveRevision
+	waitDatabase(t, c, ns, "shop", "v1 on shop_blue", func(d *deployv1alpha1.DatabaseStatus) bool {
+		return d.ActiveName == "shop_blue"
+	})
+	// The operator created shop_blue empty; the application's schema is ours.
+	psql(t, pg, "shop_blue", "CREATE TABLE items (id serial PRIMARY KEY, note text NOT NULL)")
+	t.Logf("v1 (%s) healthy on shop_blue in %s", rev1, time.Since(begin).Round(time.Millisecond))
+
+	w := startWriter(t, ns, "shop")
+	w.waitAck(t, "v1", begin, 20)
+
+	// The release: v2 expects schema revision 2.
+	start := time.Now()
+	setTemplate(t, c, ns, "shop", func(sd *deployv1alpha1.SiteDeployment) {
+		sd.Spec.Template = demoTemplate("shop", "v2")
+		sd.Spec.Database.SchemaRevision = "2"
+	})
+	rev2, switchedAt := waitSwitch(t, c, ns, "shop", rev1, 3*time.Minute)
+	sd := waitDatabase(t, c, ns, "shop", "v2 on shop_green", func(d *deployv1alpha1.DatabaseStatus) bool {
+		return d.ActiveName == "shop_green" && d.PreviousName == "shop_blue" && d.SchemaRevision == "2" &&
+			d.FrozenSince != nil && d.Candidate == nil
+	})
+	if sd.Status.ActiveColor != deployv1alpha1.Green {
+		t.Fatalf("active color %s after the release, want green", sd.Status.ActiveColor)
+	}
+	frozenSince := sd.Status.Database.FrozenSince.Time
+	t.Logf("v2 (%s) took traffic on shop_green %s after the release; shop_blue read-only since %s",
+		rev2, switchedAt.Sub(start).Round(time.Millisecond), frozenSince.Format("15:04:05.000"))
+	checkMigrationJob(t, ns)
+	if !hasColumn(t, pg, "shop_green", "priority") {
+		t.Fatal("shop_green lacks the column the migration Job adds")
+	}
+	w.waitAck(t, "v2", switchedAt, 5)
+
+	// Every write acknowledged so far is in the new database: those from
+	// before the freeze by the copy, those after the switch written there.
+	// Writes during the freeze were refused with SQLSTATE 25006.
+	res := w.snapshot()
+	checkAcked(t, pg, "shop_green", res.acked("v1", "v2"))
+	checkRefusals(t, res)
+	if res.refusedWith("25006") == 0 {
+		t.Fatal("no write was refused with SQLSTATE 25006 while shop_blue was frozen: the freeze was not seen by the writer")
+	}
+	t.Logf("after the switch: %d writes acknowledged by v1, %d by v2, all in shop_green; refusals by SQLSTATE %v",
+		len(res.acked("v1")), len(res.acked("v2")), res.refusals())
+
+	// Abort v2: traffic and writes go back to v1 on shop_blue.
+	abortAt := time.Now()
+	env.Kubectl(t, "-n", ns, "annotate", "sdep", "shop", deployv1alpha1.AnnotationAbort+"="+rev2, "--overwrite")
+	back, backAt := waitSwitch(t, c, ns, "shop", rev2, time.Minute)
+	if back != rev1 {
+		t.Fatalf("abort of %s switched to %s, want %s", rev2, back, rev1)
+	}
+	sd = waitDatabase(t, c, ns, "shop", "back on shop_blue", func(d *deployv1alpha1.DatabaseStatus) bool {
+		return d.ActiveName == "shop_blue" && d.PreviousName == "shop_green" && d.WritesSinceSwitch > 0
+	})
+	if sd.Status.ActiveColor != deployv1alpha1.Blue || sd.Status.Phase != deployv1alpha1.PhaseAborted {
+		t.Fatalf("after the abort: active color %s phase %s, want blue Aborted", sd.Status.ActiveColor, sd.Status.Phase)
+	}
+	t.Logf("abort switched back to v1 on shop_blue in %s", backAt.Sub(abortAt).Round(time.Millisecond))
+	w.waitAck(t, "v1", backAt, 5)
+	ev := waitEvent(t, ns, "WritesNotCarriedBack")
+	if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Note, "shop_green") {
+		t.Fatalf("event %s %s: %s", ev.Type, ev.Reason, ev.Note)
+	}
+
+	// shop_blue has its old schema and every row v1 acknowledged: before
+	// the freeze and since the abort. shop_green keeps v2's writes.
+	res = w.snapshot()
+	if hasColumn(t, pg, "shop_blue", "priority") {
+		t.Fatal("shop_blue has the migrated column after the abort")
+	}
+	checkAcked(t, pg, "shop_blue", res.acked("v1"))
+	checkAcked(t, pg, "shop_green", res.acked("v2"))
+	checkRefusals(t, res)
+	preFreeze := 0
+	for _, a := range res.acked("v1") {
+		if a.at.Before(abortAt) {
+			preFreeze++
+		}
+	}
+	t.Logf("after the abort: shop_blue holds the %d writes v1 acknowledged before the freeze and %d since; "+
+		"writesSinceSwitch %d (v2 acknowledged %d); event: %s", preFreeze, len(res.acked("v1"))-preFreeze,
+		sd.Status.Database.WritesSinceSwitch, len(res.acked("v2")), ev.Note)
+	t.Logf("%d requests (%d acknowledged, refusals by SQLSTATE %v) over %s",
+		len(res), len(res.acked("v1", "v2")), res.refusals(), time.Since(begin).Round(time.Second))
+}
+
+// migrationPod runs the migration with psql against the color database
+// given in DATABASE_URL (the operator adds the color's DATABASE_* Secret).
+func migrationPod() corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers: []corev1.Container{{Name: "migrate", Image: "postgres",
+			Command: []string{"psql", "-v", "ON_ERROR_STOP=1", "-d", "$(DATABASE_URL)", "-c", migrationSQL}}},
+	}}
+}
+
+// checkMigrationJob checks that the release's migration Job ran and succeeded.
+func checkMigrationJob(t *testing.T, ns string) {
+	t.Helper()
+	jobs, err := env.Client.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{
+		LabelSelector: deployv1alpha1.LabelMigration + "=green"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) != 1 || !jobHas(&jobs.Items[0], batchv1.JobComplete) {
+		t.Fatalf("want one complete migration Job for green, got %d: %+v", len(jobs.Items), jobs.Items)
+	}
+}
+
+// waitDatabase waits for status.database to satisfy ok and returns the site.
+func waitDatabase(t *testing.T, c client.Client, ns, name, what string, ok func(*deployv1alpha1.DatabaseStatus) bool) *deployv1alpha1.SiteDeployment {
+	t.Helper()
+	var sd *deployv1alpha1.SiteDeployment
+	Eventually(t, 60*time.Second, what, func() (bool, error) {
+		sd = getSite(t, c, ns, name)
+		d := sd.Status.Database
+		return d != nil && ok(d), fmt.Errorf("status.database %+v (%s: %s)", d, sd.Status.Phase, sd.Status.Message)
+	})
+	return sd
+}
+
+// checkAcked fails the test unless every acknowledged write is in db with
+// its note: acknowledged means committed there or copied there.
+func checkAcked(t *testing.T, pg *pgtest.Server, db string, acked []write) {
+	t.Helper()
+	rows := itemRows(t, pg, db)
+	var missing []string
+	for _, a := range acked {
+		if note, ok := rows[a.id]; !ok || note != a.note {
+			missing = append(missing, fmt.Sprintf("id %d %q acknowledged by %s at %s (found %q)",
+				a.id, a.note, a.version, a.at.Format("15:04:05.000"), note))
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d acknowledged writes missing from %s, e.g.:\n%s", len(missing), len(acked), db,
+			strings.Join(missing[:min(10, len(missing))], "\n"))
+	}
+}
+
+// checkRefusals fails the test if any write got an answer other than 201,
+// or a 503 from the site with SQLSTATE 25006 (read-only: frozen) or 57P01
+// (admin_shutdown: the freeze ended the session the write was on).
+func checkRefusals(t *testing.T, res writes) {
+	t.Helper()
+	var bad []string
+	for _, r := range res {
+		if r.status == 201 || r.status == 503 && (r.sqlstate == "25006" || r.sqlstate == "57P01") {
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("%s %s: status %d from %q sqlstate %q: %s",
+			r.at.Format("15:04:05.000"), r.note, r.status, r.version, r.sqlstate, r.err))
+	}
+	if len(bad) > 0 {
+		t.Fatalf("%d of %d writes failed other than by a clean refusal, e.g.:\n%s", len(bad), len(res),
+			strings.Join(bad[:min(10, len(bad))], "\n"))
+	}
+}
+
+// itemRows returns the rows of the items table of db, id -> note.
+func itemRows(t *testing.T, pg *pgtest.Server, db string) map[int64]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := postgres.Connect(ctx, pg.Conn(db), "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT id, note FROM items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var note string
+		if err := rows.Scan(&id, &note); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = note
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func hasColumn(t *testing.T, pg *pgtest.Server, db, column string) bool {
+	t.Helper()
+	return queryInt(t, pg, db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = '"+column+"'") == 1
+}
