@@ -173,7 +173,7 @@ func TestLostStatusWriteAfterTheSwitchIsCaughtUp(t *testing.T) {
 	w.reconcile()
 	w.available(v1.Green)
 	before := *w.site.Status.DeepCopy()
-	w.reconcile() // switches the Service ...
+	w.reconcile()          // switches the Service ...
 	w.site.Status = before // ... but the manager stopped before writing status
 	w.db.ops()
 	w.reconcile()
