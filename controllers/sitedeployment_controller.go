@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -72,12 +75,12 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	var admin postgres.Conn
 	if observed.Database, admin, err = r.observeDatabase(ctx, site); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 	}
 	plan := bluegreen.Decide(observed)
 	if d := plan.Status.Database; d != nil {
 		if err := r.runDatabaseSteps(ctx, site, admin, &plan, false); err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
 		if err := r.writeDatabaseSecrets(ctx, site, admin, d); err != nil {
 			return ctrl.Result{}, err
@@ -88,7 +91,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	if plan.Status.Database != nil {
 		if err := r.runDatabaseSteps(ctx, site, admin, &plan, true); err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
 	}
 	if len(plan.DatabaseSteps) > 0 && (plan.RequeueAfter == 0 || plan.RequeueAfter > databaseRecheck) {
@@ -108,6 +111,32 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		r.event(site, e.Warning, e.Reason, "%s", e.Note)
 	}
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+}
+
+// databaseFailed reports a database step that failed in the site's
+// conditions (Degraded and Stalled, reason DatabaseError), so a person sees
+// it without reading the manager's log, and returns err: the reconcile is
+// retried with backoff and the next decision replaces the conditions.
+func (r *SiteDeploymentReconciler) databaseFailed(ctx context.Context, site *deployv1alpha1.SiteDeployment, err error) error {
+	before := site.DeepCopy()
+	msg := "database: " + err.Error()
+	now := metav1.NewTime(r.Clock.Now().Truncate(time.Second))
+	for t, status := range map[string]metav1.ConditionStatus{
+		deployv1alpha1.ConditionReady: metav1.ConditionFalse, deployv1alpha1.ConditionDegraded: metav1.ConditionTrue,
+		deployv1alpha1.ConditionStalled: metav1.ConditionTrue,
+	} {
+		meta.SetStatusCondition(&site.Status.Conditions, metav1.Condition{Type: t, Status: status,
+			Reason: deployv1alpha1.ReasonDatabaseError, Message: msg, ObservedGeneration: site.Generation, LastTransitionTime: now})
+	}
+	site.Status.Message = msg
+	if equality.Semantic.DeepEqual(before.Status, site.Status) {
+		return err
+	}
+	if perr := r.Status().Patch(ctx, site, client.MergeFrom(before)); perr != nil {
+		return errors.Join(err, perr)
+	}
+	r.written.wrote(site)
+	return err
 }
 
 // SetupWithManager registers the controller. wake, when set, enqueues the

@@ -143,3 +143,20 @@ func TestSiteDeploymentDatabasePerColorSecretsAndSharedDatabase(t *testing.T) {
 	s.available(v1.Green, r2, 1)
 	s.waitActive(v1.PhaseHealthy, v1.Green, r2)
 }
+
+func TestSiteDeploymentDatabaseErrorIsACondition(t *testing.T) {
+	s := newSite(t, "shop:1", func(sd *v1.SiteDeployment) {
+		sd.Spec.Database = &v1.DatabaseSpec{ConnectionSecretRef: v1.SecretReference{Name: "missing-admin"}, Name: "nowhere", SchemaRevision: "1"}
+	})
+	eventually(t, "a DatabaseError condition", func() error {
+		sd := s.get()
+		c := condition(sd, v1.ConditionDegraded)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1.ReasonDatabaseError || !strings.Contains(c.Message, "missing-admin") {
+			return fmt.Errorf("Degraded condition %+v", c)
+		}
+		return nil
+	})
+	if d := s.deployment(v1.Blue); d != nil {
+		t.Fatal("a site whose database cannot be reached started pods")
+	}
+}
