@@ -220,6 +220,9 @@ type DatabaseCandidate struct {
 	SchemaRevision string `json:"schemaRevision"`
 	// Step of the release.
 	Step DatabaseStep `json:"step"`
+	// StartedAt is when the release began freezing; copyTimeout counts from here.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 	// MigrationJob is the Job upgrading the copy, once created.
 	// +optional
 	MigrationJob string `json:"migrationJob,omitempty"`

@@ -245,6 +245,15 @@ type DatabaseSpec struct {
 	// +optional
 	CloneMethod CloneMethod `json:"cloneMethod,omitempty"`
 
+	// CopyTimeout bounds freezing and copying the active database for a
+	// schema-changing release; a copy still running then has failed, and
+	// the old side is writable again.
+	// +kubebuilder:default="30m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	CopyTimeout *metav1.Duration `json:"copyTimeout,omitempty"`
+
 	// RetainPrevious is how many previous color databases are kept (read-only) for rollback.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0

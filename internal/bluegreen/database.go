@@ -116,12 +116,23 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 		if name == d.ActiveName {
 			name = ColorDatabase(p.spec.Database.Name, idle.Other())
 		}
-		c = &v1.DatabaseCandidate{Name: name, Color: idle, SchemaRevision: want, Step: v1.StepFreezing}
+		c = &v1.DatabaseCandidate{Name: name, Color: idle, SchemaRevision: want, Step: v1.StepFreezing, StartedAt: p.time()}
 		d.Candidate = c
 		p.event(false, "DatabaseReleaseStarted", fmt.Sprintf("schema revision %s: freezing writes on %s to copy it to %s",
 			want, d.ActiveName, c.Name))
 	}
 	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
+	if c.Step == v1.StepFreezing || c.Step == v1.StepCopying {
+		timeout := durationOr(p.spec.Database.CopyTimeout, 30*time.Minute)
+		if c.StartedAt != nil && !p.now.Before(c.StartedAt.Add(timeout)) {
+			p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("freezing and copying %s to %s did not finish within copyTimeout (%s); %s keeps serving %s, writable again",
+				d.ActiveName, c.Name, timeout, activeColor, d.ActiveName))
+			return false, true
+		}
+		if c.StartedAt != nil {
+			p.wakeAt(c.StartedAt.Add(timeout))
+		}
+	}
 	if !active.Frozen || active.FrozenSince.IsZero() {
 		if copy.Exists && !copy.CopyOf(d.ActiveName, want, time.Time{}) {
 			p.dbStep(DatabaseStep{Op: OpMoveAside, Name: c.Name})

@@ -139,6 +139,27 @@ func TestSchemaReleaseFailureBeforeTheSwitchDropsTheCopyAndUnfreezes(t *testing.
 	}
 }
 
+func TestCopyPastCopyTimeoutFailsAndUnfreezes(t *testing.T) {
+	w, r1 := schemaWorld(t, true)
+	w.db.stuck = true
+	w.reconcile()
+	w.reconcile()
+	w.expectCandidate(v1.StepCopying)
+	w.advance(29 * time.Minute)
+	w.reconcile()
+	w.expectCandidate(v1.StepCopying)
+	if w.last.RequeueAfter != time.Minute {
+		t.Fatalf("no wake-up at copyTimeout: requeue after %s", w.last.RequeueAfter)
+	}
+	w.advance(time.Minute)
+	w.reconcile()
+	w.expect(v1.PhaseDegraded, v1.Blue, r1)
+	if w.site.Status.AbortReason != v1.ReasonCopyFailed {
+		t.Fatalf("abort reason %q: %s", w.site.Status.AbortReason, w.site.Status.Message)
+	}
+	w.expectOps("Freeze shop_blue", "Copy shop_green", "Copy shop_green", "DropCopy shop_green", "Unfreeze shop_blue")
+}
+
 func TestAbortAfterSchemaSwitchReturnsToTheOldDatabaseAndReportsWrites(t *testing.T) {
 	w, r1 := schemaWorld(t, false)
 	w.reconcile()

@@ -19,6 +19,8 @@ type dbServer struct {
 	oid uint32
 	// copyErr makes every copy fail with it.
 	copyErr string
+	// stuck copies never finish.
+	stuck bool
 	// ran is every step run, in order.
 	ran []DatabaseStep
 }
@@ -51,7 +53,7 @@ func (s *dbServer) observe() *DatabaseObserved {
 			states[name] = s.get(name)
 		}
 	}
-	return &DatabaseObserved{States: states, CopyErr: s.copyErr}
+	return &DatabaseObserved{States: states, CopyErr: s.copyErr, Copying: s.stuck}
 }
 
 func (s *dbServer) get(name string) dbrelease.State {
@@ -95,7 +97,7 @@ func (s *dbServer) run(p Plan, after bool) {
 			st.Frozen, st.FrozenSince = false, time.Time{}
 			s.dbs[step.Name] = st
 		case OpCopy:
-			if s.copyErr == "" {
+			if s.copyErr == "" && !s.stuck {
 				s.create(step.Name, dbrelease.RoleCopy, step.From, step.SchemaRevision)
 			}
 		case OpDropCopy:

@@ -13,7 +13,9 @@ import (
 
 // Database names and sizes of the demo.
 const (
-	prodDB   = "service0"
+	// prodDB is production's blue database, which its SiteDeployment
+	// (spec.database.name service0) adopts.
+	prodDB   = "service0_blue"
 	devDB    = "service0_dev"
 	prodRows = 1000
 )

@@ -30,6 +30,10 @@ Promote it (names the exact revision you looked at):
   kubectl -n prod annotate sdep service0 --overwrite deploy.understudy.dev/promote=$(kubectl -n prod get sdep service0 -o jsonpath='{.status.previewRevision}')
 Abort it again (one selector flip back while the old color is warm, 3 minutes):
   kubectl -n prod annotate sdep service0 --overwrite deploy.understudy.dev/abort=$(kubectl -n prod get sdep service0 -o jsonpath='{.status.activeRevision}')
+Release v3 with a schema change (writes freeze, service0_blue is copied to service0_green, the migration adds a column there):
+  kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v3"},{"op":"replace","path":"/spec/database/schemaRevision","value":"2"}]'
+  kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate step, then activeName/previousName
+  (promote it as above; an abort then brings back service0_blue, writable, and reports the writes not carried back)
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl -n dev annotate dbr service0-dev-refresh --overwrite deploy.understudy.dev/refresh-now=$(date +%s)
   kubectl -n dev get dbr,pods -w
