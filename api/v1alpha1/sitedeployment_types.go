@@ -289,6 +289,8 @@ type MigrationSpec struct {
 // +kubebuilder:printcolumn:name="Preview-Rev",type=string,JSONPath=`.status.previewRevision`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.ready`
+// +kubebuilder:printcolumn:name="Database",type=string,JSONPath=`.status.database.activeName`,priority=1
+// +kubebuilder:printcolumn:name="DB-Step",type=string,JSONPath=`.status.database.candidate.step`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="(has(self.spec.service.activeName) && size(self.spec.service.activeName) > 0 ? self.spec.service.activeName : self.metadata.name) != (has(self.spec.service.previewName) && size(self.spec.service.previewName) > 0 ? self.spec.service.previewName : self.metadata.name + '-preview')",message="spec.service.activeName and spec.service.previewName resolve to the same Service name"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 57",message="metadata.name must be at most 57 characters so that <name>-green and <name>-preview are valid names"

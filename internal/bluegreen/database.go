@@ -165,6 +165,17 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 	return true, false
 }
 
+// dbFrozenNote tells a person deciding on a schema-changing release that
+// the live site refuses writes until they do.
+func (p *planner) dbFrozenNote() string {
+	d := p.st.Database
+	if d == nil || d.Candidate == nil || d.FrozenSince == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (%s has refused writes since %s, until the switch or an abort)",
+		d.ActiveName, d.FrozenSince.UTC().Format(time.RFC3339))
+}
+
 // migrate runs the migration Job against the copy; done once it succeeded.
 func (p *planner) migrate(c *v1.DatabaseCandidate, copy dbrelease.State, target string, activeColor v1.Color) (done, failed bool) {
 	spec := p.spec.Database.Migration

@@ -2,8 +2,11 @@ package bluegreen
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
@@ -254,5 +257,18 @@ func TestNextReleasesMoveTheOldCopyAsideOrShareTheDatabase(t *testing.T) {
 	w.expectOps("Copy shop_blue")
 	if !w.db.get("shop_green").Exists || w.db.get("shop_green").Marker.Role == "copy" && w.db.get("shop_green").Marker.Revision == "3" {
 		t.Fatal("the active database was replaced")
+	}
+}
+
+func TestAwaitingPromotionSaysTheLiveDatabaseRefusesWrites(t *testing.T) {
+	w, _ := schemaWorld(t, false, func(s *v1.SiteDeployment) { s.Spec.Strategy.AutoPromote = ptr.To(false) })
+	for range 3 {
+		w.reconcile()
+	}
+	w.available(v1.Green)
+	w.reconcile()
+	st := w.site.Status
+	if st.Phase != v1.PhaseAwaitingPromotion || !strings.Contains(st.Message, "shop_blue has refused writes since") {
+		t.Fatalf("%s: %s", st.Phase, st.Message)
 	}
 }

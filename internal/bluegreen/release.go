@@ -120,7 +120,8 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	promoted := p.site.Annotations[v1.AnnotationPromote] == target
 	autoPromote := p.spec.Strategy.AutoPromote == nil || *p.spec.Strategy.AutoPromote
 	if !promoted && !autoPromote {
-		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation", target, idle, v1.AnnotationPromote, target))
+		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation%s",
+			target, idle, v1.AnnotationPromote, target, p.dbFrozenNote()))
 		return false
 	}
 	size = full
