@@ -244,3 +244,38 @@ func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
 		t.Fatalf("status %+v", sd.Status)
 	}
 }
+
+// Two schema-changing releases by Template copy: the second copy goes to
+// blue's name, so the first database is moved aside, and at the switch it
+// is dropped as beyond retainPrevious (1: the previous database, green's).
+func TestSchemaReleasesByTemplateKeepOnlyRetainPreviousCopies(t *testing.T) {
+	srv := postgresServer(t)
+	s, _ := schemaSite(t, srv, "sr_tp", func(sd *v1.SiteDeployment) {
+		sd.Spec.Database.CloneMethod = v1.CloneTemplate
+		sd.Spec.Database.Migration = nil
+	})
+	for i, c := range []v1.Color{v1.Green, v1.Blue} {
+		schema := fmt.Sprint(i + 2)
+		s.update(func(sd *v1.SiteDeployment) {
+			sd.Spec.Template = podTemplate("shop:" + schema)
+			sd.Spec.Database.SchemaRevision = schema
+		})
+		rev := s.revision()
+		s.available(c, rev, 1)
+		sd := s.waitActive(v1.PhaseHealthy, c, rev)
+		if d := sd.Status.Database; d.ActiveName != s.db(c) || d.PreviousName != s.db(c.Other()) || d.SchemaRevision != schema {
+			t.Fatalf("after schema %s: %+v", schema, d)
+		}
+		if n := sqlInt(t, srv, s.db(c), "SELECT count(*) FROM items"); n != 3 {
+			t.Fatalf("%s has %d rows, want 3", s.db(c), n)
+		}
+	}
+	eventually(t, "the moved-aside first database dropped", func() error {
+		q := "SELECT count(*) FROM pg_database WHERE datname LIKE '" + s.base + "%'"
+		if n := sqlInt(t, srv, "postgres", q); n != 2 {
+			return fmt.Errorf("%d databases for %s, want the active and the previous one", n, s.base)
+		}
+		return nil
+	})
+	s.eventWith("DatabasesDropped")
+}
