@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"time"
 
@@ -53,6 +54,9 @@ func (r *run) do(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { _ = admin.Close(context.WithoutCancel(ctx)) }()
+	if err := r.lock(ctx, admin); err != nil {
+		return err
+	}
 	if err := r.dropStaleSide(ctx, admin); err != nil {
 		return err
 	}
@@ -103,6 +107,36 @@ func (r *run) do(ctx context.Context) (err error) {
 	swapped = true
 	r.retain(ctx, admin)
 	return nil
+}
+
+// lock waits until no other refresh of the same target runs on the server
+// and keeps it so until admin's session ends (with the run, or with the
+// process): a refresh-now Job and a scheduled one, which the CronJob's
+// concurrencyPolicy does not see as overlapping, then run one after the
+// other instead of dropping each other's side database.
+func (r *run) lock(ctx context.Context, admin *pgx.Conn) error {
+	key := LockKey(r.o.TargetDB)
+	var got bool
+	if err := admin.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		return fmt.Errorf("cannot take the refresh lock of %s: %w", r.o.TargetDB, err)
+	}
+	if got {
+		return nil
+	}
+	r.log.Info("another refresh of this target is running; waiting for it to finish", "target", r.o.TargetDB)
+	start := time.Now()
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return fmt.Errorf("waiting for another refresh of %s to finish: %w", r.o.TargetDB, err)
+	}
+	r.step("waitForLock", start)
+	return nil
+}
+
+// LockKey is the PostgreSQL advisory lock a refresh of target holds.
+func LockKey(target string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(Tool + "/" + target))
+	return int64(h.Sum64())
 }
 
 // connectAdmin connects to the target server's maintenance database, from
