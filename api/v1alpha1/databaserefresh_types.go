@@ -264,6 +264,7 @@ type RefreshRecord struct {
 // on a schedule a CronJob restores the newest backup (or a live dump) beside
 // the dev database, sanitises it, swaps it in by rename and keeps the
 // previous copy. A failed refresh leaves dev as it was.
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 52",message="metadata.name must be at most 52 characters: the CronJob named after it appends 11 characters to its Jobs' names"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=dbr,categories=understudy

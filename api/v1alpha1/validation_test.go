@@ -118,6 +118,8 @@ var invalidCases = []invalidCase{
 	{"revisionHistoryLimit zero", siteYAML, set(int64(0), "spec", "revisionHistoryLimit"), "spec.revisionHistoryLimit"},
 	{"name too long for the color suffixes", siteYAML, set(strings.Repeat("a", 60), "metadata", "name"), "metadata.name"},
 
+	{"refresh name too long for its CronJob's Jobs", refreshYAML, set(strings.Repeat("a", 53), "metadata", "name"), "metadata.name"},
+	{"copyTimeout not a duration", siteYAML, set("half an hour", "spec", "database", "copyTimeout"), "spec.database.copyTimeout"},
 	{"refresh with both sources", refreshYAML, set(map[string]any{"volume": map[string]any{"emptyDir": map[string]any{}}}, "spec", "source", "backup"), "spec.source"},
 	{"refresh with neither source", refreshYAML, drop("spec", "source", "database"), "spec.source"},
 	{"cron minute 61", refreshYAML, set("61 * * * *", "spec", "schedule"), "spec.schedule"},
