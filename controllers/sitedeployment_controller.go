@@ -47,7 +47,8 @@ type SiteDeploymentReconciler struct {
 // looked at again.
 const databaseRecheck = 2 * time.Second
 
-// +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
@@ -63,11 +64,13 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !site.DeletionTimestamp.IsZero() {
-		r.written.forget(req.NamespacedName)
-		return ctrl.Result{}, nil // owner references remove what it owns
+		return r.finalize(ctx, site)
 	}
 	if r.written.behind(site) {
 		return ctrl.Result{}, nil // the event of our own write brings us back
+	}
+	if added, err := r.ensureFinalizer(ctx, site); added || err != nil {
+		return ctrl.Result{}, err
 	}
 	observed, err := r.observe(ctx, site)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,9 +12,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/controllers"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
 	"github.com/understudy-dev/understudy/internal/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
@@ -278,4 +281,34 @@ func TestSchemaReleasesByTemplateKeepOnlyRetainPreviousCopies(t *testing.T) {
 		return nil
 	})
 	s.eventWith("DatabasesDropped")
+}
+
+// Deleting a site in the middle of a schema-changing release leaves its
+// databases usable: the copy is dropped and the frozen one writable again.
+func TestDeletingASiteMidReleaseUnfreezesItsDatabase(t *testing.T) {
+	srv := postgresServer(t)
+	s, _ := schemaSite(t, srv, "sr_del")
+	if sd := s.get(); !slices.Contains(sd.Finalizers, controllers.DatabaseFinalizer) {
+		t.Fatalf("finalizers %v", sd.Finalizers)
+	}
+	s.update(func(sd *v1.SiteDeployment) {
+		sd.Spec.Template = podTemplate("shop:2")
+		sd.Spec.Database.SchemaRevision = "2"
+	})
+	s.migrationJob()
+	refusesWrites(t, srv, s.db(v1.Blue))
+	if err := k8sClient.Delete(context.Background(), s.get()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the site gone", func() error {
+		err := k8sClient.Get(context.Background(), s.key("shop"), &v1.SiteDeployment{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there: %v", err)
+	})
+	sqlExec(t, srv, s.db(v1.Blue), "INSERT INTO items VALUES (8, 'after the delete')")
+	if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '"+s.db(v1.Green)+"'"); n != 0 {
+		t.Fatal("the copy of the deleted site's release is still there")
+	}
 }
