@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,8 +83,8 @@ type CloneResult struct {
 // DATABASE ... TEMPLATE runs (reported as Disconnected) and lets them in
 // again; Dump runs pg_dump -Fd -j N and pg_restore -j N with the owners and
 // privileges of the source. Both give To the source's database-level
-// privileges. Database-wide settings (ALTER DATABASE ... SET) are not
-// copied, nor is the freeze: the copy is writable for the migration.
+// privileges and database-wide settings (ALTER DATABASE ... SET, also per
+// role), but not the freeze: the copy is writable for the migration.
 func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, error) {
 	var res CloneResult
 	if s.Method != Dump && s.Method != Template {
@@ -131,6 +132,9 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 			err = postgres.CopyDatabaseGrants(ctx, c, s.From, s.To)
 		}
 		if err == nil {
+			err = postgres.CopyDatabaseSettings(ctx, c, s.From, s.To, ownSetting)
+		}
+		if err == nil {
 			m.Role = RoleCopy
 			err = postgres.CommentOnDatabase(ctx, c, s.To, m.Comment())
 		}
@@ -142,6 +146,12 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 		return finishCopy(ctx, c, s.From)
 	})
 	return res, err
+}
+
+// ownSetting tells the settings this package keeps its state in, which a
+// copy must not inherit.
+func ownSetting(name string) bool {
+	return name == settingReadOnly || strings.HasPrefix(name, "understudy.")
 }
 
 // prepareTarget looks at To: done when it is already the wanted copy; a

@@ -25,6 +25,7 @@ func TestCloneMethodsCopyEverything(t *testing.T) {
 	ctx := context.Background()
 	createDB(t, "cl_src", appSQL)
 	execIn(t, "", "GRANT CONNECT ON DATABASE cl_src TO app_owner")
+	execIn(t, "", "ALTER DATABASE cl_src SET search_path = app, public")
 	want := mustSums(t, "cl_src")
 	if _, err := Clone(ctx, admin(), cloneSpec(t, Dump, "cl_src", "cl_dump")); !errors.Is(err, ErrNotFrozen) {
 		t.Fatalf("Clone of a writable source = %v, want ErrNotFrozen", err)
@@ -56,6 +57,10 @@ func TestCloneMethodsCopyEverything(t *testing.T) {
 			}
 			if _, err := c.Exec(ctx, "INSERT INTO users (email) VALUES ('new@example')"); err != nil {
 				t.Errorf("the copy is not writable for the migration: %v", err)
+			}
+			var path string
+			if err := c.QueryRow(ctx, "SELECT setting FROM pg_settings WHERE name = 'search_path'").Scan(&path); err != nil || path != "app, public" {
+				t.Errorf("the copy's search_path is %q (%v), want the source's database setting", path, err)
 			}
 			var canConnect bool
 			_ = c.QueryRow(ctx, "SELECT has_database_privilege('app_owner', current_database(), 'CONNECT')").Scan(&canConnect)

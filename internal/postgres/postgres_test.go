@@ -156,3 +156,42 @@ func TestChildEnvCarriesThePasswordOnlyInPGPASSWORD(t *testing.T) {
 		t.Errorf("ChildEnv = %v, want %v", env, want)
 	}
 }
+
+func TestCopyDatabaseSettingsKeepsListsRolesAndSkips(t *testing.T) {
+	ctx := context.Background()
+	c, err := Connect(ctx, srv.Conn(""), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for _, s := range []string{
+		"CREATE DATABASE set_src", "CREATE DATABASE set_dst", "CREATE ROLE set_app",
+		`ALTER DATABASE set_src SET search_path = "$user", public, "My Schema"`,
+		"ALTER DATABASE set_src SET work_mem = '64MB'",
+		"ALTER DATABASE set_src SET understudy.frozen_since = '2026-11-27T10:00:00Z'",
+		"ALTER ROLE set_app IN DATABASE set_src SET statement_timeout = '5s'",
+	} {
+		if _, err := c.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	skip := func(name string) bool { return strings.HasPrefix(name, "understudy.") }
+	if err := CopyDatabaseSettings(ctx, c, "set_src", "set_dst", skip); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.Query(ctx, `SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END || ':' || array_to_string(s.setconfig, '|')
+		FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'set_dst' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var s string
+		_ = rows.Scan(&s)
+		got = append(got, s)
+	}
+	want := []string{`:search_path="$user", public, "My Schema"|work_mem=64MB`, "set_app:statement_timeout=5s"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("settings of the copy:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

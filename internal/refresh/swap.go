@@ -34,8 +34,12 @@ func (r *run) swap(ctx context.Context, admin *pgx.Conn, marker postgres.Marker)
 	if err != nil {
 		return err
 	}
-	// Whoever could connect to the target can connect to its replacement.
+	// Whoever could connect to the target can connect to its replacement,
+	// with the same database-wide settings (search_path, time zone, ...).
 	if err := postgres.CopyDatabaseGrants(ctx, admin, target, side); err != nil {
+		return err
+	}
+	if err := postgres.CopyDatabaseSettings(ctx, admin, target, side, nil); err != nil {
 		return err
 	}
 	prev, err := r.freePreviousName(ctx, admin)

@@ -56,6 +56,8 @@ func TestOpenSessionsDoNotBlockTheSwap(t *testing.T) {
 	mustRun(t, opts(t, target, "src.custom"))
 	// Only some roles may connect to dev: the copy must keep that.
 	exec1(t, "", "REVOKE ALL ON DATABASE busy FROM PUBLIC; GRANT CONNECT ON DATABASE busy TO dev_owner")
+	// And its database-wide settings.
+	exec1(t, "", "ALTER DATABASE busy SET work_mem = '7MB'")
 	ctx := context.Background()
 	idle := connect(t, target)
 	inTx := connect(t, target)
@@ -82,6 +84,10 @@ func TestOpenSessionsDoNotBlockTheSwap(t *testing.T) {
 	if err := connect(t, "").QueryRow(ctx, "SELECT datacl::text FROM pg_database WHERE datname = $1", target).Scan(&acl); err != nil ||
 		!strings.Contains(acl, "dev_owner=c/") || strings.Contains(acl, "{=") || strings.Contains(acl, ",=") {
 		t.Errorf("privileges of the new target = %s (%v), want CONNECT for dev_owner only (plus the owner)", acl, err)
+	}
+	var workMem string
+	if err := connect(t, target).QueryRow(ctx, "SHOW work_mem").Scan(&workMem); err != nil || workMem != "7MB" {
+		t.Errorf("the new target's work_mem is %q (%v), want the old target's database setting", workMem, err)
 	}
 	// The previous copy takes connections (for a rollback).
 	if _, err := checksums(ctx, res.Previous); err != nil {
