@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 )
 
@@ -18,6 +19,14 @@ const ipsPerRange = 254 * 256
 
 func newIPAllocator(octet int) *ipAllocator {
 	return &ipAllocator{octet: octet, used: map[int]bool{}}
+}
+
+// anywhere starts handing out addresses at a random place in the range, so
+// two local clusters on one machine (a demo beside the e2e tests) are most
+// unlikely to give two pods the same address and port.
+func (a *ipAllocator) anywhere() *ipAllocator {
+	a.cursor = rand.IntN(ipsPerRange)
+	return a
 }
 
 func (a *ipAllocator) allocate() (int, error) {

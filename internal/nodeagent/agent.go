@@ -107,7 +107,7 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts: opts, cs: cs, apiHost: host, apiPort: port,
-		podIPs:  newIPAllocator(1),
+		podIPs:  newIPAllocator(1).anywhere(),
 		mounts:  newMountpoints(),
 		runners: map[types.UID]*podRunner{},
 		ready:   make(chan struct{}),

@@ -41,7 +41,7 @@ type servedService struct {
 }
 
 func newServiceProxy(a *Agent) *serviceProxy {
-	return &serviceProxy{a: a, ips: newIPAllocator(2), served: map[string]*servedService{}}
+	return &serviceProxy{a: a, ips: newIPAllocator(2).anywhere(), served: map[string]*servedService{}}
 }
 
 func (p *serviceProxy) setup(ctx context.Context, f informers.SharedInformerFactory, pods corelisters.PodLister) error {
