@@ -1,8 +1,12 @@
 package controllers
 
 import (
+	"errors"
 	"strconv"
 	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,3 +37,18 @@ func (w *ownWrites) behind(obj client.Object) bool {
 	seen, err2 := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
 	return err1 == nil && err2 == nil && seen < last
 }
+
+// errCacheBehind: an object the cache did not show already exists, so the
+// decision was made on a view older than the API server's. The reconcile
+// is retried shortly, without logging an error: the watch catches up.
+var errCacheBehind = errors.New("the cache has not seen an object that exists yet")
+
+func cacheBehind(err error) error {
+	if apierrors.IsAlreadyExists(err) {
+		return errors.Join(errCacheBehind, err)
+	}
+	return err
+}
+
+// cacheBehindRetry is how soon a reconcile that met errCacheBehind runs again.
+const cacheBehindRetry = 200 * time.Millisecond

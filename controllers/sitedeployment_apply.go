@@ -67,7 +67,7 @@ func (r *SiteDeploymentReconciler) applyDeployment(ctx context.Context, site *v1
 			return err
 		}
 		if err := r.Create(ctx, d); err != nil {
-			return fmt.Errorf("cannot create deployment %s: %w", name, err)
+			return fmt.Errorf("cannot create deployment %s: %w", name, cacheBehind(err))
 		}
 		return nil
 	}
@@ -134,7 +134,7 @@ func (r *SiteDeploymentReconciler) applyService(ctx context.Context, site *v1.Si
 			return err
 		}
 		if err := r.Create(ctx, svc); err != nil {
-			return fmt.Errorf("cannot create service %s: %w", in.Name, err)
+			return fmt.Errorf("cannot create service %s: %w", in.Name, cacheBehind(err))
 		}
 		return nil
 	}

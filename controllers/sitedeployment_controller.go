@@ -89,7 +89,9 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.apply(ctx, site, observed, plan); err != nil {
+	if err := r.apply(ctx, site, observed, plan); errors.Is(err, errCacheBehind) {
+		return ctrl.Result{RequeueAfter: cacheBehindRetry}, nil
+	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 	if plan.Status.Database != nil {
