@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
@@ -156,6 +157,9 @@ func TestSiteDeploymentDatabaseErrorIsACondition(t *testing.T) {
 		}
 		return nil
 	})
+	if got := kstatusOf(t, s.get()); got != status.FailedStatus {
+		t.Fatalf("kstatus %s, want Failed", got)
+	}
 	if d := s.deployment(v1.Blue); d != nil {
 		t.Fatal("a site whose database cannot be reached started pods")
 	}
