@@ -38,6 +38,8 @@ const (
 
 // SiteDeploymentSpec is the desired state of a blue/green web service.
 // +kubebuilder:validation:XValidation:rule="!has(self.strategy) || !has(self.strategy.previewReplicas) || self.strategy.previewReplicas <= (has(self.replicas) ? self.replicas : 1)",message="spec.strategy.previewReplicas must not exceed spec.replicas"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.database) || has(self.database)",message="spec.database cannot be removed once set: its databases (a frozen one included) would be left unmanaged; delete the SiteDeployment instead"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.database) || !has(self.database) || self.database.name == oldSelf.database.name",message="spec.database.name cannot change: the colors' databases are named after it"
 type SiteDeploymentSpec struct {
 	// Replicas of the active color (and of a candidate once it is promoted).
 	// Also served by the scale subresource; changing it resizes the active
