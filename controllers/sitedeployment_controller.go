@@ -85,7 +85,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		if err := r.runDatabaseSteps(ctx, site, admin, &plan, false); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
-		if err := r.writeDatabaseSecrets(ctx, site, admin, d); err != nil {
+		if err := r.writeDatabaseSecrets(ctx, site, admin, &plan); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

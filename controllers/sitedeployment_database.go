@@ -75,6 +75,7 @@ func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v
 			if to, err = dbrelease.MoveAside(ctx, admin, s.Name); err == nil && to != "" {
 				renameDatabase(d, s.Name, to)
 				r.event(site, false, "DatabaseMovedAside", "moved database %s aside to %s before copying into its name", s.Name, to)
+				err = r.saveDatabaseStatus(ctx, site, d)
 			}
 		case bluegreen.OpFreeze:
 			_, err = dbrelease.Freeze(ctx, admin, s.Name)
@@ -83,6 +84,8 @@ func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v
 		case bluegreen.OpCopy:
 			r.copies.start(site, admin, dbrelease.CloneSpec{Method: dbrelease.Method(cloneMethod(site)),
 				From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision})
+		case bluegreen.OpStopCopy:
+			r.copies.stop(key)
 		case bluegreen.OpDropCopy:
 			r.copies.stop(key)
 			_, err = dbrelease.DropCopy(ctx, admin, s.Name)
@@ -95,6 +98,19 @@ func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v
 			return fmt.Errorf("database step %s %s: %w", s.Op, s.Name, err)
 		}
 	}
+	return nil
+}
+
+// saveDatabaseStatus records status.database at once, before anything else
+// of the reconcile can fail: the new name of a database moved aside exists
+// nowhere else.
+func (r *SiteDeploymentReconciler) saveDatabaseStatus(ctx context.Context, site *v1.SiteDeployment, d *v1.DatabaseStatus) error {
+	before := site.DeepCopy()
+	site.Status.Database = d.DeepCopy()
+	if err := r.Status().Patch(ctx, site, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("cannot record status.database: %w", err)
+	}
+	r.written.wrote(site)
 	return nil
 }
 
@@ -147,11 +163,22 @@ func (r *SiteDeploymentReconciler) retain(ctx context.Context, site *v1.SiteDepl
 	return err
 }
 
-// writeDatabaseSecrets gives each color's Secret the database status names for it.
-func (r *SiteDeploymentReconciler) writeDatabaseSecrets(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus) error {
+// writeDatabaseSecrets gives each color's Secret the database status names
+// for it, and each migration Job to create its own, naming its copy.
+func (r *SiteDeploymentReconciler) writeDatabaseSecrets(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, plan *bluegreen.Plan) error {
+	d := plan.Status.Database
 	for _, c := range []v1.Color{v1.Blue, v1.Green} {
-		if err := r.applyDatabaseSecret(ctx, site, c, admin.WithDatabase(d.Name(c))); err != nil {
+		labels := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(c)}
+		if err := r.applyDatabaseSecret(ctx, site, bluegreen.DatabaseSecretName(site.Name, c), labels, admin.WithDatabase(d.Name(c))); err != nil {
 			return err
+		}
+	}
+	for _, job := range plan.Jobs {
+		if db := job.Annotations[bluegreen.AnnotationDatabase]; db != "" {
+			labels := map[string]string{v1.LabelSite: site.Name, v1.LabelMigration: job.Labels[v1.LabelMigration]}
+			if err := r.applyDatabaseSecret(ctx, site, job.Name, labels, admin.WithDatabase(db)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -173,7 +200,7 @@ func (r *SiteDeploymentReconciler) adminConn(ctx context.Context, site *v1.SiteD
 	return c, nil
 }
 
-func (r *SiteDeploymentReconciler) applyDatabaseSecret(ctx context.Context, site *v1.SiteDeployment, c v1.Color, conn postgres.Conn) error {
+func (r *SiteDeploymentReconciler) applyDatabaseSecret(ctx context.Context, site *v1.SiteDeployment, name string, labels map[string]string, conn postgres.Conn) error {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(conn.User, conn.Password),
 		Host: conn.Host + ":" + strconv.Itoa(conn.Port), Path: "/" + conn.Database}
 	if conn.SSLMode != "" {
@@ -184,12 +211,10 @@ func (r *SiteDeploymentReconciler) applyDatabaseSecret(ctx context.Context, site
 		"DATABASE_NAME": []byte(conn.Database), "DATABASE_USER": []byte(conn.User),
 		"DATABASE_PASSWORD": []byte(conn.Password), "DATABASE_URL": []byte(u.String()),
 	}
-	name := bluegreen.DatabaseSecretName(site.Name, c)
 	sec := &corev1.Secret{}
 	err := r.Reader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: name}, sec)
 	if apierrors.IsNotFound(err) {
-		sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: site.Namespace,
-			Labels: map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(c)}}, Data: data}
+		sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: site.Namespace, Labels: labels}, Data: data}
 		if err := controllerutil.SetControllerReference(site, sec, r.Scheme()); err != nil {
 			return err
 		}

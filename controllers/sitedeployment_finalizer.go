@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/bluegreen"
 	"github.com/understudy-dev/understudy/internal/dbrelease"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
@@ -83,7 +84,7 @@ func (r *SiteDeploymentReconciler) releaseDatabases(ctx context.Context, site *v
 		if err != nil {
 			return err
 		}
-		if states[c.Name].CopyOf(d.ActiveName, c.SchemaRevision, time.Time{}) || states[d.ActiveName].CopyingTo == c.Name {
+		if bluegreen.CandidateCopyIsOurs(d, states[d.ActiveName], states[c.Name]) {
 			if _, err := dbrelease.DropCopy(ctx, admin, c.Name); err != nil {
 				return err
 			}

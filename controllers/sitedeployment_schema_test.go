@@ -17,7 +17,6 @@ import (
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/controllers"
-	"github.com/understudy-dev/understudy/internal/bluegreen"
 	"github.com/understudy-dev/understudy/internal/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
@@ -164,12 +163,18 @@ func TestSchemaReleaseFreezesCopiesMigratesSwitchesAndAbortRestoresTheOldDatabas
 	if sec := colorSecret(s, v1.Green); sec["DATABASE_NAME"] != s.db(v1.Green) {
 		t.Fatalf("green's Secret names %q during the migration", sec["DATABASE_NAME"])
 	}
-	var fromGreen bool
+	// The Job has a Secret of its own naming the copy, so a late pod can
+	// only ever reach the copy.
+	var own string
 	for _, e := range job.Spec.Template.Spec.Containers[0].EnvFrom {
-		fromGreen = fromGreen || e.SecretRef != nil && e.SecretRef.Name == bluegreen.DatabaseSecretName("shop", v1.Green)
+		if e.SecretRef != nil {
+			own = e.SecretRef.Name
+		}
 	}
-	if !fromGreen || job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
-		t.Fatalf("migration Job does not run once with green's settings: %+v", job.Spec.Template.Spec)
+	sec := &corev1.Secret{}
+	if err := k8sClient.Get(context.Background(), s.key(own), sec); err != nil || string(sec.Data["DATABASE_NAME"]) != s.db(v1.Green) ||
+		job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Fatalf("migration Job %s does not run once against the copy: Secret %q (%v) %v", job.Name, own, err, sec.Data["DATABASE_NAME"])
 	}
 	sd := s.waitDatabase("migrating", func(d *v1.DatabaseStatus) bool {
 		return d.Candidate != nil && d.Candidate.Step == v1.StepMigrating && d.FrozenSince != nil
@@ -253,7 +258,7 @@ func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
 // is dropped as beyond retainPrevious (1: the previous database, green's).
 func TestSchemaReleasesByTemplateKeepOnlyRetainPreviousCopies(t *testing.T) {
 	srv := postgresServer(t)
-	s, _ := schemaSite(t, srv, "sr_tp", func(sd *v1.SiteDeployment) {
+	s, r1 := schemaSite(t, srv, "sr_tp", func(sd *v1.SiteDeployment) {
 		sd.Spec.Database.CloneMethod = v1.CloneTemplate
 		sd.Spec.Database.Migration = nil
 	})
@@ -264,6 +269,11 @@ func TestSchemaReleasesByTemplateKeepOnlyRetainPreviousCopies(t *testing.T) {
 			sd.Spec.Database.SchemaRevision = schema
 		})
 		rev := s.revision()
+		if c == v1.Blue {
+			// blue still runs r1 warm: it is stopped before its
+			// database is replaced (the test plays the Deployment controller)
+			s.available(v1.Blue, r1, 0)
+		}
 		s.available(c, rev, 1)
 		sd := s.waitActive(v1.PhaseHealthy, c, rev)
 		if d := sd.Status.Database; d.ActiveName != s.db(c) || d.PreviousName != s.db(c.Other()) || d.SchemaRevision != schema {

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/dbrelease"
 )
@@ -40,6 +37,7 @@ const (
 	OpCopy         DatabaseOp = "Copy"
 	OpUnfreeze     DatabaseOp = "Unfreeze"
 	OpDropCopy     DatabaseOp = "DropCopy"
+	OpStopCopy     DatabaseOp = "StopCopy"
 	OpReportWrites DatabaseOp = "ReportWrites"
 	OpRetain       DatabaseOp = "Retain"
 )
@@ -89,20 +87,25 @@ func (p *planner) dbStep(s DatabaseStep) { p.plan.DatabaseSteps = append(p.plan.
 
 // dbReady runs the database part of a release towards target on idle and
 // tells whether the candidate may start. A release that keeps the schema
-// revision shares the active database. One that changes it freezes the
-// active database, copies it into the idle color's, migrates the copy and
-// only then lets the candidate start on it. failed: the release was aborted.
+// revision shares the active database; a revert to the revision before a
+// schema release goes back to its database, as an abort does. One that
+// changes it stops the idle color, freezes the active database, copies it
+// into the idle color's, migrates the copy and only then lets the candidate
+// start on it. failed: the release was aborted.
 func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, failed bool) {
 	d := p.st.Database
 	if d == nil {
 		return true, false
 	}
 	want := p.spec.Database.SchemaRevision
-	if want == d.SchemaRevision {
+	switch {
+	case want == d.SchemaRevision:
 		p.dbCancel(idle)
 		p.dbWritable()
-		d.SetName(idle, d.ActiveName)
-		return true, false
+		return p.repoint(idle, d.ActiveName), false
+	case d.PreviousName != "" && want == d.PreviousSchemaRevision && p.promotedBefore(target):
+		p.dbCancel(idle)
+		return p.repoint(idle, d.PreviousName), false
 	}
 	c := d.Candidate
 	if c != nil && (c.SchemaRevision != want || c.Color != idle) {
@@ -121,29 +124,33 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 		p.event(false, "DatabaseReleaseStarted", fmt.Sprintf("schema revision %s: freezing writes on %s to copy it to %s",
 			want, d.ActiveName, c.Name))
 	}
-	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
-	if c.Step == v1.StepFreezing || c.Step == v1.StepCopying {
-		timeout := durationOr(p.spec.Database.CopyTimeout, 30*time.Minute)
-		if c.StartedAt != nil && !p.now.Before(c.StartedAt.Add(timeout)) {
-			p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("freezing and copying %s to %s did not finish within copyTimeout (%s); %s keeps serving %s, writable again",
-				d.ActiveName, c.Name, timeout, activeColor, d.ActiveName))
-			return false, true
-		}
-		if c.StartedAt != nil {
-			p.wakeAt(c.StartedAt.Add(timeout))
-		}
+	// The idle color's pods stop first: they must not reconnect to a
+	// database that changes under their name. (Once it is given the copy,
+	// its pods are the candidate's.)
+	if d.Name(idle) != c.Name && !p.stopped(idle) {
+		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: stopping %s's pods before its database is replaced", want, idle))
+		return false, false
 	}
-	if !active.Frozen || active.FrozenSince.IsZero() {
-		if copy.Exists && !copy.CopyOf(d.ActiveName, want, time.Time{}) {
-			p.dbStep(DatabaseStep{Op: OpMoveAside, Name: c.Name})
-		}
+	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
+	frozen := active.Frozen && !active.FrozenSince.IsZero()
+	complete := frozen && copy.CopyOf(d.ActiveName, want, active.FrozenSince) && copy.Marker.Role == dbrelease.RoleCopy && !p.in.Database.Copying
+	if !complete && p.copyTimedOut(c) {
+		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("freezing and copying %s to %s did not finish within copyTimeout (%s); %s keeps serving %s, writable again",
+			d.ActiveName, c.Name, p.copyTimeout(), activeColor, d.ActiveName))
+		return false, true
+	}
+	if copy.Exists && !candidateCopy(d.ActiveName, c, active, copy) {
+		// An older database holds the name (a previous release's, kept
+		// for rollback, or an adopted one): it stays, under another name.
+		p.dbStep(DatabaseStep{Op: OpMoveAside, Name: c.Name})
+	}
+	if !frozen {
 		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.ActiveName})
 		c.Step = v1.StepFreezing
 		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: freezing writes on %s", want, d.ActiveName))
 		return false, false
 	}
-	d.FrozenSince = &metav1.Time{Time: active.FrozenSince}
-	if !copy.CopyOf(d.ActiveName, want, active.FrozenSince) || copy.Marker.Role != dbrelease.RoleCopy || p.in.Database.Copying {
+	if !complete {
 		if msg := p.in.Database.CopyErr; msg != "" {
 			p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("copying database %s to %s failed (%s); %s keeps serving %s, writable again",
 				d.ActiveName, c.Name, msg, activeColor, d.ActiveName))
@@ -155,7 +162,7 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 			want, d.ActiveName, active.FrozenSince.UTC().Format(time.RFC3339), c.Name))
 		return false, false
 	}
-	d.SetName(idle, c.Name)
+	d.SetName(idle, c.Name) // its pods are stopped
 	if c.Step != v1.StepReady && p.spec.Database.Migration != nil {
 		if done, failed := p.migrate(c, copy, target, activeColor); !done {
 			return false, failed
@@ -163,6 +170,38 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 	}
 	c.Step = v1.StepReady
 	return true, false
+}
+
+// candidateCopy reports whether copy is the candidate's copy of the active
+// database for the current freeze, finished or being made; anything else
+// under its name is someone else's and is never dropped.
+func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbrelease.State) bool {
+	if !copy.Exists || !active.Frozen || active.FrozenSince.IsZero() {
+		return false
+	}
+	return active.CopyingTo == c.Name || copy.CopyOf(activeName, c.SchemaRevision, active.FrozenSince)
+}
+
+// CandidateCopyIsOurs tells whether the candidate database named in status
+// is the copy its release made (so it may be dropped when the release ends
+// before the switch), from the servers' states of it and of the active one.
+func CandidateCopyIsOurs(d *v1.DatabaseStatus, active, copy dbrelease.State) bool {
+	return d != nil && d.Candidate != nil && candidateCopy(d.ActiveName, d.Candidate, active, copy)
+}
+
+func (p *planner) copyTimeout() time.Duration {
+	return durationOr(p.spec.Database.CopyTimeout, 30*time.Minute)
+}
+
+// copyTimedOut tells whether copyTimeout has passed since the release began
+// freezing, and asks to be woken when it will.
+func (p *planner) copyTimedOut(c *v1.DatabaseCandidate) bool {
+	if c.StartedAt == nil {
+		return false
+	}
+	end := c.StartedAt.Add(p.copyTimeout())
+	p.wakeAt(end)
+	return !p.now.Before(end)
 }
 
 // dbFrozenNote tells a person deciding on a schema-changing release that
@@ -204,121 +243,4 @@ func (p *planner) migrate(c *v1.DatabaseCandidate, copy dbrelease.State, target 
 	}
 	p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: migration Job %s runs against %s", c.SchemaRevision, name, c.Name))
 	return false, false
-}
-
-// dbCancel drops the copy of a schema-changing release that will not take
-// traffic, and gives the idle color back the database its revision used.
-func (p *planner) dbCancel(idle v1.Color) {
-	d := p.st.Database
-	c := d.Candidate
-	if c == nil {
-		return
-	}
-	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
-	// Before the freeze, c.Name may still be an older database, moved
-	// aside only then: drop only what this release copied.
-	if copy.CopyOf(d.ActiveName, c.SchemaRevision, time.Time{}) || active.CopyingTo == c.Name || p.in.Database.Copying {
-		p.dbStep(DatabaseStep{Op: OpDropCopy, Name: c.Name})
-	}
-	d.Candidate = nil
-	d.SetName(idle, p.previousOrActive())
-	p.event(false, "DatabaseReleaseCancelled", fmt.Sprintf("schema revision %s will not take traffic: its copy %s is dropped", c.SchemaRevision, c.Name))
-}
-
-func (p *planner) previousOrActive() string {
-	if d := p.st.Database; d.PreviousName != "" {
-		return d.PreviousName
-	}
-	return p.st.Database.ActiveName
-}
-
-// dbWritable makes sure the active database takes writes.
-func (p *planner) dbWritable() {
-	d := p.st.Database
-	if p.in.Database.state(d.ActiveName).Frozen {
-		p.dbStep(DatabaseStep{Op: OpUnfreeze, Name: d.ActiveName})
-	}
-	if d.PreviousName == "" {
-		d.FrozenSince = nil
-	}
-}
-
-// dbSettle runs when no release towards a new schema is under way: no
-// candidate copy, the active database writable, the previous one read-only,
-// and each color given the database of the revision it runs.
-func (p *planner) dbSettle(activeColor v1.Color) {
-	d := p.st.Database
-	if d == nil {
-		return
-	}
-	p.dbCancel(activeColor.Other())
-	p.dbWritable()
-	if prev := p.in.Database.state(d.PreviousName); d.PreviousName != "" && prev.Exists && !prev.Frozen {
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.PreviousName})
-	}
-	d.SetName(activeColor, d.ActiveName)
-	d.SetName(activeColor.Other(), p.previousOrActive())
-}
-
-// dbSwitched moves status.database along when traffic moved from one color
-// to the other: onto a migrated copy (a schema-changing release), back to
-// an older database (a rollback), or within a shared database.
-func (p *planner) dbSwitched(from, to v1.Color) {
-	d := p.st.Database
-	if d == nil || from == "" || from == to {
-		return
-	}
-	next := d.Name(to)
-	switch {
-	case next == d.ActiveName:
-		d.PreviousName, d.PreviousSchemaRevision, d.FrozenSince = "", "", nil
-	case d.Candidate != nil && next == d.Candidate.Name:
-		d.PreviousName, d.PreviousSchemaRevision = d.ActiveName, d.SchemaRevision
-		d.ActiveName, d.SchemaRevision = next, d.Candidate.SchemaRevision
-		d.Candidate = nil
-		d.SwitchBaseline, d.WritesSinceSwitch = counters(p.in.Database.state(next)), 0
-		p.dbStep(DatabaseStep{Op: OpRetain, AfterSwitch: true})
-		p.event(false, "DatabaseSwitched", fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
-			next, d.SchemaRevision, d.PreviousName))
-	default:
-		abandoned, baseline := d.ActiveName, d.SwitchBaseline
-		schema := d.PreviousSchemaRevision
-		if next != d.PreviousName {
-			schema = ""
-		}
-		d.PreviousName, d.PreviousSchemaRevision = abandoned, d.SchemaRevision
-		d.ActiveName, d.SchemaRevision = next, schema
-		d.FrozenSince, d.SwitchBaseline = nil, nil
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: abandoned, AfterSwitch: true})
-		p.dbStep(DatabaseStep{Op: OpReportWrites, Name: abandoned, Baseline: baseline, AfterSwitch: true})
-		p.dbStep(DatabaseStep{Op: OpUnfreeze, Name: next, AfterSwitch: true})
-	}
-}
-
-func counters(s dbrelease.State) *v1.DatabaseCounters {
-	c := &v1.DatabaseCounters{OID: int64(s.OID), XactCommit: s.XactCommit, TuplesWritten: s.TuplesWritten}
-	if !s.StatsReset.IsZero() {
-		c.StatsReset = &metav1.Time{Time: s.StatsReset}
-	}
-	return c
-}
-
-// Baseline turns recorded counters back into a dbrelease.State for WritesSince.
-func Baseline(c *v1.DatabaseCounters) dbrelease.State {
-	if c == nil {
-		return dbrelease.State{}
-	}
-	s := dbrelease.State{OID: uint32(c.OID), XactCommit: c.XactCommit, TuplesWritten: c.TuplesWritten}
-	if c.StatsReset != nil {
-		s.StatsReset = c.StatsReset.Time
-	}
-	return s
-}
-
-// scaleDownIdleForCopy stops the idle color's pods while its database is
-// replaced: they would otherwise reconnect to the copy.
-func (p *planner) scaleDownIdleForCopy(idle v1.Color) {
-	if d := p.in.Deployments[idle]; d != nil && ptr.Deref(d.Spec.Replicas, 0) > 0 {
-		p.deploy(DeploymentIntent{Color: idle, Revision: revisionOf(d), Replicas: 0})
-	}
 }

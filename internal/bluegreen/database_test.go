@@ -63,8 +63,10 @@ func (w *world) toMigration() string {
 func TestSchemaReleaseFreezesCopiesMigratesStartsAndSwitches(t *testing.T) {
 	w, r1 := schemaWorld(t, true)
 	job := w.toMigration()
-	if env := w.jobs[job].Spec.Template.Spec.Containers[0].EnvFrom; len(env) != 1 || env[0].SecretRef.Name != "shop-db-green" {
-		t.Fatalf("migration Job envFrom %+v", env)
+	// Its own Secret, naming the copy: never repointed at another database.
+	if env := w.jobs[job].Spec.Template.Spec.Containers[0].EnvFrom; len(env) != 1 || env[0].SecretRef.Name != job ||
+		w.jobs[job].Annotations[AnnotationDatabase] != "shop_green" {
+		t.Fatalf("migration Job envFrom %+v, annotations %v", env, w.jobs[job].Annotations)
 	}
 	w.reconcile()
 	w.expectCandidate(v1.StepMigrating) // waits for the Job
@@ -125,6 +127,15 @@ func TestSchemaReleaseFailureBeforeTheSwitchDropsTheCopyAndUnfreezes(t *testing.
 				w.reconcile()
 			}
 			w.expect(v1.PhaseDegraded, v1.Blue, r1)
+			if w.deps[v1.Green] != nil {
+				// Green gets its old database back only once the
+				// candidate's pods are gone.
+				if w.replicas(v1.Green) != 0 || w.site.Status.Database.Green != "shop_green" {
+					t.Fatalf("green at %d replicas, given %s", w.replicas(v1.Green), w.site.Status.Database.Green)
+				}
+				w.available(v1.Green)
+				w.reconcile()
+			}
 			if w.site.Status.AbortReason != tc.reason {
 				t.Fatalf("abort reason %q, want %q: %s", w.site.Status.AbortReason, tc.reason, w.site.Status.Message)
 			}
@@ -160,7 +171,7 @@ func TestCopyPastCopyTimeoutFailsAndUnfreezes(t *testing.T) {
 	if w.site.Status.AbortReason != v1.ReasonCopyFailed {
 		t.Fatalf("abort reason %q: %s", w.site.Status.AbortReason, w.site.Status.Message)
 	}
-	w.expectOps("Freeze shop_blue", "Copy shop_green", "Copy shop_green", "DropCopy shop_green", "Unfreeze shop_blue")
+	w.expectOps("Freeze shop_blue", "Copy shop_green", "Copy shop_green", "StopCopy shop_green", "Unfreeze shop_blue")
 }
 
 func TestAbortAfterSchemaSwitchReturnsToTheOldDatabaseAndReportsWrites(t *testing.T) {
@@ -213,7 +224,7 @@ func TestSchemaRevertedDuringTheCopyDropsItAndSharesTheActiveDatabase(t *testing
 	w.toMigration()
 	w.releaseSchema("shop:3", "1")
 	w.reconcile()
-	w.expectOps("DropCopy shop_green", "Unfreeze shop_blue")
+	w.expectOps("StopCopy shop_green", "DropCopy shop_green", "Unfreeze shop_blue")
 	d := w.site.Status.Database
 	if d.Candidate != nil || d.Green != "shop_blue" || revisionOf(w.deps[v1.Green]) != w.siteRev() {
 		t.Fatalf("a release back to the active schema must share shop_blue: %+v", d)
@@ -226,7 +237,9 @@ func TestNextReleasesMoveTheOldCopyAsideOrShareTheDatabase(t *testing.T) {
 		w.reconcile()
 	}
 	w.available(v1.Green)
-	w.reconcile()
+	w.reconcile() // switches
+	w.reconcile() // scales blue down at once (no delay)
+	w.available(v1.Blue)
 	w.db.ops()
 
 	// Same schema: blue's candidate shares shop_green; the switch ends the
@@ -249,6 +262,12 @@ func TestNextReleasesMoveTheOldCopyAsideOrShareTheDatabase(t *testing.T) {
 	w.db.ops()
 	w.releaseSchema("shop:4", "3")
 	w.reconcile()
+	w.expectOps() // green's warm pods stop before anything else
+	if w.replicas(v1.Green) != 0 {
+		t.Fatalf("green at %d replicas while its database is to be replaced", w.replicas(v1.Green))
+	}
+	w.available(v1.Green)
+	w.reconcile()
 	w.expectOps("MoveAside shop_blue", "Freeze shop_green")
 	if c := w.site.Status.Database.Candidate; c == nil || c.Name != "shop_blue" || c.Color != v1.Green {
 		t.Fatalf("candidate %+v", c)
@@ -270,5 +289,61 @@ func TestAwaitingPromotionSaysTheLiveDatabaseRefusesWrites(t *testing.T) {
 	st := w.site.Status
 	if st.Phase != v1.PhaseAwaitingPromotion || !strings.Contains(st.Message, "shop_blue has refused writes since") {
 		t.Fatalf("%s: %s", st.Phase, st.Message)
+	}
+}
+
+// switchedToSchema2 runs a schema release without migration to its switch.
+func switchedToSchema2(t *testing.T) (*world, string) {
+	t.Helper()
+	w, r1 := schemaWorld(t, false)
+	for range 3 {
+		w.reconcile()
+	}
+	w.available(v1.Green)
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Green, w.siteRev())
+	w.db.ops()
+	return w, r1
+}
+
+func TestRetryAfterAnAbortKeepsTheAbandonedDatabase(t *testing.T) {
+	w, r1 := switchedToSchema2(t)
+	r2 := w.siteRev()
+	w.db.write("shop_green", 4)
+	w.annotate(v1.AnnotationAbort, r2)
+	w.reconcile()
+	w.expect(v1.PhaseAborted, v1.Blue, r1)
+	w.reconcile() // the aborted revision is scaled down
+	w.available(v1.Green)
+	w.db.ops()
+
+	// A fixed template for the same schema: shop_green, kept for
+	// inspection with the writes since the switch, is moved aside, not
+	// reused and never dropped.
+	w.releaseSchema("shop:5", "2")
+	w.reconcile()
+	w.expectOps("MoveAside shop_green", "Freeze shop_blue")
+	d := w.site.Status.Database
+	if !strings.HasPrefix(d.PreviousName, "shop_green_prev_") || !w.db.get(d.PreviousName).Exists || w.db.get(d.PreviousName).XactCommit != 4 {
+		t.Fatalf("the abandoned database was not kept: %+v", d)
+	}
+	w.reconcile()
+	w.expectOps("Copy shop_green")
+	w.reconcile()
+	if revisionOf(w.deps[v1.Green]) != w.siteRev() {
+		t.Fatal("the retried release did not start its candidate")
+	}
+}
+
+func TestRevertAfterASchemaSwitchGoesBackToTheOldDatabase(t *testing.T) {
+	w, r1 := switchedToSchema2(t)
+	w.db.write("shop_green", 3)
+	w.releaseSchema("shop:1", "1") // git revert
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Blue, r1)
+	w.expectOps("Freeze shop_green", "ReportWrites shop_green", "Unfreeze shop_blue")
+	d := w.site.Status.Database
+	if d.ActiveName != "shop_blue" || d.SchemaRevision != "1" || d.PreviousName != "shop_green" || d.WritesSinceSwitch != 3 || d.Candidate != nil {
+		t.Fatalf("status.database after the revert: %+v", d)
 	}
 }

@@ -129,14 +129,21 @@ func MigrationJobName(site string, copyOID uint32, schemaRevision string) string
 	return fmt.Sprintf("%s-migrate-%s", site, rand.SafeEncodeString(fmt.Sprint(h.Sum64()))[:10])
 }
 
+// AnnotationDatabase on a migration Job names the copy it upgrades; the
+// controller writes the Job's own DATABASE_* Secret (named like the Job)
+// for it.
+const AnnotationDatabase = "deploy.understudy.dev/database"
+
 // migrationJob renders the Job that upgrades a candidate copy. Its pod gets
-// the DATABASE_* settings of the candidate's color, which name the copy.
+// DATABASE_* settings naming the copy from a Secret of its own, never
+// repointed: a migration pod that starts late (or after its release was
+// cancelled) can only ever reach that copy.
 func migrationJob(s *v1.SiteDeployment, c *v1.DatabaseCandidate, name string, now time.Time) *batchv1.Job {
 	spec := s.Spec.Database.Migration
 	tmpl := spec.Template.DeepCopy()
 	tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
 	ref := corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
-		LocalObjectReference: corev1.LocalObjectReference{Name: DatabaseSecretName(s.Name, c.Color)}}}
+		LocalObjectReference: corev1.LocalObjectReference{Name: name}}}
 	env := []corev1.EnvVar{{Name: "SCHEMA_REVISION", Value: c.SchemaRevision}, {Name: "COLOR", Value: string(c.Color)}}
 	for _, list := range [][]corev1.Container{tmpl.Spec.InitContainers, tmpl.Spec.Containers} {
 		for i := range list {
@@ -148,7 +155,7 @@ func migrationJob(s *v1.SiteDeployment, c *v1.DatabaseCandidate, name string, no
 	tmpl.Labels = mergeMaps(tmpl.Labels, labels)
 	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: ptr.To[int32](0)}}
 	job.Name, job.Namespace, job.Labels = name, s.Namespace, labels
-	job.Annotations = map[string]string{AnnotationCheckStarted: now.UTC().Format(time.RFC3339Nano)}
+	job.Annotations = map[string]string{AnnotationCheckStarted: now.UTC().Format(time.RFC3339Nano), AnnotationDatabase: c.Name}
 	if spec.Timeout != nil && spec.Timeout.Seconds() >= 1 {
 		job.Spec.ActiveDeadlineSeconds = ptr.To(int64(spec.Timeout.Seconds()))
 	}

@@ -36,7 +36,6 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 		return true
 	} else if !ready {
 		p.previewSelectsActive(activeColor, activeRev)
-		p.scaleDownIdleForCopy(idle)
 		return false
 	}
 

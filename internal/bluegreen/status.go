@@ -52,6 +52,7 @@ func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *met
 // finish fills in what is derived from the decision: replica counts for
 // kubectl and the scale subresource, conditions, and the next wake-up.
 func (p *planner) finish() {
+	p.dbFinish()
 	st := p.st
 	st.ObservedGeneration = p.site.Generation
 	st.Phase = p.phase

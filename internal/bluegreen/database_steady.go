@@ -1,0 +1,169 @@
+package bluegreen
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/dbrelease"
+)
+
+// The database side of the steady state and of switches: which database
+// each color is given, what stays frozen, and what a switch changes.
+
+// stopped tells whether a color runs no pods, as its Deployment controller
+// reports it, and scales it to zero when it does not.
+func (p *planner) stopped(c v1.Color) bool {
+	dep := p.in.Deployments[c]
+	if dep == nil {
+		return true
+	}
+	if ptr.Deref(dep.Spec.Replicas, 0) > 0 {
+		p.deploy(DeploymentIntent{Color: c, Revision: revisionOf(dep), Replicas: 0})
+		return false
+	}
+	return dep.Status.ObservedGeneration >= dep.Generation && dep.Status.Replicas == 0
+}
+
+// repoint gives a color's pods the database name, once none of them runs
+// any more: a pod must never restart onto a database of another schema.
+func (p *planner) repoint(c v1.Color, name string) bool {
+	d := p.st.Database
+	if d.Name(c) == name {
+		return true
+	}
+	if !p.stopped(c) {
+		p.set(v1.PhaseProgressing, fmt.Sprintf("stopping %s's pods before giving it database %s", c, name))
+		return false
+	}
+	d.SetName(c, name)
+	return true
+}
+
+// dbCancel drops the copy of a schema-changing release that will not take
+// traffic, and gives the idle color back the database its revision used
+// once the candidate's pods are gone.
+func (p *planner) dbCancel(idle v1.Color) {
+	d := p.st.Database
+	c := d.Candidate
+	if c == nil {
+		return
+	}
+	p.dbStep(DatabaseStep{Op: OpStopCopy, Name: c.Name})
+	if CandidateCopyIsOurs(d, p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)) {
+		p.dbStep(DatabaseStep{Op: OpDropCopy, Name: c.Name})
+	}
+	d.Candidate = nil
+	p.repoint(idle, p.previousOrActive())
+	p.event(false, "DatabaseReleaseCancelled", fmt.Sprintf("schema revision %s will not take traffic: its copy %s is dropped", c.SchemaRevision, c.Name))
+}
+
+func (p *planner) previousOrActive() string {
+	if d := p.st.Database; d.PreviousName != "" {
+		return d.PreviousName
+	}
+	return p.st.Database.ActiveName
+}
+
+// dbWritable makes sure the active database takes writes.
+func (p *planner) dbWritable() {
+	d := p.st.Database
+	if p.in.Database.state(d.ActiveName).Frozen {
+		p.dbStep(DatabaseStep{Op: OpUnfreeze, Name: d.ActiveName})
+	}
+}
+
+// dbFinish records since when the old side is read-only: the active
+// database's freeze during a schema-changing release, else the kept
+// previous database's, else none.
+func (p *planner) dbFinish() {
+	d := p.st.Database
+	if d == nil {
+		return
+	}
+	var since time.Time
+	if s := p.in.Database.state(d.ActiveName); d.Candidate != nil && s.Frozen {
+		since = s.FrozenSince
+	} else if s := p.in.Database.state(d.PreviousName); d.Candidate == nil && d.PreviousName != "" && s.Frozen {
+		since = s.FrozenSince
+	}
+	d.FrozenSince = nil
+	if !since.IsZero() {
+		d.FrozenSince = &metav1.Time{Time: since}
+	}
+}
+
+// dbSettle runs when no release towards a new schema is under way: no
+// candidate copy, the active database writable, the previous one read-only,
+// and each color given the database of the revision it runs.
+func (p *planner) dbSettle(activeColor v1.Color) {
+	d := p.st.Database
+	if d == nil {
+		return
+	}
+	p.dbCancel(activeColor.Other())
+	p.dbWritable()
+	if prev := p.in.Database.state(d.PreviousName); d.PreviousName != "" && prev.Exists && !prev.Frozen {
+		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.PreviousName})
+	}
+	d.SetName(activeColor, d.ActiveName)
+	p.repoint(activeColor.Other(), p.previousOrActive())
+}
+
+// dbSwitched moves status.database along when traffic moved from one color
+// to the other: onto a migrated copy (a schema-changing release), back to
+// an older database (a rollback), or within a shared database.
+func (p *planner) dbSwitched(from, to v1.Color) {
+	d := p.st.Database
+	if d == nil || from == "" || from == to {
+		return
+	}
+	next := d.Name(to)
+	switch {
+	case next == d.ActiveName:
+		d.PreviousName, d.PreviousSchemaRevision = "", ""
+	case d.Candidate != nil && next == d.Candidate.Name:
+		d.PreviousName, d.PreviousSchemaRevision = d.ActiveName, d.SchemaRevision
+		d.ActiveName, d.SchemaRevision = next, d.Candidate.SchemaRevision
+		d.Candidate = nil
+		d.SwitchBaseline, d.WritesSinceSwitch = counters(p.in.Database.state(next)), 0
+		p.dbStep(DatabaseStep{Op: OpRetain, AfterSwitch: true})
+		p.event(false, "DatabaseSwitched", fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
+			next, d.SchemaRevision, d.PreviousName))
+	default:
+		abandoned, baseline := d.ActiveName, d.SwitchBaseline
+		schema := d.PreviousSchemaRevision
+		if next != d.PreviousName {
+			schema = ""
+		}
+		d.PreviousName, d.PreviousSchemaRevision = abandoned, d.SchemaRevision
+		d.ActiveName, d.SchemaRevision = next, schema
+		d.SwitchBaseline = nil
+		p.dbStep(DatabaseStep{Op: OpFreeze, Name: abandoned, AfterSwitch: true})
+		p.dbStep(DatabaseStep{Op: OpReportWrites, Name: abandoned, Baseline: baseline, AfterSwitch: true})
+		p.dbStep(DatabaseStep{Op: OpUnfreeze, Name: next, AfterSwitch: true})
+	}
+}
+
+func counters(s dbrelease.State) *v1.DatabaseCounters {
+	c := &v1.DatabaseCounters{OID: int64(s.OID), XactCommit: s.XactCommit, TuplesWritten: s.TuplesWritten}
+	if !s.StatsReset.IsZero() {
+		c.StatsReset = &metav1.Time{Time: s.StatsReset}
+	}
+	return c
+}
+
+// Baseline turns recorded counters back into a dbrelease.State for WritesSince.
+func Baseline(c *v1.DatabaseCounters) dbrelease.State {
+	if c == nil {
+		return dbrelease.State{}
+	}
+	s := dbrelease.State{OID: uint32(c.OID), XactCommit: c.XactCommit, TuplesWritten: c.TuplesWritten}
+	if c.StatsReset != nil {
+		s.StatsReset = c.StatsReset.Time
+	}
+	return s
+}
