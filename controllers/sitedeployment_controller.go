@@ -86,7 +86,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
 		if err := r.writeDatabaseSecrets(ctx, site, admin, &plan); err != nil {
-			return ctrl.Result{}, err
+			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
 	}
 	if err := r.apply(ctx, site, observed, plan); errors.Is(err, errCacheBehind) {

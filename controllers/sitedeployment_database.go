@@ -164,9 +164,20 @@ func (r *SiteDeploymentReconciler) retain(ctx context.Context, site *v1.SiteDepl
 }
 
 // writeDatabaseSecrets gives each color's Secret the database status names
-// for it, and each migration Job to create its own, naming its copy.
+// for it, and each migration Job to create its own, naming its copy; both
+// with the application's role when spec.database.appSecretRef is set.
 func (r *SiteDeploymentReconciler) writeDatabaseSecrets(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, plan *bluegreen.Plan) error {
 	d := plan.Status.Database
+	if ref := site.Spec.Database.AppSecretRef; ref != nil {
+		sec := &corev1.Secret{}
+		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: site.Namespace, Name: ref.Name}, sec); err != nil {
+			return fmt.Errorf("cannot read the application's database Secret %s: %w", ref.Name, err)
+		}
+		if len(sec.Data["username"]) == 0 {
+			return fmt.Errorf("the application's database Secret %s has no username", ref.Name)
+		}
+		admin.User, admin.Password = string(sec.Data["username"]), string(sec.Data["password"])
+	}
 	for _, c := range []v1.Color{v1.Blue, v1.Green} {
 		labels := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(c)}
 		if err := r.applyDatabaseSecret(ctx, site, bluegreen.DatabaseSecretName(site.Name, c), labels, admin.WithDatabase(d.Name(c))); err != nil {

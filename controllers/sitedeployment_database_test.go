@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
+	"github.com/jackc/pgx/v5"
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
 	"github.com/understudy-dev/understudy/internal/pgtest"
@@ -163,4 +164,33 @@ func TestSiteDeploymentDatabaseErrorIsACondition(t *testing.T) {
 	if d := s.deployment(v1.Blue); d != nil {
 		t.Fatal("a site whose database cannot be reached started pods")
 	}
+}
+
+func TestSiteDeploymentPodsConnectAsTheApplicationRole(t *testing.T) {
+	srv := postgresServer(t)
+	sqlExec(t, srv, "postgres", "DO $$ BEGIN CREATE ROLE shop_app LOGIN PASSWORD 'app-secret'; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+	s := databaseSite(t, srv, "app_role", "1", func(sd *v1.SiteDeployment) {
+		sd.Spec.Database.AppSecretRef = &v1.SecretReference{Name: "shop-db-app"}
+	})
+	app := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "shop-db-app", Namespace: s.ns},
+		StringData: map[string]string{"username": "shop_app", "password": "app-secret"}}
+	if err := k8sClient.Create(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	var sec map[string]string
+	eventually(t, "blue's Secret with the application role", func() error {
+		if sec = colorSecret(s, v1.Blue); sec["DATABASE_USER"] != "shop_app" {
+			return fmt.Errorf("secret user %q", sec["DATABASE_USER"])
+		}
+		return nil
+	})
+	if sec["DATABASE_PASSWORD"] != "app-secret" || strings.Contains(sec["DATABASE_URL"], srv.Password) || sec["DATABASE_NAME"] != s.db(v1.Blue) {
+		t.Fatalf("blue's settings: user %s, db %s, admin password present %v", sec["DATABASE_USER"], sec["DATABASE_NAME"],
+			strings.Contains(sec["DATABASE_URL"], srv.Password))
+	}
+	c, err := pgx.Connect(context.Background(), sec["DATABASE_URL"])
+	if err != nil {
+		t.Fatalf("the application cannot connect with its settings: %v", err)
+	}
+	_ = c.Close(context.Background())
 }

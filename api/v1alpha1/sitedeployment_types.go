@@ -221,6 +221,13 @@ type DatabaseSpec struct {
 	// +required
 	ConnectionSecretRef SecretReference `json:"connectionSecretRef"`
 
+	// AppSecretRef names a Secret (keys username, password) with the role
+	// the site's pods and its migration Jobs connect as. Without it they get
+	// the admin connection's role, which is not recommended: an admin may
+	// lift a write freeze for its own sessions.
+	// +optional
+	AppSecretRef *SecretReference `json:"appSecretRef,omitempty"`
+
 	// Name is the base name; the colors use <name>_blue and <name>_green.
 	// A PostgreSQL identifier of lowercase letters, digits and underscores,
 	// leaving room for the color suffix within 63 bytes.

@@ -257,6 +257,11 @@ func (in *DatabaseRefreshStatus) DeepCopy() *DatabaseRefreshStatus {
 func (in *DatabaseSpec) DeepCopyInto(out *DatabaseSpec) {
 	*out = *in
 	out.ConnectionSecretRef = in.ConnectionSecretRef
+	if in.AppSecretRef != nil {
+		in, out := &in.AppSecretRef, &out.AppSecretRef
+		*out = new(SecretReference)
+		**out = **in
+	}
 	if in.Migration != nil {
 		in, out := &in.Migration, &out.Migration
 		*out = new(MigrationSpec)
