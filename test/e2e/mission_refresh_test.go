@@ -108,9 +108,13 @@ func testScheduledRefresh(t *testing.T) {
 	// the next minute cannot restart the dev site while the columns and
 	// kstatus are read below. refresh-now still works while suspended.
 	env.Kubectl(t, "-n", ns, "patch", "dbr", dr.Name, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+	settled := sitePods(t, ns, "service0-dev")
 	refreshNow(t, c, ns, dr.Name)
 	// The refresh restarts the dev site's pods: it reads Progressing until
 	// the restarted pods are all available, then Healthy (kstatus Current).
+	// Wait for that restart first: before it starts, the site still reads
+	// Current from before the refresh.
+	waitRestarted(t, ns, "service0-dev", settled)
 	Eventually(t, 60*time.Second, "both kinds settled after the refresh", func() (bool, error) {
 		sd := kstatusOf(t, c, "SiteDeployment", ns, "service0-dev")
 		rf := kstatusOf(t, c, "DatabaseRefresh", ns, dr.Name)
