@@ -53,7 +53,7 @@ const databaseRecheck = 2 * time.Second
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -84,6 +84,9 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if d := plan.Status.Database; d != nil {
 		if err := r.runDatabaseSteps(ctx, site, admin, &plan, false); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
+		}
+		if err := r.deleteMigrationJobs(ctx, site, plan.DeleteJobs); err != nil {
+			return ctrl.Result{}, err
 		}
 		if err := r.writeDatabaseSecrets(ctx, site, admin, &plan); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)

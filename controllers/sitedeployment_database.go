@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -105,12 +106,39 @@ func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v
 // of the reconcile can fail: the new name of a database moved aside exists
 // nowhere else.
 func (r *SiteDeploymentReconciler) saveDatabaseStatus(ctx context.Context, site *v1.SiteDeployment, d *v1.DatabaseStatus) error {
-	before := site.DeepCopy()
-	site.Status.Database = d.DeepCopy()
-	if err := r.Status().Patch(ctx, site, client.MergeFrom(before)); err != nil {
+	patched := site.DeepCopy()
+	patched.Status.Database = d.DeepCopy()
+	if err := r.Status().Patch(ctx, patched, client.MergeFrom(site)); err != nil {
 		return fmt.Errorf("cannot record status.database: %w", err)
 	}
+	patched.DeepCopyInto(site)
 	r.written.wrote(site)
+	return nil
+}
+
+// deleteMigrationJobs deletes the migration Jobs of cancelled releases,
+// with their pods and their Secrets: a pod that has not started yet then
+// never starts.
+func (r *SiteDeploymentReconciler) deleteMigrationJobs(ctx context.Context, site *v1.SiteDeployment, names []string) error {
+	for _, name := range names {
+		key := client.ObjectKey{Namespace: site.Namespace, Name: name}
+		job := &batchv1.Job{}
+		if err := r.Get(ctx, key, job); err == nil && metaOwnedBy(job, site) {
+			if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("cannot delete migration Job %s: %w", name, err)
+			}
+		} else if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("cannot read migration Job %s: %w", name, err)
+		}
+		sec := &corev1.Secret{}
+		if err := r.Reader.Get(ctx, key, sec); err == nil && metaOwnedBy(sec, site) {
+			if err := r.Delete(ctx, sec); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("cannot delete Secret %s: %w", name, err)
+			}
+		} else if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("cannot read Secret %s: %w", name, err)
+		}
+	}
 	return nil
 }
 

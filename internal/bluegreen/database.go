@@ -103,9 +103,10 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 		p.dbCancel(idle)
 		p.dbWritable()
 		return p.repoint(idle, d.ActiveName), false
-	case d.PreviousName != "" && want == d.PreviousSchemaRevision && p.promotedBefore(target):
+	case p.revertsToPrevious(idle, target):
 		p.dbCancel(idle)
-		return p.repoint(idle, d.PreviousName), false
+		p.dbWritable()
+		return true, false
 	}
 	c := d.Candidate
 	if c != nil && (c.SchemaRevision != want || c.Color != idle) {
@@ -125,9 +126,9 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 			want, d.ActiveName, c.Name))
 	}
 	// The idle color's pods stop first: they must not reconnect to a
-	// database that changes under their name. (Once it is given the copy,
-	// its pods are the candidate's.)
-	if d.Name(idle) != c.Name && !p.stopped(idle) {
+	// database that changes under their name. (Once this candidate is
+	// migrating or ready, the idle color's pods are its own.)
+	if c.Step != v1.StepMigrating && c.Step != v1.StepReady && !p.stopped(idle) {
 		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: stopping %s's pods before its database is replaced", want, idle))
 		return false, false
 	}
@@ -170,6 +171,18 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 	}
 	c.Step = v1.StepReady
 	return true, false
+}
+
+// revertsToPrevious tells whether target is the revision that served
+// before the last schema-changing release and still runs, warm, on the
+// idle color with its database: a `git revert` of that release, switched
+// back to like an abort (the writes since are reported). Anything else with
+// another schema revision is a schema-changing release of its own.
+func (p *planner) revertsToPrevious(idle v1.Color, target string) bool {
+	d := p.st.Database
+	return d.SwitchBaseline != nil && d.PreviousName != "" && p.spec.Database.SchemaRevision == d.PreviousSchemaRevision &&
+		d.Name(idle) == d.PreviousName && p.in.Database.state(d.PreviousName).Exists &&
+		p.promotedBefore(target) && readyAt(p.in.Deployments[idle], target, p.spec.DesiredReplicas())
 }
 
 // candidateCopy reports whether copy is the candidate's copy of the active

@@ -25,7 +25,8 @@ func (p *planner) stopped(c v1.Color) bool {
 		p.deploy(DeploymentIntent{Color: c, Revision: revisionOf(dep), Replicas: 0})
 		return false
 	}
-	return dep.Status.ObservedGeneration >= dep.Generation && dep.Status.Replicas == 0
+	return dep.Status.ObservedGeneration >= dep.Generation && dep.Status.Replicas == 0 &&
+		ptr.Deref(dep.Status.TerminatingReplicas, 0) == 0
 }
 
 // repoint gives a color's pods the database name, once none of them runs
@@ -53,12 +54,20 @@ func (p *planner) dbCancel(idle v1.Color) {
 		return
 	}
 	p.dbStep(DatabaseStep{Op: OpStopCopy, Name: c.Name})
+	note := "nothing was copied yet"
 	if CandidateCopyIsOurs(d, p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)) {
 		p.dbStep(DatabaseStep{Op: OpDropCopy, Name: c.Name})
+		note = "its copy " + c.Name + " is dropped"
+	}
+	if state, _ := checkState(p.in.Jobs[c.MigrationJob]); state == jobRunning {
+		// A migration pod that has not run yet must never reach a later
+		// copy made under the same name. (A finished Job stays, with its
+		// logs, for whoever reads why the release failed.)
+		p.plan.DeleteJobs = append(p.plan.DeleteJobs, c.MigrationJob)
 	}
 	d.Candidate = nil
 	p.repoint(idle, p.previousOrActive())
-	p.event(false, "DatabaseReleaseCancelled", fmt.Sprintf("schema revision %s will not take traffic: its copy %s is dropped", c.SchemaRevision, c.Name))
+	p.event(false, "DatabaseReleaseCancelled", fmt.Sprintf("schema revision %s will not take traffic: %s", c.SchemaRevision, note))
 }
 
 func (p *planner) previousOrActive() string {
@@ -98,11 +107,13 @@ func (p *planner) dbFinish() {
 
 // dbSettle runs when no release towards a new schema is under way: no
 // candidate copy, the active database writable, the previous one read-only,
-// and each color given the database of the revision it runs.
-func (p *planner) dbSettle(activeColor v1.Color) {
+// and each color given the database of the revision it runs; settled is
+// false while the idle color still waits for its pods to stop before it
+// gets its database back.
+func (p *planner) dbSettle(activeColor v1.Color) (settled bool) {
 	d := p.st.Database
 	if d == nil {
-		return
+		return true
 	}
 	p.dbCancel(activeColor.Other())
 	p.dbWritable()
@@ -110,7 +121,7 @@ func (p *planner) dbSettle(activeColor v1.Color) {
 		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.PreviousName})
 	}
 	d.SetName(activeColor, d.ActiveName)
-	p.repoint(activeColor.Other(), p.previousOrActive())
+	return p.repoint(activeColor.Other(), p.previousOrActive())
 }
 
 // dbSwitched moves status.database along when traffic moved from one color

@@ -221,10 +221,13 @@ func TestLostStatusWriteAfterTheSwitchIsCaughtUp(t *testing.T) {
 
 func TestSchemaRevertedDuringTheCopyDropsItAndSharesTheActiveDatabase(t *testing.T) {
 	w, _ := schemaWorld(t, true)
-	w.toMigration()
+	job := w.toMigration()
 	w.releaseSchema("shop:3", "1")
 	w.reconcile()
 	w.expectOps("StopCopy shop_green", "DropCopy shop_green", "Unfreeze shop_blue")
+	if w.jobs[job] != nil {
+		t.Fatal("a migration Job that had not finished must be deleted with its release")
+	}
 	d := w.site.Status.Database
 	if d.Candidate != nil || d.Green != "shop_blue" || revisionOf(w.deps[v1.Green]) != w.siteRev() {
 		t.Fatalf("a release back to the active schema must share shop_blue: %+v", d)
@@ -345,5 +348,52 @@ func TestRevertAfterASchemaSwitchGoesBackToTheOldDatabase(t *testing.T) {
 	d := w.site.Status.Database
 	if d.ActiveName != "shop_blue" || d.SchemaRevision != "1" || d.PreviousName != "shop_green" || d.WritesSinceSwitch != 3 || d.Candidate != nil {
 		t.Fatalf("status.database after the revert: %+v", d)
+	}
+}
+
+func TestNewSchemaWhileTheCandidateRunsStopsItBeforeCopyingAgain(t *testing.T) {
+	w, _ := schemaWorld(t, true, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = check() })
+	job := w.toMigration()
+	w.finishJob(job, true)
+	w.reconcile()
+	w.available(v1.Green) // the schema-2 candidate runs on shop_green; its check is pending
+	w.reconcile()
+	w.db.ops()
+
+	w.releaseSchema("shop:3", "3")
+	w.reconcile()
+	w.expectOps("StopCopy shop_green", "DropCopy shop_green")
+	if w.jobs[job] == nil || w.replicas(v1.Green) != 0 {
+		t.Fatalf("the finished migration Job (kept: %v) stays for its logs; green (%d replicas) stops before a new copy", w.jobs[job] != nil, w.replicas(v1.Green))
+	}
+	w.reconcile()
+	w.expectOps() // still waiting for green's pods to stop
+	w.available(v1.Green)
+	w.reconcile()
+	w.expectOps("Copy shop_green") // the freeze of shop_blue stayed
+	if c := w.site.Status.Database.Candidate; c == nil || c.SchemaRevision != "3" {
+		t.Fatalf("candidate %+v", c)
+	}
+}
+
+func TestReapplyingAnAbortedSchemaReleaseCopiesAgain(t *testing.T) {
+	w, _ := switchedToSchema2(t)
+	r2 := w.siteRev()
+	w.annotate(v1.AnnotationAbort, r2)
+	w.reconcile()
+	w.reconcile()
+	w.available(v1.Green)
+	w.db.write("shop_blue", 50) // writes on the old side since the abort
+	w.db.ops()
+	delete(w.site.Annotations, v1.AnnotationAbort)
+	w.releaseSchema("shop:1", "1")
+	w.reconcile()
+	w.releaseSchema("shop:2", "2") // r2 again: not a switch back onto the abandoned shop_green
+	w.reconcile()
+	w.expectOps("MoveAside shop_green", "Freeze shop_blue")
+	w.reconcile()
+	w.expectOps("Copy shop_green")
+	if got := w.db.get("shop_green"); got.Marker.Source != "shop_blue" {
+		t.Fatalf("shop_green is not a fresh copy of shop_blue: %+v", got.Marker)
 	}
 }

@@ -83,6 +83,9 @@ func (s *dbServer) run(p Plan, after bool) {
 		st := s.dbs[step.Name]
 		switch step.Op {
 		case OpMoveAside:
+			if !st.Exists {
+				continue // as dbrelease.MoveAside: nothing to move
+			}
 			to := step.Name + "_prev_" + s.w.now.Format("20060102150405")
 			delete(s.dbs, step.Name)
 			st.Name = to

@@ -28,6 +28,9 @@ type Plan struct {
 	Events      []Event
 	// DatabaseSteps are the operations on the site's databases, in order.
 	DatabaseSteps []DatabaseStep
+	// DeleteJobs are migration Jobs (and their Secrets) of cancelled
+	// releases, to delete with their pods.
+	DeleteJobs []string
 	// RequeueAfter is when a timer (soak, scale-down, deadline) runs out; 0: none.
 	RequeueAfter time.Duration
 }

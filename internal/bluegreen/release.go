@@ -31,7 +31,10 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	full := p.spec.DesiredReplicas()
 	p.keepActive(activeColor, activeRev)
 	if rollback {
-		p.dbSettle(activeColor)
+		if !p.dbSettle(activeColor) {
+			p.previewSelectsActive(activeColor, activeRev)
+			return false
+		}
 	} else if ready, failed := p.dbReady(activeColor, idle, target); failed {
 		return true
 	} else if !ready {

@@ -113,6 +113,9 @@ func (w *world) reconcile() Plan {
 		w.preview = service(*p.Preview, w.site.Name)
 	}
 	w.db.run(p, true)
+	for _, name := range p.DeleteJobs {
+		delete(w.jobs, name)
+	}
 	for _, j := range p.Jobs {
 		if w.jobs[j.Name] == nil {
 			j = j.DeepCopy()
