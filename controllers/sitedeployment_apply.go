@@ -18,6 +18,7 @@ import (
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
+	"github.com/understudy-dev/understudy/internal/kmeta"
 )
 
 // apply makes the plan true, writing only what differs from what was observed.
@@ -86,7 +87,7 @@ func (r *SiteDeploymentReconciler) applyDeployment(ctx context.Context, site *v1
 // when the revision changes, so the active color is only ever resized.
 func setDeployment(d *appsv1.Deployment, site *v1.SiteDeployment, in bluegreen.DeploymentIntent, restartedAt string) {
 	sel := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(in.Color)}
-	d.Labels = mergeLabels(d.Labels, sel)
+	d.Labels = kmeta.Merge(d.Labels, sel)
 	if d.Spec.Selector == nil {
 		d.Spec.Selector = &metav1.LabelSelector{MatchLabels: sel}
 	}
@@ -94,7 +95,7 @@ func setDeployment(d *appsv1.Deployment, site *v1.SiteDeployment, in bluegreen.D
 	d.Spec.Replicas = &replicas
 	if in.Template != nil && d.Spec.Template.Labels[v1.LabelRevision] != in.Revision {
 		t := in.Template.DeepCopy()
-		t.Labels = mergeLabels(t.Labels, sel)
+		t.Labels = kmeta.Merge(t.Labels, sel)
 		t.Labels[v1.LabelRevision] = in.Revision
 		if site.Spec.Database != nil {
 			withDatabaseEnv(t, site.Name, in.Color)
@@ -250,14 +251,4 @@ func metaOwnedBy(obj client.Object, site *v1.SiteDeployment) bool {
 		}
 	}
 	return false
-}
-
-func mergeLabels(dst, src map[string]string) map[string]string {
-	if dst == nil {
-		dst = map[string]string{}
-	}
-	for k, v := range src {
-		dst[k] = v
-	}
-	return dst
 }

@@ -105,15 +105,8 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if len(plan.DatabaseSteps) > 0 && (plan.RequeueAfter == 0 || plan.RequeueAfter > databaseRecheck) {
 		plan.RequeueAfter = databaseRecheck // look again at what the steps did
 	}
-	if !equality.Semantic.DeepEqual(site.Status, plan.Status) {
-		before := site.DeepCopy()
-		site.Status = plan.Status
-		// A merge patch: the controller is the only writer of status, so it
-		// needs no optimistic lock against spec and annotation changes.
-		if err := r.Status().Patch(ctx, site, client.MergeFrom(before)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("cannot update status: %w", err)
-		}
-		r.written.wrote(site)
+	if err := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) { *st = plan.Status }); err != nil {
+		return ctrl.Result{}, err
 	}
 	for _, e := range plan.Events {
 		r.event(site, e.Warning, e.Reason, "%s", e.Note)
@@ -126,25 +119,37 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 // it without reading the manager's log, and returns err: the reconcile is
 // retried with backoff and the next decision replaces the conditions.
 func (r *SiteDeploymentReconciler) databaseFailed(ctx context.Context, site *deployv1alpha1.SiteDeployment, err error) error {
-	before := site.DeepCopy()
 	msg := "database: " + err.Error()
 	now := metav1.NewTime(r.Clock.Now().Truncate(time.Second))
-	for t, status := range map[string]metav1.ConditionStatus{
-		deployv1alpha1.ConditionReady: metav1.ConditionFalse, deployv1alpha1.ConditionDegraded: metav1.ConditionTrue,
-		deployv1alpha1.ConditionStalled: metav1.ConditionTrue,
-	} {
-		meta.SetStatusCondition(&site.Status.Conditions, metav1.Condition{Type: t, Status: status,
-			Reason: deployv1alpha1.ReasonDatabaseError, Message: msg, ObservedGeneration: site.Generation, LastTransitionTime: now})
+	perr := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) {
+		for t, status := range map[string]metav1.ConditionStatus{
+			deployv1alpha1.ConditionReady: metav1.ConditionFalse, deployv1alpha1.ConditionDegraded: metav1.ConditionTrue,
+			deployv1alpha1.ConditionStalled: metav1.ConditionTrue,
+		} {
+			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status,
+				Reason: deployv1alpha1.ReasonDatabaseError, Message: msg, ObservedGeneration: site.Generation, LastTransitionTime: now})
+		}
+		st.Message = msg
+	})
+	return errors.Join(err, perr)
+}
+
+// patchStatus writes the status mutate makes of the site's, when it
+// differs, and remembers the write (ownWrites); site follows only a write
+// that succeeded. A merge patch: the controller is the only writer of
+// status, so it needs no optimistic lock against spec and annotation changes.
+func (r *SiteDeploymentReconciler) patchStatus(ctx context.Context, site *deployv1alpha1.SiteDeployment, mutate func(*deployv1alpha1.SiteDeploymentStatus)) error {
+	patched := site.DeepCopy()
+	mutate(&patched.Status)
+	if equality.Semantic.DeepEqual(site.Status, patched.Status) {
+		return nil
 	}
-	site.Status.Message = msg
-	if equality.Semantic.DeepEqual(before.Status, site.Status) {
-		return err
+	if err := r.Status().Patch(ctx, patched, client.MergeFrom(site)); err != nil {
+		return fmt.Errorf("cannot update status: %w", err)
 	}
-	if perr := r.Status().Patch(ctx, site, client.MergeFrom(before)); perr != nil {
-		return errors.Join(err, perr)
-	}
+	patched.DeepCopyInto(site)
 	r.written.wrote(site)
-	return err
+	return nil
 }
 
 // SetupWithManager registers the controller. wake, when set, enqueues the

@@ -106,14 +106,7 @@ func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v
 // of the reconcile can fail: the new name of a database moved aside exists
 // nowhere else.
 func (r *SiteDeploymentReconciler) saveDatabaseStatus(ctx context.Context, site *v1.SiteDeployment, d *v1.DatabaseStatus) error {
-	patched := site.DeepCopy()
-	patched.Status.Database = d.DeepCopy()
-	if err := r.Status().Patch(ctx, patched, client.MergeFrom(site)); err != nil {
-		return fmt.Errorf("cannot record status.database: %w", err)
-	}
-	patched.DeepCopyInto(site)
-	r.written.wrote(site)
-	return nil
+	return r.patchStatus(ctx, site, func(st *v1.SiteDeploymentStatus) { st.Database = d.DeepCopy() })
 }
 
 // deleteMigrationJobs deletes the migration Jobs of cancelled releases,

@@ -18,7 +18,6 @@ import (
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/controllers"
 	"github.com/understudy-dev/understudy/internal/pgtest"
-	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
 // schemaSite is a healthy site on blue whose database <base>_blue holds a
@@ -39,20 +38,9 @@ func schemaSite(t *testing.T, srv *pgtest.Server, base string, mutate ...func(*v
 	return s, r1
 }
 
-// sqlExec runs statements on db; the first error is returned.
+// sqlTry runs statements on db; the first error is returned.
 func sqlTry(srv *pgtest.Server, db string, stmts ...string) error {
-	ctx := context.Background()
-	c, err := postgres.Connect(ctx, srv.Conn(db), "test")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = c.Close(ctx) }()
-	for _, s := range stmts {
-		if _, err := c.Exec(ctx, s); err != nil {
-			return fmt.Errorf("%s: %w", s, err)
-		}
-	}
-	return nil
+	return srv.Exec(context.Background(), db, stmts...)
 }
 
 func sqlExec(t *testing.T, srv *pgtest.Server, db string, stmts ...string) {
@@ -64,15 +52,9 @@ func sqlExec(t *testing.T, srv *pgtest.Server, db string, stmts ...string) {
 
 func sqlInt(t *testing.T, srv *pgtest.Server, db, q string) int64 {
 	t.Helper()
-	ctx := context.Background()
-	c, err := postgres.Connect(ctx, srv.Conn(db), "test")
+	n, err := srv.QueryInt(context.Background(), db, q)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer func() { _ = c.Close(ctx) }()
-	var n int64
-	if err := c.QueryRow(ctx, q).Scan(&n); err != nil {
-		t.Fatalf("%s on %s: %v", q, db, err)
 	}
 	return n
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/kmeta"
 )
 
 // DeploymentIntent is what one color's Deployment should be.
@@ -86,7 +87,7 @@ func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Col
 		tmpl.Spec.Containers[i].Env = append(tmpl.Spec.Containers[i].Env, env...)
 	}
 	labels := map[string]string{v1.LabelSite: s.Name, v1.LabelRevision: rev, v1.LabelCheck: kind}
-	tmpl.Labels = mergeMaps(tmpl.Labels, labels)
+	tmpl.Labels = kmeta.Merge(tmpl.Labels, labels)
 	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: spec.BackoffLimit}}
 	job.Name = CheckJobName(s.Name, rev, kind)
 	job.Namespace = s.Namespace
@@ -152,7 +153,7 @@ func migrationJob(s *v1.SiteDeployment, c *v1.DatabaseCandidate, name string, no
 		}
 	}
 	labels := map[string]string{v1.LabelSite: s.Name, v1.LabelMigration: string(c.Color)}
-	tmpl.Labels = mergeMaps(tmpl.Labels, labels)
+	tmpl.Labels = kmeta.Merge(tmpl.Labels, labels)
 	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: ptr.To[int32](0)}}
 	job.Name, job.Namespace, job.Labels = name, s.Namespace, labels
 	job.Annotations = map[string]string{AnnotationCheckStarted: now.UTC().Format(time.RFC3339Nano), AnnotationDatabase: c.Name}
@@ -160,14 +161,4 @@ func migrationJob(s *v1.SiteDeployment, c *v1.DatabaseCandidate, name string, no
 		job.Spec.ActiveDeadlineSeconds = ptr.To(int64(spec.Timeout.Seconds()))
 	}
 	return job
-}
-
-func mergeMaps(dst, src map[string]string) map[string]string {
-	if dst == nil {
-		dst = map[string]string{}
-	}
-	for k, v := range src {
-		dst[k] = v
-	}
-	return dst
 }

@@ -43,7 +43,7 @@ func startDatabase(ctx context.Context, backupDir string) (*pgtest.Server, error
 		}},
 	}
 	for _, s := range steps {
-		if err := runSQL(ctx, pg, s.db, s.stmts...); err != nil {
+		if err := pg.Exec(ctx, s.db, s.stmts...); err != nil {
 			pg.Stop()
 			return nil, err
 		}
@@ -53,20 +53,6 @@ func startDatabase(ctx context.Context, backupDir string) (*pgtest.Server, error
 		return nil, err
 	}
 	return pg, nil
-}
-
-func runSQL(ctx context.Context, pg *pgtest.Server, db string, stmts ...string) error {
-	conn, err := postgres.Connect(ctx, pg.Conn(db), "demo")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("cannot run %q: %w", s, err)
-		}
-	}
-	return nil
 }
 
 // backup writes production's nightly backup (pg_dump -Fc) into dir.

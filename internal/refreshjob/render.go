@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/kmeta"
 	"github.com/understudy-dev/understudy/internal/refresh"
 )
 
@@ -294,8 +295,8 @@ func CronJobNeedsUpdate(existing, desired *batchv1.CronJob) bool {
 // MergeCronJob copies the rendered parts into the stored CronJob, keeping
 // what others set (status, other labels and annotations).
 func MergeCronJob(existing, desired *batchv1.CronJob) {
-	existing.Labels = mergeMaps(existing.Labels, desired.Labels)
-	existing.Annotations = mergeMaps(existing.Annotations, desired.Annotations)
+	existing.Labels = kmeta.Merge(existing.Labels, desired.Labels)
+	existing.Annotations = kmeta.Merge(existing.Annotations, desired.Annotations)
 	existing.OwnerReferences = desired.OwnerReferences
 	existing.Spec = desired.Spec
 }
@@ -310,7 +311,7 @@ func ConfigMapNeedsUpdate(existing, desired *corev1.ConfigMap) bool {
 
 // MergeConfigMap copies the rendered parts into the stored ConfigMap.
 func MergeConfigMap(existing, desired *corev1.ConfigMap) {
-	existing.Labels = mergeMaps(existing.Labels, desired.Labels)
+	existing.Labels = kmeta.Merge(existing.Labels, desired.Labels)
 	existing.OwnerReferences = desired.OwnerReferences
 	existing.Data = desired.Data
 	existing.BinaryData = nil
@@ -332,14 +333,6 @@ func containsAll(have, want map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func mergeMaps(into, from map[string]string) map[string]string {
-	if into == nil {
-		into = map[string]string{}
-	}
-	maps.Copy(into, from)
-	return into
 }
 
 func nonNil(m map[string]string) map[string]string {

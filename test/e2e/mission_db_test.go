@@ -60,31 +60,17 @@ func startPostgres(t *testing.T) (*pgtest.Server, string) {
 // psql runs statements on db as the superuser.
 func psql(t *testing.T, pg *pgtest.Server, db string, stmts ...string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := postgres.Connect(ctx, pg.Conn(db), "e2e")
-	if err != nil {
+	if err := pg.Exec(context.Background(), db, stmts...); err != nil {
 		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
 	}
 }
 
 // queryInt runs a query returning one integer on db.
 func queryInt(t *testing.T, pg *pgtest.Server, db, q string) int64 {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := postgres.Connect(ctx, pg.Conn(db), "e2e")
+	n, err := pg.QueryInt(context.Background(), db, q)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int64
-	if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
 	}
 	return n
 }
