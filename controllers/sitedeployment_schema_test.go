@@ -17,7 +17,7 @@ import (
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/controllers"
-	"github.com/understudy-dev/understudy/internal/pgtest"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 // schemaSite is a healthy site on blue whose database <base>_blue holds a

@@ -22,7 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/understudy-dev/understudy/controllers"
-	"github.com/understudy-dev/understudy/internal/testenv"
+	"github.com/understudy-dev/understudy/test/testenv"
 )
 
 // The suite runs both controllers in one manager against a real API server.

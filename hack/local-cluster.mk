@@ -20,5 +20,5 @@ demo: deps ## The operator on a local cluster with PostgreSQL and config/samples
 	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) in $(ENVTEST_ASSETS): built once, ~10 min the first time"
 	@$(MAKE) --no-print-directory cluster-tools
 	@echo "==> building localcluster, manager, demo-site, refresh-runner into $(BIN)/"
-	go build -o $(BIN)/ ./cmd/localcluster ./cmd/manager ./cmd/demo-site ./cmd/refresh-runner
+	go build -o $(BIN)/ ./test/cmd/localcluster ./cmd/manager ./test/cmd/demo-site ./cmd/refresh-runner
 	$(BIN)/localcluster demo --dir $(DEMO_DIR) --image-bin $(BIN) --assets $(ENVTEST_ASSETS)

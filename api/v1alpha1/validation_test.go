@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/understudy-dev/understudy/internal/testenv"
+	"github.com/understudy-dev/understudy/test/testenv"
 )
 
 var env *testenv.Env

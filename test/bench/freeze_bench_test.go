@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/understudy-dev/understudy/internal/dbrelease"
-	"github.com/understudy-dev/understudy/internal/pgtest"
+	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 

@@ -22,7 +22,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/testenv"
+	"github.com/understudy-dev/understudy/test/testenv"
 )
 
 // BenchmarkSwitch releases N SiteDeployments at once against a real API

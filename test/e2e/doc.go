@@ -1,5 +1,5 @@
 // Package e2e holds the end-to-end tests that run on the local cluster
-// (internal/localcluster + internal/nodeagent): a real control plane on
+// (test/localcluster + test/nodeagent): a real control plane on
 // loopback and a node agent running every pod as local processes. They need
 // the binaries of `make cluster-tools` and run with the e2e build tag:
 //

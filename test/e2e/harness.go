@@ -23,8 +23,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/understudy-dev/understudy/internal/localcluster"
-	"github.com/understudy-dev/understudy/internal/nodeagent"
+	"github.com/understudy-dev/understudy/test/localcluster"
+	"github.com/understudy-dev/understudy/test/nodeagent"
 )
 
 // Env is the running local cluster shared by the package's tests.
@@ -57,7 +57,7 @@ func StartEnv(dir string) (*Env, error) {
 		return nil, err
 	}
 	e := &Env{Root: root, BinDir: filepath.Join(dir, "bin"), built: map[string]string{}}
-	if _, err := e.Build("./cmd/demo-site"); err != nil {
+	if _, err := e.Build("./test/cmd/demo-site"); err != nil {
 		return nil, err
 	}
 	start := time.Now()

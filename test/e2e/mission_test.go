@@ -16,7 +16,7 @@ import (
 // manager.
 func TestMission(t *testing.T) {
 	env.InstallCRDs(t)
-	for _, pkg := range []string{"./cmd/demo-site", "./cmd/refresh-runner"} {
+	for _, pkg := range []string{"./test/cmd/demo-site", "./cmd/refresh-runner"} {
 		if _, err := env.Build(pkg); err != nil {
 			t.Fatal(err)
 		}

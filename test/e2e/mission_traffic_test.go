@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/understudy-dev/understudy/internal/nodeagent"
+	"github.com/understudy-dev/understudy/test/nodeagent"
 )
 
 // traffic sends requests without pause to a Service, resolving it through

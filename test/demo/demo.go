@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/understudy-dev/understudy/internal/localcluster"
-	"github.com/understudy-dev/understudy/internal/nodeagent"
+	"github.com/understudy-dev/understudy/test/localcluster"
+	"github.com/understudy-dev/understudy/test/nodeagent"
 )
 
 // Options configure Run.

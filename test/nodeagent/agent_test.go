@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/understudy-dev/understudy/internal/localcluster"
+	"github.com/understudy-dev/understudy/test/localcluster"
 )
 
 // TestPodSeesItsConfiguration runs one pod on a real control plane and checks

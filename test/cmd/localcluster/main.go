@@ -1,13 +1,13 @@
 // Command localcluster runs the project's local Kubernetes cluster: a
-// loopback control plane (internal/localcluster) and the node agent
-// (internal/nodeagent) that runs every pod as local processes.
+// loopback control plane (test/localcluster) and the node agent
+// (test/nodeagent) that runs every pod as local processes.
 //
 //	localcluster up --dir .demo [--image-bin DIR]
 //	localcluster demo --dir .demo [--image-bin DIR]
 //
 // It prints the KUBECONFIG line to use and runs until Ctrl-C or SIGTERM, then
 // stops every process it started. demo does the same with the operator, a
-// PostgreSQL and the manifests of config/samples/demo (see internal/demo). Images `local/<name>` run the program
+// PostgreSQL and the manifests of config/samples/demo (see test/demo). Images `local/<name>` run the program
 // <name> from --image-bin (default: the directory of this executable).
 package main
 
@@ -24,8 +24,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/understudy-dev/understudy/internal/localcluster"
-	"github.com/understudy-dev/understudy/internal/nodeagent"
+	"github.com/understudy-dev/understudy/test/localcluster"
+	"github.com/understudy-dev/understudy/test/nodeagent"
 )
 
 func main() {

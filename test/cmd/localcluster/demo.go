@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/understudy-dev/understudy/internal/demo"
+	"github.com/understudy-dev/understudy/test/demo"
 )
 
 // runDemo is `localcluster demo`: the cluster, the operator, PostgreSQL and
