@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
-	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 var (

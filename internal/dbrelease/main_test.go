@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 // srv is the package's one throwaway PostgreSQL server.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understudy-dev/understudy/test/pgtest"
 	. "github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 var srv *pgtest.Server

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 // srv is the package's one throwaway PostgreSQL server.

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/understudy-dev/understudy/internal/dbrelease"
-	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 // BenchmarkWriteFreeze measures the write freeze of a schema-changing

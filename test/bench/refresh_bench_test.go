@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
 	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 // BenchmarkDatabaseRefresh compares, in one run and on one throwaway

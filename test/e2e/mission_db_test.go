@@ -12,8 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
 // prodRows is how many users production has; every tenth is deleted by the
