@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -25,6 +24,7 @@ import (
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
+	"github.com/understudy-dev/understudy/internal/conditions"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
@@ -85,12 +85,12 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		if err := r.runDatabaseSteps(ctx, site, admin, &plan, false); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
-		if err := r.deleteMigrationJobs(ctx, site, plan.DeleteJobs); err != nil {
-			return ctrl.Result{}, err
-		}
 		if err := r.writeDatabaseSecrets(ctx, site, admin, &plan); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
+	}
+	if err := r.deleteJobs(ctx, site, plan.DeleteJobs); err != nil {
+		return ctrl.Result{}, err
 	}
 	if err := r.apply(ctx, site, observed, plan); errors.Is(err, errCacheBehind) {
 		return ctrl.Result{RequeueAfter: cacheBehindRetry}, nil
@@ -115,20 +115,15 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 }
 
 // databaseFailed reports a database step that failed in the site's
-// conditions (Degraded and Stalled, reason DatabaseError), so a person sees
-// it without reading the manager's log, and returns err: the reconcile is
-// retried with backoff and the next decision replaces the conditions.
+// conditions (Degraded and Stalled, reason DatabaseError; Reconciling
+// False, so kstatus reads Failed), so a person sees it without reading the
+// manager's log, and returns err: the reconcile is retried with backoff and
+// the next decision replaces the conditions.
 func (r *SiteDeploymentReconciler) databaseFailed(ctx context.Context, site *deployv1alpha1.SiteDeployment, err error) error {
 	msg := "database: " + err.Error()
-	now := metav1.NewTime(r.Clock.Now().Truncate(time.Second))
 	perr := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) {
-		for t, status := range map[string]metav1.ConditionStatus{
-			deployv1alpha1.ConditionReady: metav1.ConditionFalse, deployv1alpha1.ConditionDegraded: metav1.ConditionTrue,
-			deployv1alpha1.ConditionStalled: metav1.ConditionTrue,
-		} {
-			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status,
-				Reason: deployv1alpha1.ReasonDatabaseError, Message: msg, ObservedGeneration: site.Generation, LastTransitionTime: now})
-		}
+		conditions.Set(&st.Conditions, conditions.Summary{Ready: metav1.ConditionFalse, Degraded: true,
+			Reason: deployv1alpha1.ReasonDatabaseError, Message: msg}, site.Generation, r.Clock.Now())
 		st.Message = msg
 	})
 	return errors.Join(err, perr)

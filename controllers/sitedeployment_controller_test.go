@@ -108,7 +108,7 @@ func TestSiteDeploymentPrePromotionCheck(t *testing.T) {
 			r2 := s.revision()
 			s.available(v1.Green, r2, 2)
 			job := bluegreen.CheckJobName("shop", r2, bluegreen.PrePromotion)
-			s.waitPhase(v1.PhasePromoting)
+			s.waitChecking()
 			s.finishJob(job, ok)
 			if ok {
 				s.waitActive(v1.PhaseHealthy, v1.Green, r2)

@@ -22,9 +22,10 @@ import (
 )
 
 // observeDatabase reads what the server says about the site's databases:
-// every database status.database names and both color names. The first
-// color's database is created (or adopted) before the first release. Nil
-// without spec.database.
+// every database status.database names and both color names, and, while
+// status names none, every database of the site on the server (the
+// planner adopts or creates the first one). It only reads. Nil without
+// spec.database.
 func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1.SiteDeployment) (*bluegreen.DatabaseObserved, postgres.Conn, error) {
 	d := bluegreen.DatabaseStatus(site)
 	if d == nil {
@@ -37,22 +38,21 @@ func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1
 	base := site.Spec.Database.Name
 	names := []string{d.ActiveName, d.PreviousName, d.Blue, d.Green,
 		bluegreen.ColorDatabase(base, v1.Blue), bluegreen.ColorDatabase(base, v1.Green)}
+	var existing []string
+	if d.ActiveName == "" {
+		if existing, err = dbrelease.SiteDatabases(ctx, admin, base); err != nil {
+			return nil, admin, err
+		}
+		names = append(names, existing...)
+	}
 	states, err := dbrelease.Statuses(ctx, admin, names...)
 	if err != nil {
 		return nil, admin, err
 	}
-	if !states[d.ActiveName].Exists {
-		if site.Status.ActiveColor != "" {
-			return nil, admin, fmt.Errorf("database %s, which the active color uses, does not exist: restore it or point spec.database at another base name", d.ActiveName)
-		}
-		if _, err := dbrelease.EnsureDatabase(ctx, admin, d.ActiveName, base, ""); err != nil {
-			return nil, admin, fmt.Errorf("cannot prepare database %s: %w", d.ActiveName, err)
-		}
-		if states[d.ActiveName], err = dbrelease.Status(ctx, admin, d.ActiveName); err != nil {
-			return nil, admin, err
-		}
+	if d.ActiveName != "" && !states[d.ActiveName].Exists {
+		return nil, admin, fmt.Errorf("database %s, which the active color uses, does not exist: restore it or point spec.database at another base name", d.ActiveName)
 	}
-	o := &bluegreen.DatabaseObserved{States: states}
+	o := &bluegreen.DatabaseObserved{States: states, Existing: existing}
 	if c := d.Candidate; c != nil {
 		o.Copying, o.CopyErr = r.copies.state(client.ObjectKeyFromObject(site), c.Name, d.ActiveName, c.SchemaRevision)
 	}
@@ -75,9 +75,11 @@ func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v
 			var to string
 			if to, err = dbrelease.MoveAside(ctx, admin, s.Name); err == nil && to != "" {
 				renameDatabase(d, s.Name, to)
-				r.event(site, false, "DatabaseMovedAside", "moved database %s aside to %s before copying into its name", s.Name, to)
+				r.event(site, false, v1.EventDatabaseMovedAside, "moved database %s aside to %s before copying into its name", s.Name, to)
 				err = r.saveDatabaseStatus(ctx, site, d)
 			}
+		case bluegreen.OpCreate:
+			_, err = dbrelease.EnsureDatabase(ctx, admin, s.Name, site.Spec.Database.Name, "")
 		case bluegreen.OpFreeze:
 			_, err = dbrelease.Freeze(ctx, admin, s.Name)
 		case bluegreen.OpUnfreeze:
@@ -109,19 +111,19 @@ func (r *SiteDeploymentReconciler) saveDatabaseStatus(ctx context.Context, site 
 	return r.patchStatus(ctx, site, func(st *v1.SiteDeploymentStatus) { st.Database = d.DeepCopy() })
 }
 
-// deleteMigrationJobs deletes the migration Jobs of cancelled releases,
-// with their pods and their Secrets: a pod that has not started yet then
-// never starts.
-func (r *SiteDeploymentReconciler) deleteMigrationJobs(ctx context.Context, site *v1.SiteDeployment, names []string) error {
+// deleteJobs deletes the migration Jobs of cancelled releases, with their
+// pods and their Secrets (a pod that has not started yet then never
+// starts), and check Jobs of an earlier release of a revision.
+func (r *SiteDeploymentReconciler) deleteJobs(ctx context.Context, site *v1.SiteDeployment, names []string) error {
 	for _, name := range names {
 		key := client.ObjectKey{Namespace: site.Namespace, Name: name}
 		job := &batchv1.Job{}
 		if err := r.Get(ctx, key, job); err == nil && metaOwnedBy(job, site) {
 			if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("cannot delete migration Job %s: %w", name, err)
+				return fmt.Errorf("cannot delete Job %s: %w", name, err)
 			}
 		} else if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("cannot read migration Job %s: %w", name, err)
+			return fmt.Errorf("cannot read Job %s: %w", name, err)
 		}
 		sec := &corev1.Secret{}
 		if err := r.Reader.Get(ctx, key, sec); err == nil && metaOwnedBy(sec, site) {
@@ -151,21 +153,21 @@ func renameDatabase(d *v1.DatabaseStatus, from, to string) {
 	}
 }
 
-// reportWrites tells how many transactions the abandoned side committed
-// since the switch to it: they are not carried back.
+// reportWrites tells how many rows the abandoned side wrote since the
+// switch to it: they are not carried back.
 func (r *SiteDeploymentReconciler) reportWrites(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus, s bluegreen.DatabaseStep) error {
 	now, err := dbrelease.Status(ctx, admin, s.Name)
 	if err != nil || s.Baseline == nil {
 		return err
 	}
 	w := dbrelease.WritesSince(bluegreen.Baseline(s.Baseline), now)
-	d.WritesSinceSwitch = w.Transactions
+	d.WritesSinceSwitch = w.Tuples
 	bound := ""
 	if !w.Exact {
 		bound = " at least (its statistics were reset)"
 	}
-	r.event(site, true, "WritesNotCarriedBack", "%s committed %d transactions%s (%d rows written) since the switch; they are not carried back to %s, and %s is kept read-only for inspection",
-		s.Name, w.Transactions, bound, w.Tuples, d.ActiveName, s.Name)
+	r.event(site, true, v1.EventWritesNotCarriedBack, "%s wrote %d rows%s in %d transactions since the switch; they are not carried back to %s, and %s is kept read-only for inspection",
+		s.Name, w.Tuples, bound, w.Transactions, d.ActiveName, s.Name)
 	return nil
 }
 
@@ -179,7 +181,7 @@ func (r *SiteDeploymentReconciler) retain(ctx context.Context, site *v1.SiteDepl
 	keep := []string{d.ActiveName, d.PreviousName, d.Blue, d.Green}
 	dropped, err := dbrelease.DropCopies(ctx, admin, site.Spec.Database.Name, keep, max(retain, 0))
 	if len(dropped) > 0 {
-		r.event(site, false, "DatabasesDropped", "dropped databases beyond retainPrevious: %s", strings.Join(dropped, ", "))
+		r.event(site, false, v1.EventDatabasesDropped, "dropped databases beyond retainPrevious: %s", strings.Join(dropped, ", "))
 	}
 	return err
 }

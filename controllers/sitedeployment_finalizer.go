@@ -53,7 +53,7 @@ func (r *SiteDeploymentReconciler) finalize(ctx context.Context, site *v1.SiteDe
 		if r.Clock.Since(site.DeletionTimestamp.Time) < finalizeGiveUp {
 			return ctrl.Result{}, err
 		}
-		r.event(site, true, "DatabaseLeftFrozen", "gave up leaving the databases writable after %s: %v", finalizeGiveUp, err)
+		r.event(site, true, v1.EventDatabaseLeftFrozen, "gave up leaving the databases writable after %s: %v", finalizeGiveUp, err)
 	}
 	before := site.DeepCopy()
 	controllerutil.RemoveFinalizer(site, DatabaseFinalizer)
@@ -73,7 +73,7 @@ func (r *SiteDeploymentReconciler) releaseDatabases(ctx context.Context, site *v
 	}
 	admin, err := r.adminConn(ctx, site)
 	if apierrors.IsNotFound(err) {
-		r.event(site, true, "DatabaseLeftAsIs", "the admin Secret is gone; %s is left as it is", d.ActiveName)
+		r.event(site, true, v1.EventDatabaseLeftAsIs, "the admin Secret is gone; %s is left as it is", d.ActiveName)
 		return nil
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,6 +176,21 @@ func (s *site) waitPhase(phase v1.SiteDeploymentPhase) *v1.SiteDeployment {
 		return nil
 	})
 	s.assertInvariant()
+	return sd
+}
+
+// waitChecking waits until the site says its pre-promotion check runs
+// (phase Progressing: checked, not yet approved).
+func (s *site) waitChecking() *v1.SiteDeployment {
+	s.t.Helper()
+	var sd *v1.SiteDeployment
+	eventually(s.t, "the pre-promotion check running", func() error {
+		sd = s.get()
+		if sd.Status.Phase != v1.PhaseProgressing || !strings.Contains(sd.Status.Message, "pre-promotion check") {
+			return fmt.Errorf("phase %s: %s", sd.Status.Phase, sd.Status.Message)
+		}
+		return nil
+	})
 	return sd
 }
 

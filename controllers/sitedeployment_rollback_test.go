@@ -133,7 +133,7 @@ func TestSiteDeploymentPrePromotionTimeoutAbortsCandidate(t *testing.T) {
 	s.release("shop:2")
 	r2 := s.revision()
 	s.available(v1.Green, r2, 2)
-	s.waitPhase(v1.PhasePromoting) // the check Job runs and never finishes
+	s.waitChecking() // the check Job runs and never finishes
 	s.advance(time.Minute)
 	sd := s.waitActive(v1.PhaseDegraded, v1.Blue, r1)
 	s.waitReplicas(v1.Green, 0)

@@ -51,6 +51,9 @@ const (
 	ReasonMigrationTimedOut = "MigrationTimedOut"
 	// ReasonDatabaseError: a database step failed in a way a person must resolve.
 	ReasonDatabaseError = "DatabaseError"
+	// ReasonDatabaseAmbiguous: a site without a database in status found
+	// several of its databases on the server and will not guess the live one.
+	ReasonDatabaseAmbiguous = "DatabaseAmbiguous"
 )
 
 // DatabaseRefresh condition reasons.

@@ -133,6 +133,16 @@ type SiteDeploymentStatus struct {
 	// +optional
 	Database *DatabaseStatus `json:"database,omitempty"`
 
+	// Actions are the controller's answers to the action annotations
+	// (promote, abort): the value answered, accepted or refused, and why.
+	// An annotation's value is answered once; removing the annotation
+	// forgets the answer.
+	// +listType=map
+	// +listMapKey=annotation
+	// +kubebuilder:validation:MaxItems=8
+	// +optional
+	Actions []ActionStatus `json:"actions,omitempty"`
+
 	// Conditions: Ready, Progressing, Degraded (and Reconciling, Stalled for kstatus).
 	// +listType=map
 	// +listMapKey=type
@@ -153,6 +163,42 @@ type RevisionRecord struct {
 	// Outcome is how the revision ended.
 	// +optional
 	Outcome RevisionOutcome `json:"outcome,omitempty"`
+	// SchemaRevision is spec.database.schemaRevision of the revision.
+	// +optional
+	SchemaRevision string `json:"schemaRevision,omitempty"`
+	// Changes says what the revision changed from the one before it
+	// (images, environment values, commands), or the pod template's
+	// kubernetes.io/change-cause annotation when it has one.
+	// +kubebuilder:validation:MaxItems=8
+	// +optional
+	Changes []string `json:"changes,omitempty"`
+}
+
+// ActionResult is the controller's answer to an action annotation.
+// +kubebuilder:validation:Enum=Accepted;Refused
+type ActionResult string
+
+// Answers to action annotations.
+const (
+	// ActionAccepted: the action applies and was (or will be) carried out.
+	ActionAccepted ActionResult = "Accepted"
+	// ActionRefused: the action does not apply; Message says why.
+	ActionRefused ActionResult = "Refused"
+)
+
+// ActionStatus is the answer to one action annotation's value.
+type ActionStatus struct {
+	// Annotation is the action's annotation key.
+	Annotation string `json:"annotation"`
+	// Value is the annotation's value that was answered.
+	Value string `json:"value"`
+	// Result is Accepted or Refused.
+	Result ActionResult `json:"result"`
+	// Message says what was done, or why not.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Time is when the value was answered.
+	Time metav1.Time `json:"time"`
 }
 
 // DatabaseStatus reports the databases of a SiteDeployment. It is also the
@@ -185,9 +231,10 @@ type DatabaseStatus struct {
 	// FrozenSince is when the old side became read-only (write freeze window).
 	// +optional
 	FrozenSince *metav1.Time `json:"frozenSince,omitempty"`
-	// WritesSinceSwitch counts transactions the abandoned side committed
-	// between the switch to it and the switch back: reported when a
-	// schema-changing release is rolled back, as they are not carried back.
+	// WritesSinceSwitch counts the rows the abandoned side wrote (inserted,
+	// updated or deleted) between the switch to it and the switch back:
+	// reported when a schema-changing release is rolled back, as they are
+	// not carried back.
 	// +optional
 	WritesSinceSwitch int64 `json:"writesSinceSwitch,omitempty"`
 	// SwitchBaseline is the active database's commit counters at the switch.

@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -18,6 +19,9 @@ type DatabaseObserved struct {
 	Copying bool
 	// CopyErr is why the last copy into the candidate failed ("" if none).
 	CopyErr string
+	// Existing lists the site's databases on the server (dbrelease.
+	// SiteDatabases), read only while status.database names none yet.
+	Existing []string
 }
 
 func (o *DatabaseObserved) state(name string) dbrelease.State {
@@ -40,6 +44,8 @@ const (
 	OpStopCopy     DatabaseOp = "StopCopy"
 	OpReportWrites DatabaseOp = "ReportWrites"
 	OpRetain       DatabaseOp = "Retain"
+	// OpCreate creates the first, empty database of a site that has none.
+	OpCreate DatabaseOp = "Create"
 )
 
 // DatabaseStep is an operation on the database Name. Steps run in order:
@@ -64,16 +70,21 @@ func ColorDatabase(base string, c v1.Color) string { return base + "_" + string(
 // DatabaseSecretName is the Secret with a color's DATABASE_* settings.
 func DatabaseSecretName(site string, c v1.Color) string { return site + "-db-" + string(c) }
 
-// DatabaseStatus is status.database with the defaults of a site that has
-// not released yet: both colors on <base>_blue. Nil without spec.database.
+// DatabaseStatus is status.database with each color given the active
+// database when status names none for it. ActiveName is empty until the
+// planner chose the site's first database (dbFirst). Nil without
+// spec.database.
 func DatabaseStatus(s *v1.SiteDeployment) *v1.DatabaseStatus {
 	spec := s.Spec.Database
 	if spec == nil {
 		return nil
 	}
 	d := s.Status.Database.DeepCopy()
-	if d == nil || d.ActiveName == "" {
-		d = &v1.DatabaseStatus{ActiveName: ColorDatabase(spec.Name, v1.Blue), SchemaRevision: spec.SchemaRevision}
+	if d == nil {
+		d = &v1.DatabaseStatus{}
+	}
+	if d.ActiveName == "" {
+		d.SchemaRevision = spec.SchemaRevision
 	}
 	for _, c := range []v1.Color{v1.Blue, v1.Green} {
 		if d.Name(c) == "" {
@@ -81,6 +92,42 @@ func DatabaseStatus(s *v1.SiteDeployment) *v1.DatabaseStatus {
 		}
 	}
 	return d
+}
+
+// dbFirst chooses the database of a site that has none in status yet:
+// with nothing of the site on the server, <base>_blue, created empty; an
+// existing database named exactly <base>, adopted as it is (a site moved
+// to understudy); <base>_blue alone, used (made by an earlier attempt).
+// Anything else is ambiguous, and the site stops with a condition that
+// says what was found instead of starting on the wrong data.
+func (p *planner) dbFirst() bool {
+	d, base := p.st.Database, p.spec.Database.Name
+	blue := ColorDatabase(base, v1.Blue)
+	var found []string
+	if p.in.Database != nil {
+		found = p.in.Database.Existing
+	}
+	var name string
+	switch {
+	case len(found) == 0:
+		name = blue
+		p.dbStep(DatabaseStep{Op: OpCreate, Name: blue})
+		p.event(false, v1.EventDatabaseCreated, fmt.Sprintf("no database of the site exists: created %s, empty", blue))
+	case len(found) == 1 && found[0] == base:
+		name = base
+		p.event(false, v1.EventDatabaseAdopted, fmt.Sprintf("adopted the existing database %s for %s (nothing renamed or copied)", base, v1.Blue))
+	case len(found) == 1 && found[0] == blue:
+		name = blue
+	default:
+		p.reason = v1.ReasonDatabaseAmbiguous
+		p.set(v1.PhaseDegraded, fmt.Sprintf("status.database names no database yet, and the server has several of this site: %s. "+
+			"understudy will not guess which one is live, nor start on an empty one: keep the live one as %s "+
+			"(ALTER DATABASE ... RENAME TO %s) and rename or drop the others; it is then adopted (checked again every minute)", strings.Join(found, ", "), base, base))
+		p.wakeAt(p.now.Add(time.Minute))
+		return false
+	}
+	d.ActiveName, d.Blue, d.Green = name, name, name
+	return true
 }
 
 func (p *planner) dbStep(s DatabaseStep) { p.plan.DatabaseSteps = append(p.plan.DatabaseSteps, s) }
@@ -122,7 +169,7 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 		}
 		c = &v1.DatabaseCandidate{Name: name, Color: idle, SchemaRevision: want, Step: v1.StepFreezing, StartedAt: p.time()}
 		d.Candidate = c
-		p.event(false, "DatabaseReleaseStarted", fmt.Sprintf("schema revision %s: freezing writes on %s to copy it to %s",
+		p.event(false, v1.EventDatabaseReleaseStarted, fmt.Sprintf("schema revision %s: freezing writes on %s to copy it to %s",
 			want, d.ActiveName, c.Name))
 	}
 	// The idle color's pods stop first: they must not reconnect to a

@@ -67,7 +67,7 @@ func (p *planner) dbCancel(idle v1.Color) {
 	}
 	d.Candidate = nil
 	p.repoint(idle, p.previousOrActive())
-	p.event(false, "DatabaseReleaseCancelled", fmt.Sprintf("schema revision %s will not take traffic: %s", c.SchemaRevision, note))
+	p.event(false, v1.EventDatabaseReleaseCancelled, fmt.Sprintf("schema revision %s will not take traffic: %s", c.SchemaRevision, note))
 }
 
 func (p *planner) previousOrActive() string {
@@ -86,8 +86,9 @@ func (p *planner) dbWritable() {
 }
 
 // dbFinish records since when the old side is read-only: the active
-// database's freeze during a schema-changing release, else the kept
-// previous database's, else none.
+// database's freeze during a schema-changing release, else, after its
+// switch, the kept previous database's; none after a rollback (the
+// abandoned side's freeze is no write freeze of the site).
 func (p *planner) dbFinish() {
 	d := p.st.Database
 	if d == nil {
@@ -96,7 +97,7 @@ func (p *planner) dbFinish() {
 	var since time.Time
 	if s := p.in.Database.state(d.ActiveName); d.Candidate != nil && s.Frozen {
 		since = s.FrozenSince
-	} else if s := p.in.Database.state(d.PreviousName); d.Candidate == nil && d.PreviousName != "" && s.Frozen {
+	} else if s := p.in.Database.state(d.PreviousName); d.Candidate == nil && d.SwitchBaseline != nil && d.PreviousName != "" && s.Frozen {
 		since = s.FrozenSince
 	}
 	d.FrozenSince = nil
@@ -142,7 +143,7 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 		d.Candidate = nil
 		d.SwitchBaseline, d.WritesSinceSwitch = counters(p.in.Database.state(next)), 0
 		p.dbStep(DatabaseStep{Op: OpRetain, AfterSwitch: true})
-		p.event(false, "DatabaseSwitched", fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
+		p.event(false, v1.EventDatabaseSwitched, fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
 			next, d.SchemaRevision, d.PreviousName))
 	default:
 		abandoned, baseline := d.ActiveName, d.SwitchBaseline

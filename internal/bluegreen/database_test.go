@@ -199,6 +199,9 @@ func TestAbortAfterSchemaSwitchReturnsToTheOldDatabaseAndReportsWrites(t *testin
 	}
 	w.reconcile()
 	w.expectOps()
+	if d := w.site.Status.Database; d.FrozenSince != nil {
+		t.Fatalf("after a rollback no write freeze is under way; frozenSince %v names the abandoned %s", d.FrozenSince, d.PreviousName)
+	}
 }
 
 func TestLostStatusWriteAfterTheSwitchIsCaughtUp(t *testing.T) {

@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +54,17 @@ func (s *dbServer) observe() *DatabaseObserved {
 			states[name] = s.get(name)
 		}
 	}
-	return &DatabaseObserved{States: states, CopyErr: s.copyErr, Copying: s.stuck}
+	o := &DatabaseObserved{States: states, CopyErr: s.copyErr, Copying: s.stuck}
+	if d := s.w.site.Status.Database; d == nil || d.ActiveName == "" {
+		for name := range s.dbs {
+			if name == "shop" || strings.HasPrefix(name, "shop_") {
+				o.Existing = append(o.Existing, name)
+				states[name] = s.get(name)
+			}
+		}
+		slices.Sort(o.Existing)
+	}
+	return o
 }
 
 func (s *dbServer) get(name string) dbrelease.State {
@@ -91,6 +102,10 @@ func (s *dbServer) run(p Plan, after bool) {
 			st.Name = to
 			s.dbs[to] = st
 			renameIn(p.Status.Database, step.Name, to)
+		case OpCreate:
+			if !st.Exists {
+				s.create(step.Name, dbrelease.RoleInitial, "", "")
+			}
 		case OpFreeze:
 			if !st.Frozen {
 				st.Frozen, st.FrozenSince = true, s.w.now
@@ -106,7 +121,7 @@ func (s *dbServer) run(p Plan, after bool) {
 		case OpDropCopy:
 			delete(s.dbs, step.Name)
 		case OpReportWrites:
-			p.Status.Database.WritesSinceSwitch = dbrelease.WritesSince(Baseline(step.Baseline), st).Transactions
+			p.Status.Database.WritesSinceSwitch = dbrelease.WritesSince(Baseline(step.Baseline), st).Tuples
 		case OpRetain:
 			d := p.Status.Database
 			for name := range s.dbs {

@@ -28,8 +28,9 @@ type Plan struct {
 	Events      []Event
 	// DatabaseSteps are the operations on the site's databases, in order.
 	DatabaseSteps []DatabaseStep
-	// DeleteJobs are migration Jobs (and their Secrets) of cancelled
-	// releases, to delete with their pods.
+	// DeleteJobs are Jobs to delete with their pods: migration Jobs (and
+	// their Secrets) of cancelled releases, check Jobs of an earlier
+	// release of the same revision.
 	DeleteJobs []string
 	// RequeueAfter is when a timer (soak, scale-down, deadline) runs out; 0: none.
 	RequeueAfter time.Duration
@@ -50,9 +51,11 @@ type planner struct {
 	plan  Plan
 	now   time.Time
 	wakes []time.Time
-	// phase and message are decided by the step that acts last.
+	// phase and message are decided by the step that acts last; reason,
+	// when set, is the conditions' reason.
 	phase   v1.SiteDeploymentPhase
 	message string
+	reason  string
 }
 
 // Decide returns the next plan for what was observed.
@@ -85,6 +88,9 @@ func (p *planner) run() {
 		p.set(v1.PhasePaused, "spec.paused is true: no scaling, no switching")
 		return
 	}
+	if d := p.st.Database; d != nil && d.ActiveName == "" && !p.dbFirst() {
+		return
+	}
 	activeColor, activeRev := servedBy(p.in.ActiveService)
 	if activeColor == "" {
 		p.firstRelease(current)
@@ -93,7 +99,7 @@ func (p *planner) run() {
 	// A switch whose status write was lost (a restart) is caught up first.
 	p.dbSwitched(p.st.ActiveColor, activeColor)
 	p.st.ActiveColor, p.st.ActiveRevision = activeColor, activeRev
-	p.applyAbortAnnotation(current, activeRev)
+	p.answerActions(current, activeRev)
 	// A failed check changes the target; decide again (bounded).
 	for i := 0; i < 3; i++ {
 		target, rollback := p.target(current, activeRev)
@@ -117,40 +123,11 @@ func (p *planner) target(current, activeRev string) (rev string, rollback bool) 
 		return current, false
 	}
 	if activeRev == current {
-		if prev := p.previousRevision(current); prev != "" {
+		if prev := p.rollbackTarget(current); prev != "" {
 			return prev, true
 		}
 	}
 	return activeRev, false
-}
-
-// previousRevision is the newest revision that served traffic before rev.
-func (p *planner) previousRevision(rev string) string {
-	for _, h := range p.st.History {
-		if h.Revision != rev && h.PromotedAt != nil {
-			return h.Revision
-		}
-	}
-	return ""
-}
-
-func (p *planner) promotedBefore(rev string) bool {
-	for _, h := range p.st.History {
-		if h.Revision == rev && h.PromotedAt != nil {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *planner) applyAbortAnnotation(current, activeRev string) {
-	v := p.site.Annotations[v1.AnnotationAbort]
-	if v == "" || v == p.st.AbortedRevision {
-		return
-	}
-	if v == current || v == activeRev || v == p.st.PreviewRevision {
-		p.abort(v, v1.ReasonAborted, "revision "+v+" aborted by the "+v1.AnnotationAbort+" annotation")
-	}
 }
 
 // abort rejects a revision; the next decision scales it down or rolls back.
@@ -161,6 +138,7 @@ func (p *planner) abort(rev, reason, message string) {
 		outcome = v1.OutcomeAborted
 	}
 	p.record(rev, outcome, nil)
+	p.withdrawApproval(rev)
 	p.event(true, reason, message)
 	p.message = message
 }

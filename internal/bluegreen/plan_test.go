@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -125,7 +126,7 @@ func TestPrePromotionCheck(t *testing.T) {
 			if w.jobs[job].Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
 				t.Fatal("check pods must not restart")
 			}
-			w.expect(v1.PhasePromoting, v1.Blue, rev("shop:1"))
+			w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1")) // checked, not yet approved
 			tc.finish(w, job)
 			w.reconcile()
 			if tc.wantPhase == v1.PhaseHealthy {
@@ -244,4 +245,35 @@ func TestActiveColorLosingPodsIsNotHealthy(t *testing.T) {
 	w.available(v1.Blue)
 	w.reconcile()
 	w.expect(v1.PhaseHealthy, v1.Blue, rev("shop:1"))
+}
+
+func TestScaledToZeroHoldsTheReleaseAndSaysSo(t *testing.T) {
+	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.AutoPromote = ptr.To(false) })
+	w.healthyOn("shop:1")
+	w.release("shop:2")
+	w.reconcile()
+	w.available(v1.Green)
+	w.reconcile()
+	w.expect(v1.PhaseAwaitingPromotion, v1.Blue, rev("shop:1"))
+	w.site.Spec.Replicas = ptr.To[int32](0) // kubectl scale sdep --replicas=0
+	w.reconcile()
+	w.available(v1.Blue)
+	w.available(v1.Green)
+	w.reconcile()
+	w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1"))
+	if !strings.Contains(w.site.Status.Message, "spec.replicas is 0") || w.site.Status.Ready != "0/0" {
+		t.Fatalf("at 0 replicas: %s (%s)", w.site.Status.Message, w.site.Status.Ready)
+	}
+	if w.replicas(v1.Green) != 0 || w.replicas(v1.Blue) != 0 {
+		t.Fatalf("green %d blue %d", w.replicas(v1.Green), w.replicas(v1.Blue))
+	}
+	w.annotate(v1.AnnotationPromote, rev("shop:2"))
+	w.reconcile()
+	w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1")) // no switch to a candidate nobody could check
+	w.site.Spec.Replicas = ptr.To[int32](3)
+	w.reconcile()
+	w.available(v1.Green)
+	w.available(v1.Blue)
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
@@ -30,6 +32,10 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	idleDep := p.in.Deployments[idle]
 	full := p.spec.DesiredReplicas()
 	p.keepActive(activeColor, activeRev)
+	if full == 0 && !rollback {
+		p.scaledToZero(idle, target)
+		return false
+	}
 	if rollback {
 		if !p.dbSettle(activeColor) {
 			p.previewSelectsActive(activeColor, activeRev)
@@ -42,26 +48,32 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 		return false
 	}
 
+	// A revision that served before and is still warm on the idle color
+	// (git revert, or a rollback) switches back at once, without checks.
+	warm := readyAt(idleDep, target, full)
+	fast := rollback || p.promotedBefore(target) && warm
 	if p.st.PreviewRevision != target {
 		if old := p.st.PreviewRevision; old != "" && old != p.st.AbortedRevision {
 			p.record(old, v1.OutcomeSuperseded, nil)
-			p.event(false, "Superseded", fmt.Sprintf("candidate %s superseded by %s", old, target))
+			p.event(false, v1.EventSuperseded, fmt.Sprintf("candidate %s superseded by %s", old, target))
 		}
 		p.st.PreviewRevision, p.st.PreviewStartedAt = target, p.time()
 		p.st.PreviewReadyAt, p.st.PromotionReadyAt, p.st.ScaleUpStartedAt = nil, nil, nil
-		p.event(false, "CandidateStarted", fmt.Sprintf("starting revision %s on %s", target, idle))
+		switch {
+		case fast && warm: // nothing starts: the switch event follows
+		case rollback:
+			p.event(false, v1.EventRollingBack, fmt.Sprintf("starting previous revision %s again on %s for the rollback", target, idle))
+		default:
+			p.event(false, v1.EventCandidateStarted, fmt.Sprintf("starting revision %s on %s", target, idle))
+		}
 	}
 	p.st.PreviewColor = idle
-
-	// A revision that served before and is still warm on the idle color
-	// (git revert, or a rollback) switches back at once, without checks.
-	fast := rollback || p.promotedBefore(target) && readyAt(idleDep, target, full)
 	tmpl := p.templateOf(target)
 	if tmpl == nil {
 		p.set(v1.PhaseDegraded, fmt.Sprintf("revision %s is no longer stored; cannot start it again", target))
 		return false
 	}
-	if fast && readyAt(idleDep, target, full) {
+	if fast && warm {
 		p.deploy(DeploymentIntent{Color: idle, Revision: target, Template: tmpl, Replicas: full})
 		p.switchTo(idle, target, activeRev, true)
 		return false
@@ -71,7 +83,7 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	if ps := p.spec.Strategy.PreviewReplicas; ps != nil && !fast && *ps < full {
 		previewSize = *ps
 	}
-	readyFull := readyAt(idleDep, target, full)
+	readyFull := warm
 	if readyFull || readyAt(idleDep, target, previewSize) {
 		if p.st.PreviewReadyAt == nil {
 			p.st.PreviewReadyAt = p.time()
@@ -116,14 +128,14 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 		return true
 	}
 	if !passed {
-		p.set(v1.PhasePromoting, fmt.Sprintf("pre-promotion check of %s running", target))
+		p.set(v1.PhaseProgressing, fmt.Sprintf("pre-promotion check of %s running", target))
 		return false
 	}
-	promoted := p.site.Annotations[v1.AnnotationPromote] == target
+	promoted := p.approved(target)
 	autoPromote := p.spec.Strategy.AutoPromote == nil || *p.spec.Strategy.AutoPromote
 	if !promoted && !autoPromote {
-		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation%s",
-			target, idle, v1.AnnotationPromote, target, p.dbFrozenNote()))
+		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation%s%s",
+			target, idle, v1.AnnotationPromote, target, p.approvalNote(target), p.dbFrozenNote()))
 		return false
 	}
 	size = full
@@ -155,6 +167,17 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	}
 	p.switchTo(idle, target, activeRev, false)
 	return false
+}
+
+// scaledToZero holds a release while spec.replicas is 0: a candidate with
+// no pods can be neither checked nor approved.
+func (p *planner) scaledToZero(idle v1.Color, target string) {
+	if d := p.in.Deployments[idle]; d != nil && ptr.Deref(d.Spec.Replicas, 0) != 0 {
+		p.deploy(DeploymentIntent{Color: idle, Revision: revisionOf(d), Replicas: 0})
+	}
+	p.st.PreviewReadyAt, p.st.PromotionReadyAt, p.st.ScaleUpStartedAt = nil, nil, nil
+	p.previewSelectsActive(idle.Other(), p.st.ActiveRevision)
+	p.set(v1.PhaseProgressing, fmt.Sprintf("spec.replicas is 0: revision %s cannot start or be checked; scale up to release it", target))
 }
 
 // keepActive resizes the active color in place; its template never changes.
@@ -189,9 +212,9 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, p.spec.Strategy.PostPromotion, rev, color, PostPromotion, p.now))
 	}
 	if from == "" {
-		p.event(false, "Available", fmt.Sprintf("revision %s is available on %s and takes traffic", rev, color))
+		p.event(false, v1.EventAvailable, fmt.Sprintf("revision %s is available on %s and takes traffic", rev, color))
 	} else {
-		p.event(false, "Switched", fmt.Sprintf("traffic switched from %s (%s) to %s (%s)", color.Other(), from, color, rev))
+		p.event(false, v1.EventSwitched, fmt.Sprintf("traffic switched from %s (%s) to %s (%s)", color.Other(), from, color, rev))
 		p.wakeAt(p.now.Add(p.scaleDownDelay()))
 	}
 	p.setSteadyPhase(rev)

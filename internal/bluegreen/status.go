@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/conditions"
 )
 
 // record sets the outcome of rev in the history (newest first), adding it
@@ -32,6 +31,12 @@ func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *met
 		rec = v1.RevisionRecord{Revision: rev}
 		if t := p.templateOf(rev); t != nil {
 			rec.Images = Images(t)
+			if len(h) > 0 {
+				rec.Changes = Changes(p.templateOf(h[0].Revision), t)
+			}
+		}
+		if rev == p.st.CurrentRevision && p.spec.Database != nil {
+			rec.SchemaRevision = p.spec.Database.SchemaRevision
 		}
 	}
 	rec.Outcome = outcome
@@ -78,39 +83,25 @@ func (p *planner) finish() {
 }
 
 func (p *planner) setConditions() {
-	ready, progressing, degraded := metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionFalse
-	reason := string(p.phase)
+	sum := conditions.Summary{Ready: metav1.ConditionFalse, Reason: string(p.phase), Message: p.message}
 	switch p.phase {
 	case v1.PhaseHealthy:
-		ready = metav1.ConditionTrue
-		reason = v1.ReasonSucceeded
+		sum.Ready, sum.Reason = metav1.ConditionTrue, v1.ReasonSucceeded
 	case v1.PhasePending, v1.PhaseProgressing, v1.PhasePromoting, v1.PhaseAwaitingPromotion:
-		progressing = metav1.ConditionTrue
+		sum.Progressing = true
 	case v1.PhaseDegraded, v1.PhaseAborted:
-		degraded = metav1.ConditionTrue
+		sum.Degraded = true
 		if p.st.AbortReason != "" {
-			reason = p.st.AbortReason
+			sum.Reason = p.st.AbortReason
 		}
 	case v1.PhasePaused:
-		reason = v1.ReasonPaused
-		if c := meta.FindStatusCondition(p.st.Conditions, v1.ConditionReady); c != nil {
-			ready = c.Status
-		}
+		sum.Ready, sum.Reason = "", v1.ReasonPaused
 	}
-	msg := p.message
-	if msg == "" {
-		msg = strings.ToLower(string(p.phase))
+	if p.reason != "" {
+		sum.Reason = p.reason
 	}
-	for _, c := range []struct {
-		t string
-		s metav1.ConditionStatus
-	}{
-		{v1.ConditionReady, ready}, {v1.ConditionProgressing, progressing}, {v1.ConditionReconciling, progressing},
-		{v1.ConditionDegraded, degraded}, {v1.ConditionStalled, degraded},
-	} {
-		meta.SetStatusCondition(&p.st.Conditions, metav1.Condition{
-			Type: c.t, Status: c.s, Reason: reason, Message: msg,
-			ObservedGeneration: p.site.Generation, LastTransitionTime: metav1.NewTime(p.now.Truncate(time.Second)),
-		})
+	if sum.Message == "" {
+		sum.Message = strings.ToLower(string(p.phase))
 	}
+	conditions.Set(&p.st.Conditions, sum, p.site.Generation, p.now)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
@@ -15,7 +17,6 @@ func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again
 	p.previewSelectsActive(activeColor, activeRev)
 	p.dbSettle(activeColor)
 	idle := activeColor.Other()
-	p.st.PreviewColor = idle
 	if p.st.PreviewRevision != "" && p.st.PreviewRevision != p.st.AbortedRevision {
 		p.record(p.st.PreviewRevision, v1.OutcomeSuperseded, nil)
 	}
@@ -33,34 +34,51 @@ func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again
 	} else {
 		p.st.PostPromotionRevision = ""
 	}
-	p.scaleDownIdle(idle)
+	// previewColor names the warm old color, and no color once it is down.
+	p.st.PreviewColor = ""
+	if p.scaleDownIdle(idle) {
+		p.st.PreviewColor = idle
+	}
 	p.setSteadyPhase(activeRev)
 	return false
 }
 
 // scaleDownIdle scales the idle color to zero once it is not kept warm:
 // at once for an aborted revision, else after scaleDownDelay from the
-// switch and after the post-promotion check passed.
-func (p *planner) scaleDownIdle(idle v1.Color) {
+// switch and after the post-promotion check passed. It tells whether the
+// idle color still has pods.
+func (p *planner) scaleDownIdle(idle v1.Color) (warm bool) {
 	d := p.in.Deployments[idle]
 	if d == nil || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
-		return
+		return false
 	}
 	rev := revisionOf(d)
 	if rev != p.st.AbortedRevision {
 		if p.st.PostPromotionRevision != "" {
-			return
+			return true
 		}
 		if p.st.LastSwitchTime != nil {
 			until := p.st.LastSwitchTime.Add(p.scaleDownDelay())
 			if p.now.Before(until) {
 				p.wakeAt(until)
-				return
+				return true
 			}
 		}
 	}
 	p.deploy(DeploymentIntent{Color: idle, Revision: rev, Replicas: 0})
-	p.event(false, "ScaledDown", fmt.Sprintf("scaled %s (%s) down to 0", idle, rev))
+	p.event(false, v1.EventScaledDown, fmt.Sprintf("scaled %s (%s) down to 0", idle, rev))
+	return false
+}
+
+// fromEarlierRelease tells whether a check Job was created before the
+// release it would now judge began: before the candidate started for a
+// pre-promotion check, before the switch for a post-promotion one.
+func (p *planner) fromEarlierRelease(job *batchv1.Job, kind string) bool {
+	since := p.st.PreviewStartedAt
+	if kind == PostPromotion {
+		since = p.st.LastSwitchTime
+	}
+	return since != nil && jobStarted(job).Before(since.Truncate(time.Second))
 }
 
 // setSteadyPhase names the phase once the active Service serves rev.
@@ -88,6 +106,8 @@ func (p *planner) setSteadyPhase(rev string) {
 		}
 		p.set(v1.PhaseProgressing, fmt.Sprintf("revision %s serves traffic; %s has %d/%d replicas available",
 			rev, p.st.ActiveColor, avail, p.spec.DesiredReplicas()))
+	case p.spec.DesiredReplicas() == 0:
+		p.set(v1.PhaseHealthy, fmt.Sprintf("revision %s is selected; spec.replicas is 0, so no pod serves traffic", rev))
 	default:
 		p.set(v1.PhaseHealthy, fmt.Sprintf("revision %s serves traffic", rev))
 	}
@@ -102,6 +122,11 @@ func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, acti
 	}
 	name := CheckJobName(p.site.Name, rev, kind)
 	job := p.in.Jobs[name]
+	if job != nil && p.fromEarlierRelease(job, kind) {
+		// A revision released again (after an abort) is checked again.
+		p.plan.DeleteJobs = append(p.plan.DeleteJobs, name)
+		return false, false
+	}
 	state, why := checkState(job)
 	reason := v1.ReasonPrePromotionFailed
 	if kind == PostPromotion {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -51,4 +53,37 @@ func EnsureDatabase(ctx context.Context, admin postgres.Conn, name, base, owner 
 		return nil
 	})
 	return created, err
+}
+
+// SiteDatabases lists the databases on the server that belong to the site
+// with base name base, by name (base itself, its color names, their
+// moved-aside `_prev_` copies) or by this package's marker, sorted.
+func SiteDatabases(ctx context.Context, admin postgres.Conn, base string) ([]string, error) {
+	var names []string
+	err := withAdmin(ctx, admin, func(c *pgx.Conn) error {
+		dbs, err := postgres.ListDatabases(ctx, c)
+		if err != nil {
+			return err
+		}
+		for _, d := range dbs {
+			m, marked := postgres.ParseMarker(Tool, d.Comment)
+			if d.Name == base || siteName(base, d.Name) || (marked && m.For == base) {
+				names = append(names, d.Name)
+			}
+		}
+		return nil
+	})
+	sort.Strings(names)
+	return names, err
+}
+
+// siteName tells whether name is one of the names this package gives the
+// databases of base: a color's, or one moved aside.
+func siteName(base, name string) bool {
+	for _, c := range []string{"_blue", "_green"} {
+		if name == base+c || strings.HasPrefix(name, base+c+"_prev_") {
+			return true
+		}
+	}
+	return strings.HasPrefix(name, base+"_prev_")
 }

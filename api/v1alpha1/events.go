@@ -1,0 +1,43 @@
+package v1alpha1
+
+// Event reasons of SiteDeployments. Events are emitted on transitions
+// only; abort and check failures use the condition reasons in conditions.go
+// (Aborted, PrePromotionFailed, ...) as their event reasons.
+const (
+	// EventCandidateStarted: a new revision is starting on the idle color.
+	EventCandidateStarted = "CandidateStarted"
+	// EventRollingBack: the previous revision is started again for a rollback.
+	EventRollingBack = "RollingBack"
+	// EventSuperseded: a newer spec.template replaced the candidate.
+	EventSuperseded = "Superseded"
+	// EventAvailable: the first revision is available and takes traffic.
+	EventAvailable = "Available"
+	// EventSwitched: the active Service's selector moved to another color.
+	EventSwitched = "Switched"
+	// EventScaledDown: the idle color was scaled to zero.
+	EventScaledDown = "ScaledDown"
+	// EventActionRefused (Warning): a promote or abort annotation names a
+	// revision it cannot apply to; status.actions says why.
+	EventActionRefused = "ActionRefused"
+	// EventDatabaseCreated: a site's first database was created empty.
+	EventDatabaseCreated = "DatabaseCreated"
+	// EventDatabaseAdopted: an existing database became the active color's.
+	EventDatabaseAdopted = "DatabaseAdopted"
+	// EventDatabaseReleaseStarted: a schema-changing release began freezing.
+	EventDatabaseReleaseStarted = "DatabaseReleaseStarted"
+	// EventDatabaseReleaseCancelled: a schema-changing release ended before its switch.
+	EventDatabaseReleaseCancelled = "DatabaseReleaseCancelled"
+	// EventDatabaseSwitched: the copy takes writes; the old database stays read-only.
+	EventDatabaseSwitched = "DatabaseSwitched"
+	// EventDatabaseMovedAside: a database holding the copy's name was renamed.
+	EventDatabaseMovedAside = "DatabaseMovedAside"
+	// EventDatabasesDropped: copies beyond retainPrevious were dropped.
+	EventDatabasesDropped = "DatabasesDropped"
+	// EventWritesNotCarriedBack (Warning): after a rollback, the rows the
+	// abandoned side wrote since the switch, which stay there.
+	EventWritesNotCarriedBack = "WritesNotCarriedBack"
+	// EventDatabaseLeftFrozen (Warning): deletion gave up unfreezing an unreachable server.
+	EventDatabaseLeftFrozen = "DatabaseLeftFrozen"
+	// EventDatabaseLeftAsIs (Warning): deletion found no admin Secret to clean up with.
+	EventDatabaseLeftAsIs = "DatabaseLeftAsIs"
+)
