@@ -250,10 +250,7 @@ func TestActiveColorLosingPodsIsNotHealthy(t *testing.T) {
 func TestScaledToZeroHoldsTheReleaseAndSaysSo(t *testing.T) {
 	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.AutoPromote = ptr.To(false) })
 	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
+	w.releaseReady("shop:2")
 	w.expect(v1.PhaseAwaitingPromotion, v1.Blue, rev("shop:1"))
 	w.site.Spec.Replicas = ptr.To[int32](0) // kubectl scale sdep --replicas=0
 	w.reconcile()

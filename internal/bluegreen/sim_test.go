@@ -167,6 +167,16 @@ func keys[V any](m map[string]V) []string {
 
 func (w *world) release(img string) { w.site.Spec.Template = image(img); w.site.Generation++ }
 
+// releaseReady releases img and makes the candidate available on the idle
+// color (an auto-promoted release then switches).
+func (w *world) releaseReady(img string) {
+	w.t.Helper()
+	w.release(img)
+	w.reconcile()
+	w.available(w.site.Status.ActiveColor.Other())
+	w.reconcile()
+}
+
 func (w *world) annotate(k, v string) { w.site.Annotations[k] = v }
 
 func (w *world) advance(d time.Duration) { w.now = w.now.Add(d) }
