@@ -141,7 +141,6 @@ func TestActionsRefuseWhatDoesNotApply(t *testing.T) {
 	}
 }
 
-
 func discovered(ret any) []argocd.DiscoveredAction {
 	m, _ := ret.(map[string]any)
 	var out []argocd.DiscoveredAction
