@@ -1,0 +1,41 @@
+package plugin
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+func (e *env) refreshCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "refresh", Short: "DatabaseRefresh commands"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "now NAME",
+		Short: "Start one refresh now (the refresh-now annotation gets a fresh value)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ns, err := e.client()
+			if err != nil {
+				return err
+			}
+			dbr := &v1.DatabaseRefresh{}
+			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, dbr); err != nil {
+				if apierrors.IsNotFound(err) {
+					return fmt.Errorf("databaserefresh %s not found in namespace %s", args[0], ns)
+				}
+				return fmt.Errorf("cannot read databaserefresh %s: %w", args[0], err)
+			}
+			token := time.Now().UTC().Format("20060102T150405.000000000Z")
+			if err := annotate(cmd.Context(), c, dbr, v1.AnnotationRefreshNow, token); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.streams.Out, "databaserefresh %s: refresh requested (%s=%s)\n", args[0], v1.AnnotationRefreshNow, token)
+			return nil
+		},
+	})
+	return cmd
+}
