@@ -278,3 +278,52 @@ func TestVersionAndCompletion(t *testing.T) {
 		t.Errorf("completion: exit %d, %d bytes", code, len(out))
 	}
 }
+
+func TestHistoryListsRevisions(t *testing.T) {
+	st := healthy()
+	st.History[0].Images = []string{"registry.example/web:1.1"}
+	st.History[1].Images = []string{"registry.example/web:1.0"}
+	site := newSite(t, "history", st)
+	out, _, code := run(t, "history", site.Name)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("exit %d, out:\n%s", code, out)
+	}
+	if f := strings.Fields(lines[1]); len(f) < 6 || f[0] != revB || f[1] != "registry.example/web:1.1" || f[4] != "Promoted" || f[5] != "active" {
+		t.Errorf("first row %q", lines[1])
+	}
+	if f := strings.Fields(lines[2]); len(f) < 6 || f[0] != revA || f[4] != "Promoted" || f[5] != "-" {
+		t.Errorf("second row %q", lines[2])
+	}
+	wantOnly(t, site, "", "")
+}
+
+func TestRefreshStatusShowsDataAgeAndLastResult(t *testing.T) {
+	ctx := context.Background()
+	dbr := &v1.DatabaseRefresh{
+		ObjectMeta: metav1.ObjectMeta{Name: "dev-status", Namespace: "default"},
+		Spec: v1.DatabaseRefreshSpec{Schedule: "0 3 * * *",
+			Source: v1.RefreshSource{Backup: &v1.BackupSource{Volume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Target: v1.RefreshTarget{ConnectionSecretRef: v1.SecretReference{Name: "dev"}, Name: "dev"}},
+	}
+	if err := env.Client.Create(ctx, dbr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, dbr) })
+	now := time.Now().Truncate(time.Second)
+	taken, finished, next := metav1.NewTime(now.Add(-3*time.Hour)), metav1.NewTime(now.Add(-time.Hour)), metav1.NewTime(now.Add(2*time.Hour))
+	dbr.Status = v1.DatabaseRefreshStatus{ObservedGeneration: dbr.Generation, DataTakenAt: &taken, NextScheduleTime: &next,
+		LastRefresh: &v1.RefreshRecord{Job: "dev-status-1", FinishedAt: &finished, Result: v1.RefreshSucceeded}}
+	if err := env.Client.Status().Update(ctx, dbr); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := run(t, "refresh", "status", dbr.Name)
+	for _, want := range []string{"data taken:  3h0m", "last result: Succeeded by Job dev-status-1, finished 1h0m", "next run:    in "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	if !strings.Contains(out, "in 2h0m0s") && !strings.Contains(out, "in 1h59m59s") {
+		t.Errorf("next run is not in two hours:\n%s", out)
+	}
+}

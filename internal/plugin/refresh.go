@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -11,23 +12,44 @@ import (
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
+func (e *env) getRefresh(ctx context.Context, name string) (client.Client, *v1.DatabaseRefresh, error) {
+	c, ns, err := e.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	dbr := &v1.DatabaseRefresh{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, dbr); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("databaserefresh %s not found in namespace %s", name, ns)
+		}
+		return nil, nil, fmt.Errorf("cannot read databaserefresh %s: %w", name, err)
+	}
+	return c, dbr, nil
+}
+
 func (e *env) refreshCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "refresh", Short: "DatabaseRefresh commands"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status NAME",
+		Short: "How old dev's data is, the last result, the next run",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, dbr, err := e.getRefresh(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			WriteRefreshStatus(e.streams.Out, dbr, time.Now())
+			return nil
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "now NAME",
 		Short: "Start one refresh now (the refresh-now annotation gets a fresh value)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := e.client()
+			c, dbr, err := e.getRefresh(cmd.Context(), args[0])
 			if err != nil {
 				return err
-			}
-			dbr := &v1.DatabaseRefresh{}
-			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: args[0]}, dbr); err != nil {
-				if apierrors.IsNotFound(err) {
-					return fmt.Errorf("databaserefresh %s not found in namespace %s", args[0], ns)
-				}
-				return fmt.Errorf("cannot read databaserefresh %s: %w", args[0], err)
 			}
 			token := time.Now().UTC().Format("20060102T150405.000000000Z")
 			if err := annotate(cmd.Context(), c, dbr, v1.AnnotationRefreshNow, token); err != nil {

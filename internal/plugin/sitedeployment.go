@@ -88,6 +88,21 @@ func (e *env) rollbackCommand() *cobra.Command {
 	}
 }
 
+func (e *env) historyCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "history NAME",
+		Short: "List the revisions: images, when promoted, outcome, database",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, site, err := e.getSite(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return WriteHistory(e.streams.Out, site, time.Now())
+		},
+	}
+}
+
 func (e *env) statusCommand() *cobra.Command {
 	var watch bool
 	var timeout time.Duration
