@@ -88,6 +88,37 @@ func (e *env) rollbackCommand() *cobra.Command {
 	}
 }
 
+func (e *env) getCommand() *cobra.Command {
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "get sdep NAME",
+		Short: "Show a SiteDeployment as a tree of colors, revisions, Services and checks",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if k := args[0]; k != "sdep" && k != "sitedeployment" && k != "sitedeployments" {
+				return fmt.Errorf("unknown kind %q: only sdep (sitedeployment)", k)
+			}
+			return wait.PollUntilContextCancel(cmd.Context(), 2*time.Second, true, func(ctx context.Context) (bool, error) {
+				c, site, err := e.getSite(ctx, args[1])
+				if err != nil {
+					return false, err
+				}
+				o, err := observe(ctx, c, site)
+				if err != nil {
+					return false, err
+				}
+				WriteTree(e.streams.Out, o, time.Now())
+				if watch {
+					fmt.Fprintln(e.streams.Out)
+				}
+				return !watch, nil
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the tree again every two seconds")
+	return cmd
+}
+
 func (e *env) historyCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "history NAME",
