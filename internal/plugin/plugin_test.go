@@ -239,16 +239,7 @@ func TestStatusWatchEndsWhenHealthy(t *testing.T) {
 
 func TestRefreshNowWritesAFreshToken(t *testing.T) {
 	ctx := context.Background()
-	dbr := &v1.DatabaseRefresh{
-		ObjectMeta: metav1.ObjectMeta{Name: "dev-nightly", Namespace: "default"},
-		Spec: v1.DatabaseRefreshSpec{Schedule: "0 3 * * *",
-			Source: v1.RefreshSource{Backup: &v1.BackupSource{Volume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-			Target: v1.RefreshTarget{ConnectionSecretRef: v1.SecretReference{Name: "dev"}, Name: "dev"}},
-	}
-	if err := env.Client.Create(ctx, dbr); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(ctx, dbr) })
+	dbr := newRefresh(t, "dev-nightly")
 	var tokens []string
 	for range 2 {
 		if _, errOut, code := run(t, "refresh", "now", dbr.Name); code != 0 {
@@ -301,16 +292,7 @@ func TestHistoryListsRevisions(t *testing.T) {
 
 func TestRefreshStatusShowsDataAgeAndLastResult(t *testing.T) {
 	ctx := context.Background()
-	dbr := &v1.DatabaseRefresh{
-		ObjectMeta: metav1.ObjectMeta{Name: "dev-status", Namespace: "default"},
-		Spec: v1.DatabaseRefreshSpec{Schedule: "0 3 * * *",
-			Source: v1.RefreshSource{Backup: &v1.BackupSource{Volume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-			Target: v1.RefreshTarget{ConnectionSecretRef: v1.SecretReference{Name: "dev"}, Name: "dev"}},
-	}
-	if err := env.Client.Create(ctx, dbr); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Client.Delete(ctx, dbr) })
+	dbr := newRefresh(t, "dev-status")
 	now := time.Now().Truncate(time.Second)
 	taken, finished, next := metav1.NewTime(now.Add(-3*time.Hour)), metav1.NewTime(now.Add(-time.Hour)), metav1.NewTime(now.Add(2*time.Hour))
 	dbr.Status = v1.DatabaseRefreshStatus{ObservedGeneration: dbr.Generation, DataTakenAt: &taken, NextScheduleTime: &next,
@@ -376,4 +358,20 @@ func TestGetShowsTheTree(t *testing.T) {
 	if _, errOut, code := run(t, "get", "sdep", "nope"); code != 1 || errOut != "error: sitedeployment nope not found in namespace default\n" {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
+}
+
+func newRefresh(t *testing.T, name string) *v1.DatabaseRefresh {
+	t.Helper()
+	ctx := context.Background()
+	dbr := &v1.DatabaseRefresh{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: v1.DatabaseRefreshSpec{Schedule: "0 3 * * *",
+			Source: v1.RefreshSource{Backup: &v1.BackupSource{Volume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Target: v1.RefreshTarget{ConnectionSecretRef: v1.SecretReference{Name: "dev"}, Name: "dev"}},
+	}
+	if err := env.Client.Create(ctx, dbr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, dbr) })
+	return dbr
 }

@@ -6,25 +6,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
 func (e *env) getRefresh(ctx context.Context, name string) (client.Client, *v1.DatabaseRefresh, error) {
-	c, ns, err := e.client()
-	if err != nil {
-		return nil, nil, err
-	}
 	dbr := &v1.DatabaseRefresh{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, dbr); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, fmt.Errorf("databaserefresh %s not found in namespace %s", name, ns)
-		}
-		return nil, nil, fmt.Errorf("cannot read databaserefresh %s: %w", name, err)
-	}
-	return c, dbr, nil
+	c, err := e.get(ctx, "databaserefresh", name, dbr)
+	return c, dbr, err
 }
 
 func (e *env) refreshCommand() *cobra.Command {

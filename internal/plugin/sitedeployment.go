@@ -14,18 +14,24 @@ import (
 )
 
 func (e *env) getSite(ctx context.Context, name string) (client.Client, *v1.SiteDeployment, error) {
+	site := &v1.SiteDeployment{}
+	c, err := e.get(ctx, "sitedeployment", name, site)
+	return c, site, err
+}
+
+// get reads the object kind/name of the current namespace into obj.
+func (e *env) get(ctx context.Context, kind, name string, obj client.Object) (client.Client, error) {
 	c, ns, err := e.client()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	site := &v1.SiteDeployment{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, site); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil, fmt.Errorf("sitedeployment %s not found in namespace %s", name, ns)
+			return nil, fmt.Errorf("%s %s not found in namespace %s", kind, name, ns)
 		}
-		return nil, nil, fmt.Errorf("cannot read sitedeployment %s: %w", name, err)
+		return nil, fmt.Errorf("cannot read %s %s: %w", kind, name, err)
 	}
-	return c, site, nil
+	return c, nil
 }
 
 // siteAction reads the site, asks decide for the revision and writes it
