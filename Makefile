@@ -64,6 +64,10 @@ bench: envtest ## Benchmarks with ratios against baselines measured in the same 
 build: generate fmt vet ## Build the binaries into bin/.
 	go build -o $(BIN)/ ./cmd/...
 
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-understudy (put bin/ on PATH: `kubectl understudy`).
+	go build -o $(BIN)/kubectl-understudy ./cmd/kubectl-understudy
+
 .PHONY: run
 run: manifests generate ## Run the manager against the current kubeconfig.
 	go run ./cmd/manager

@@ -20,22 +20,25 @@ understudy demo up in {{.Took}}. In another terminal:
   export KUBECONFIG={{.Kubeconfig}}
   export PATH={{.Assets}}:$PATH      # kubectl, pinned with the cluster
   kubectl get sdep,dbr -A
+  make plugin && export PATH=$PWD/bin:$PATH   # kubectl understudy (docs/kubectl-plugin.md)
   curl -s http://{{.Prod}}/      # production prod/service0: version and user count
   curl -s http://{{.Dev}}/      # dev dev/service0-dev: a sanitised copy
 
 Release v2 to production (smoke-tested through the preview Service, then waits for you):
   kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'
-  kubectl -n prod get sdep service0 -w          # Progressing, then AwaitingPromotion
-Promote it (names the exact revision you looked at):
-  kubectl -n prod annotate sdep service0 --overwrite deploy.understudy.dev/promote=$(kubectl -n prod get sdep service0 -o jsonpath='{.status.previewRevision}')
-Abort it again (one selector flip back while the old color is warm, 3 minutes):
-  kubectl -n prod annotate sdep service0 --overwrite deploy.understudy.dev/abort=$(kubectl -n prod get sdep service0 -o jsonpath='{.status.activeRevision}')
+  kubectl understudy -n prod get sdep service0 -w   # Progressing, then AwaitingPromotion
+Promote it (the promote annotation names the exact candidate revision), and wait for it:
+  kubectl understudy -n prod promote service0
+  kubectl understudy -n prod status service0 -w --timeout 5m
+Roll it back (one selector flip back while the old color is warm, 3 minutes):
+  kubectl understudy -n prod rollback service0
 Release v3 with a schema change (writes freeze, service0_blue is copied to service0_green, the migration adds a column there):
   kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v3"},{"op":"replace","path":"/spec/database/schemaRevision","value":"2"}]'
   kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate step, then activeName/previousName
   (promote it as above; an abort then brings back service0_blue, writable, and reports the writes not carried back)
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
-  kubectl -n dev annotate dbr service0-dev-refresh --overwrite deploy.understudy.dev/refresh-now=$(date +%s)
+  kubectl understudy -n dev refresh now service0-dev-refresh
+  kubectl understudy -n dev refresh status service0-dev-refresh
   kubectl -n dev get dbr,pods -w
 
 Logs: {{.Logs}} (manager.log, nodeagent.log, ...); kubectl logs works too.

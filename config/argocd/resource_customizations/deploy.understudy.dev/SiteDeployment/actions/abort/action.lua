@@ -1,0 +1,25 @@
+-- Aborts the candidate or, when there is none, the active revision: a
+-- rollback to the previous one. The same rules as discovery.lua.
+local st = obj.status or {}
+local target = st.previewRevision
+if target == "" or target == st.abortedRevision then
+  target = nil
+end
+if target == nil and st.activeRevision ~= nil and st.activeRevision ~= "" and st.activeRevision ~= st.abortedRevision then
+  for _, h in ipairs(st.history or {}) do
+    if h.revision ~= st.activeRevision and h.promotedAt ~= nil then
+      if h.outcome == "Promoted" or h.outcome == "Superseded" then
+        target = st.activeRevision
+      end
+      break
+    end
+  end
+end
+if target == nil then
+  error("nothing to abort: no candidate, and no previous revision to roll back to", 0)
+end
+if obj.metadata.annotations == nil then
+  obj.metadata.annotations = {}
+end
+obj.metadata.annotations["deploy.understudy.dev/abort"] = target
+return obj

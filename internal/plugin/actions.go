@@ -1,0 +1,112 @@
+// Package plugin is the kubectl understudy plugin: commands that read a
+// SiteDeployment or DatabaseRefresh and write exactly the annotation its
+// docs name. Decisions (what may be promoted, aborted, rolled back; whether
+// a wait is over) are pure functions here; the commands only read and patch.
+package plugin
+
+import (
+	"fmt"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// Candidate is the revision awaiting promotion, "" when there is none.
+func Candidate(st *v1.SiteDeploymentStatus) string {
+	if st.PreviewRevision == "" || st.PreviewRevision == st.AbortedRevision {
+		return ""
+	}
+	return st.PreviewRevision
+}
+
+// PromoteTarget is the revision promote annotates: the candidate, which
+// want (when given) must name.
+func PromoteTarget(name string, st *v1.SiteDeploymentStatus, want string) (string, error) {
+	c := Candidate(st)
+	switch {
+	case c == "":
+		return "", fmt.Errorf("sitedeployment %s has no candidate awaiting promotion (phase %s)", name, phaseOf(st))
+	case want != "" && want != c:
+		return "", fmt.Errorf("revision %s is not the candidate of sitedeployment %s: the candidate is %s", want, name, c)
+	}
+	return c, nil
+}
+
+// AbortTarget is the candidate abort annotates.
+func AbortTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
+	if c := Candidate(st); c != "" {
+		return c, nil
+	}
+	return "", fmt.Errorf("sitedeployment %s has no candidate to abort; `kubectl understudy rollback %s` rolls the active revision back", name, name)
+}
+
+// RollbackTarget is the active revision rollback annotates. A rollback
+// applies when no candidate is in flight and the active revision took over
+// from one that was promoted and not aborted since; the controller refuses
+// it, with an event, when that revision is no longer warm. The Argo CD
+// scripts (config/argocd/.../SiteDeployment/actions) mirror this rule.
+func RollbackTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
+	if Candidate(st) != "" {
+		return "", fmt.Errorf("sitedeployment %s has a candidate (%s) in flight: abort it instead", name, st.PreviewRevision)
+	}
+	if st.ActiveRevision == "" || st.ActiveRevision == st.AbortedRevision {
+		return "", fmt.Errorf("sitedeployment %s has no active revision to roll back (phase %s)", name, phaseOf(st))
+	}
+	for _, h := range st.History {
+		if h.Revision == st.ActiveRevision || h.PromotedAt == nil {
+			continue
+		}
+		if h.Outcome == v1.OutcomePromoted || h.Outcome == v1.OutcomeSuperseded {
+			return st.ActiveRevision, nil
+		}
+		return "", fmt.Errorf("sitedeployment %s cannot roll back: the previous revision %s was %s since", name, h.Revision, h.Outcome)
+	}
+	return "", fmt.Errorf("sitedeployment %s has no previous revision to roll back to", name)
+}
+
+func phaseOf(st *v1.SiteDeploymentStatus) string {
+	if st.Phase == "" {
+		return "unknown"
+	}
+	return string(st.Phase)
+}
+
+// Verdict is whether a wait for a SiteDeployment is over.
+type Verdict int
+
+const (
+	// Waiting: a release is in flight or the spec is not yet observed.
+	Waiting Verdict = iota
+	// Healthy: the spec is realised.
+	Healthy
+	// Failed: Degraded, Aborted or Stalled.
+	Failed
+)
+
+// Judge decides a wait from the object, with the same order as the Argo CD
+// health check: a Stalled condition of this generation wins, then a
+// lagging observedGeneration waits, then the phase.
+func Judge(site *v1.SiteDeployment) (Verdict, string) {
+	st := &site.Status
+	for _, c := range st.Conditions {
+		if c.Type == v1.ConditionStalled && c.Status == "True" && c.ObservedGeneration >= site.Generation {
+			return Failed, messageOr(st.Message, c.Message)
+		}
+	}
+	if st.ObservedGeneration < site.Generation {
+		return Waiting, fmt.Sprintf("waiting for the controller to observe generation %d", site.Generation)
+	}
+	switch st.Phase {
+	case v1.PhaseHealthy:
+		return Healthy, st.Message
+	case v1.PhaseDegraded, v1.PhaseAborted:
+		return Failed, fmt.Sprintf("%s: %s", st.Phase, st.Message)
+	}
+	return Waiting, fmt.Sprintf("%s: %s", phaseOf(st), st.Message)
+}
+
+func messageOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

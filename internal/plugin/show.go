@@ -1,0 +1,78 @@
+package plugin
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// WriteHistory prints status.history, newest first: revision, images,
+// when it took traffic, how it ended, and the database a color uses.
+func WriteHistory(w io.Writer, site *v1.SiteDeployment, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REVISION\tIMAGES\tPROMOTED\tOUTCOME\tROLE")
+	for _, h := range site.Status.History {
+		role := ""
+		switch h.Revision {
+		case site.Status.ActiveRevision:
+			role = "active"
+			if d := site.Status.Database; d != nil && d.ActiveName != "" {
+				role += " (database " + d.ActiveName + ")"
+			}
+		case site.Status.PreviewRevision:
+			role = "preview"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Revision, strings.Join(h.Images, ","), ago(h.PromotedAt, now), or(string(h.Outcome), "-"), or(role, "-"))
+	}
+	return tw.Flush()
+}
+
+// WriteRefreshStatus prints how old dev's data is, the last result and the next run.
+func WriteRefreshStatus(w io.Writer, dbr *v1.DatabaseRefresh, now time.Time) {
+	st := dbr.Status
+	fmt.Fprintf(w, "DatabaseRefresh %s/%s: %s\n", dbr.Namespace, dbr.Name, dbr.Spec.Schedule)
+	fmt.Fprintf(w, "  data taken:  %s\n", ago(st.DataTakenAt, now))
+	last := "none yet"
+	if r := st.LastRefresh; r != nil {
+		last = fmt.Sprintf("%s by Job %s, finished %s", r.Result, r.Job, ago(r.FinishedAt, now))
+		if r.Message != "" {
+			last += ": " + r.Message
+		}
+	}
+	fmt.Fprintf(w, "  last result: %s\n", last)
+	next := ago(st.NextScheduleTime, now)
+	if dbr.Spec.Suspend {
+		next = "suspended (refresh now still works)"
+	}
+	fmt.Fprintf(w, "  next run:    %s\n", next)
+	for _, c := range st.Conditions {
+		if c.Type == v1.ConditionReady || c.Type == v1.ConditionProgressing && c.Status == metav1.ConditionTrue {
+			fmt.Fprintf(w, "  %s: %s (%s) %s\n", c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+}
+
+// ago is a time as "2m ago" or "in 5m"; "-" when unset.
+func ago(t *metav1.Time, now time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	d := now.Sub(t.Time).Round(time.Second)
+	if d < 0 {
+		return "in " + (-d).String()
+	}
+	return d.String() + " ago"
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,188 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+func (e *env) getSite(ctx context.Context, name string) (client.Client, *v1.SiteDeployment, error) {
+	site := &v1.SiteDeployment{}
+	c, err := e.get(ctx, "sitedeployment", name, site)
+	return c, site, err
+}
+
+// get reads the object kind/name of the current namespace into obj.
+func (e *env) get(ctx context.Context, kind, name string, obj client.Object) (client.Client, error) {
+	c, ns, err := e.client()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%s %s not found in namespace %s", kind, name, ns)
+		}
+		return nil, fmt.Errorf("cannot read %s %s: %w", kind, name, err)
+	}
+	return c, nil
+}
+
+// siteAction reads the site, asks decide for the revision and writes it
+// under key.
+func (e *env) siteAction(cmd *cobra.Command, name, key, verb string, decide func(*v1.SiteDeployment) (string, error)) error {
+	c, site, err := e.getSite(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+	rev, err := decide(site)
+	if err != nil {
+		return err
+	}
+	if err := annotate(cmd.Context(), c, site, key, rev); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.streams.Out, "sitedeployment %s: %s revision %s (%s=%s)\n", name, verb, rev, key, rev)
+	return nil
+}
+
+func (e *env) promoteCommand() *cobra.Command {
+	var revision string
+	cmd := &cobra.Command{
+		Use:   "promote NAME",
+		Short: "Approve the candidate revision (the promote annotation names it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.siteAction(cmd, args[0], v1.AnnotationPromote, "promoting", func(s *v1.SiteDeployment) (string, error) {
+				return PromoteTarget(s.Name, &s.Status, revision)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&revision, "revision", "", "refuse unless this is the candidate")
+	return cmd
+}
+
+func (e *env) abortCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "abort NAME",
+		Short: "Reject the candidate revision; traffic stays where it is",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.siteAction(cmd, args[0], v1.AnnotationAbort, "aborting", func(s *v1.SiteDeployment) (string, error) {
+				return AbortTarget(s.Name, &s.Status)
+			})
+		},
+	}
+}
+
+func (e *env) rollbackCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback NAME",
+		Short: "Abort the active revision: traffic goes back to the previous one",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.siteAction(cmd, args[0], v1.AnnotationAbort, "rolling back", func(s *v1.SiteDeployment) (string, error) {
+				return RollbackTarget(s.Name, &s.Status)
+			})
+		},
+	}
+}
+
+func (e *env) getCommand() *cobra.Command {
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "get sdep NAME",
+		Short: "Show a SiteDeployment as a tree of colors, revisions, Services and checks",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if k := args[0]; k != "sdep" && k != "sitedeployment" && k != "sitedeployments" {
+				return fmt.Errorf("unknown kind %q: only sdep (sitedeployment)", k)
+			}
+			return wait.PollUntilContextCancel(cmd.Context(), 2*time.Second, true, func(ctx context.Context) (bool, error) {
+				c, site, err := e.getSite(ctx, args[1])
+				if err != nil {
+					return false, err
+				}
+				o, err := observe(ctx, c, site)
+				if err != nil {
+					return false, err
+				}
+				WriteTree(e.streams.Out, o, time.Now())
+				if watch {
+					fmt.Fprintln(e.streams.Out)
+				}
+				return !watch, nil
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the tree again every two seconds")
+	return cmd
+}
+
+func (e *env) historyCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "history NAME",
+		Short: "List the revisions: images, when promoted, outcome, database",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, site, err := e.getSite(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return WriteHistory(e.streams.Out, site, time.Now())
+		},
+	}
+}
+
+func (e *env) statusCommand() *cobra.Command {
+	var watch bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "status NAME",
+		Short: "Print the release's state; exit 0 when Healthy, 1 on Degraded, Aborted or timeout",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if watch && timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			last := ""
+			var verdict Verdict
+			var why string
+			err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+				_, site, err := e.getSite(ctx, args[0])
+				if err != nil {
+					return false, err
+				}
+				verdict, why = Judge(site)
+				if why != last {
+					fmt.Fprintf(e.streams.Out, "%s\n", why)
+					last = why
+				}
+				return verdict != Waiting || !watch, nil
+			})
+			switch {
+			case err != nil && verdict == Waiting && watch:
+				return fmt.Errorf("sitedeployment %s is not Healthy after %s: %s", args[0], timeout, why)
+			case err != nil:
+				return err
+			case verdict == Failed:
+				return fmt.Errorf("sitedeployment %s failed: %s", args[0], why)
+			case verdict == Waiting:
+				return fmt.Errorf("sitedeployment %s is not Healthy yet: %s", args[0], why)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "wait until Healthy, Degraded or Aborted")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "give up waiting after this long (with -w)")
+	return cmd
+}
