@@ -25,6 +25,7 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, namespaces, runnerImage string
+		leaderElectionNamespace                         string
 		leaderElect                                     bool
 		qps                                             float64
 		burst, workers                                  int
@@ -32,6 +33,7 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the pod's namespace (POD_NAMESPACE, else the service account's), required outside a cluster.")
 	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
 	flag.StringVar(&runnerImage, "refresh-runner-image", "understudy/refresh-runner:dev", "Image of the refresh runner that DatabaseRefresh CronJobs run.")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server (queries per second).")
@@ -43,7 +45,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 
 	if err := run(options{
-		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect,
+		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace,
 		namespaces: namespaces, runnerImage: runnerImage, qps: float32(qps), burst: burst, workers: workers,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
@@ -53,6 +55,7 @@ func main() {
 
 type options struct {
 	metricsAddr, probeAddr, namespaces, runnerImage string
+	leaderElectionNamespace                         string
 	leaderElect                                     bool
 	qps                                             float32
 	burst, workers                                  int
@@ -83,6 +86,13 @@ func run(o options) error {
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "understudy-manager.deploy.understudy.dev",
+		// The Lease names the namespace it lives in: a manager outside a
+		// cluster has no service account file to default it from.
+		LeaderElectionNamespace: leaderNamespace(o.leaderElectionNamespace),
+		// Shutdown releases the Lease, so a rolling update's new pod leads
+		// at once instead of after the lease duration. Safe: mgr.Start
+		// returns only after every reconcile has finished.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return fmt.Errorf("cannot create manager: %w", err)
@@ -98,4 +108,23 @@ func run(o options) error {
 	}
 	ctrl.Log.Info("starting manager", "namespaces", o.namespaces, "refreshRunnerImage", o.runnerImage)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// serviceAccountNamespace is where a pod finds its own namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// leaderNamespace is the Lease's namespace: the flag, else POD_NAMESPACE
+// (the chart sets it from the downward API), else the service account's
+// namespace file; empty lets controller-runtime report that none is known.
+func leaderNamespace(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return ""
 }
