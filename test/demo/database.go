@@ -13,9 +13,10 @@ import (
 
 // Database names and sizes of the demo.
 const (
-	// prodDB is production's blue database, which its SiteDeployment
-	// (spec.database.name service0) adopts.
-	prodDB   = "service0_blue"
+	// prodDB is production's database, made before its SiteDeployment
+	// exists; the site (spec.database.name service0) adopts it, as a site
+	// moved to understudy would.
+	prodDB   = "service0"
 	devDB    = "service0_dev"
 	prodRows = 1000
 )

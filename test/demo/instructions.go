@@ -32,10 +32,10 @@ Promote it (the promote annotation names the exact candidate revision), and wait
   kubectl understudy -n prod status service0 -w --timeout 5m
 Roll it back (one selector flip back while the old color is warm, 3 minutes):
   kubectl understudy -n prod rollback service0
-Release v3 with a schema change (writes freeze, service0_blue is copied to service0_green, the migration adds a column there):
+Release v3 with a schema change (writes freeze, service0 is copied to service0_green, the migration adds a column there):
   kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v3"},{"op":"replace","path":"/spec/database/schemaRevision","value":"2"}]'
   kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate step, then activeName/previousName
-  (promote it as above; an abort then brings back service0_blue, writable, and reports the writes not carried back)
+  (promote it as above; an abort then brings back service0, writable, and reports the writes not carried back)
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl understudy -n dev refresh now service0-dev-refresh
   kubectl understudy -n dev refresh status service0-dev-refresh
