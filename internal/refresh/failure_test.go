@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -56,7 +57,9 @@ func TestACorruptPlainDumpLeavesTheTargetAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := append(good[:len(good)*2/3:len(good)*2/3], []byte("\nTHIS IS NOT SQL;\n")...)
+	// A whole dump (it passes the completeness check) that psql fails on.
+	end := bytes.LastIndex(good, []byte("\n--\n"+completionLine))
+	bad := slices.Concat(good[:end+1], []byte("THIS IS NOT SQL;\n"), good[end+1:])
 	if err := os.WriteFile(filepath.Join(dir, "bad.sql"), bad, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -105,6 +105,10 @@ func (r *run) do(ctx context.Context) (err error) {
 		return err
 	}
 	swapped = true
+	if !d.whole {
+		r.warn("kept every previous copy", fmt.Errorf("the backup %s is a directory-format dump, which cannot be proven complete", d.source))
+		return nil
+	}
 	r.retain(ctx, admin)
 	return nil
 }

@@ -30,6 +30,10 @@ type dump struct {
 	source  string // for Result.Source
 	bytes   int64
 	takenAt time.Time
+	// whole is false for a backup that could not be proven complete (a
+	// directory-format dump): it may be swapped in, but no kept copy is
+	// dropped for it.
+	whole   bool
 	cleanup func()
 }
 
@@ -102,7 +106,15 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 		return nil, err
 	}
 	rel, _ := filepath.Rel(r.o.BackupDir, path)
-	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), cleanup: func() {}}
+	// pg_restore fails on a truncated custom-format archive; a plain dump
+	// is checked here; a directory's data files cannot be checked.
+	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(),
+		whole: f != formatDirectory, cleanup: func() {}}
+	if f == formatPlain || f == formatPlainGzip {
+		if err := r.checkPlainComplete(d); err != nil {
+			return nil, err
+		}
+	}
 	if f == formatCustom || f == formatDirectory {
 		created, err := r.archiveCreatedAt(ctx, path)
 		if err != nil {
@@ -185,5 +197,5 @@ func (r *run) liveDump(ctx context.Context) (*dump, error) {
 		return nil, fmt.Errorf("cannot find the dump pg_dump wrote: %w", err)
 	}
 	return &dump{path: path, format: formatDirectory, source: "database " + r.o.SourceDB,
-		bytes: sizeOf(path, info), takenAt: started, cleanup: cleanup}, nil
+		bytes: sizeOf(path, info), takenAt: started, whole: true, cleanup: cleanup}, nil
 }
