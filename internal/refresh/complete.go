@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -112,4 +115,94 @@ func copyTable(line []byte) string {
 		}
 	}
 	return string(name)
+}
+
+// tableData matches a TABLE DATA entry of pg_restore -l: its dump ID, which
+// names its data file, and "schema table owner".
+var tableData = regexp.MustCompile(`(?m)^([0-9]+); [0-9]+ [0-9]+ TABLE DATA (.*)$`)
+
+// checkDirectoryComplete checks that each table's data file of a
+// directory-format dump ends with the end of its COPY data (`\.`), as
+// pg_dump writes it: pg_restore would load an uncompressed file cut short
+// without a word. Gzip'd files are read to their end, which also checks
+// their length and CRC. It returns false, with no error, for a dump holding
+// files it cannot check (lz4 or zstd data, large objects).
+func (r *run) checkDirectoryComplete(d *dump, list string) (bool, error) {
+	t := time.Now()
+	defer r.step("verify", t)
+	checked := map[string]bool{"toc.dat": true}
+	for _, m := range tableData.FindAllStringSubmatch(list, -1) {
+		for _, name := range []string{m[1] + ".dat", m[1] + ".dat.gz"} {
+			err := checkDataFile(filepath.Join(d.path, name))
+			if errors.Is(err, os.ErrNotExist) {
+				continue // pg_restore fails on a missing file
+			}
+			checked[name] = true
+			if err != nil {
+				return false, fmt.Errorf("refusing the backup %s: its data file %s of table %s %w", d.source, name, tableOf(m[2]), err)
+			}
+		}
+	}
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return false, fmt.Errorf("cannot read the backup %s: %w", d.source, err)
+	}
+	for _, e := range entries {
+		if !checked[e.Name()] {
+			r.log.Info("the backup holds a file that cannot be checked for completeness", "backup", d.source, "file", e.Name())
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// checkDataFile reads one data file of a directory-format dump to its end.
+func checkDataFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var in io.Reader = bufio.NewReaderSize(f, 1<<20)
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return fmt.Errorf("cannot be read: %w (%w)", err, errIncomplete)
+		}
+		defer zr.Close()
+		in = zr
+	}
+	var tail tailWriter
+	if _, err := io.Copy(&tail, in); err != nil {
+		return fmt.Errorf("cannot be read: %w (%w)", err, errIncomplete)
+	}
+	if end := bytes.TrimRight(tail.b, "\n"); !bytes.HasSuffix(end, []byte("\n\\.")) && string(end) != `\.` {
+		return fmt.Errorf(`does not end with the end of its COPY data ("\."): %w`, errIncomplete)
+	}
+	return nil
+}
+
+// tableOf makes "schema table owner" of a TABLE DATA entry "schema.table".
+func tableOf(entry string) string {
+	fields := strings.Fields(entry)
+	if len(fields) < 3 {
+		return entry
+	}
+	return fields[0] + "." + strings.Join(fields[1:len(fields)-1], " ")
+}
+
+// tailWriter keeps the last bytes written to it.
+type tailWriter struct{ b []byte }
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	const keep = 16
+	if len(p) >= keep {
+		w.b = append(w.b[:0], p[len(p)-keep:]...)
+		return len(p), nil
+	}
+	w.b = append(w.b, p...)
+	if len(w.b) > keep {
+		w.b = append(w.b[:0], w.b[len(w.b)-keep:]...)
+	}
+	return len(p), nil
 }

@@ -106,7 +106,7 @@ func (r *run) do(ctx context.Context) (err error) {
 	}
 	swapped = true
 	if !d.whole {
-		r.warn("kept every previous copy", fmt.Errorf("the backup %s is a directory-format dump, which cannot be proven complete", d.source))
+		r.warn("kept every previous copy (keepPrevious not applied)", fmt.Errorf("the backup %s cannot be proven complete: it holds files that cannot be checked (large objects, lz4 or zstd data)", d.source))
 		return nil
 	}
 	r.retain(ctx, admin)

@@ -1,7 +1,6 @@
 package refresh
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -106,41 +105,37 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 		return nil, err
 	}
 	rel, _ := filepath.Rel(r.o.BackupDir, path)
-	// pg_restore fails on a truncated custom-format archive; a plain dump
-	// is checked here; a directory's data files cannot be checked.
-	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(),
-		whole: f != formatDirectory, cleanup: func() {}}
+	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), whole: true, cleanup: func() {}}
 	if f == formatPlain || f == formatPlainGzip {
-		if err := r.checkPlainComplete(d); err != nil {
-			return nil, err
-		}
+		return d, r.checkPlainComplete(d)
 	}
-	if f == formatCustom || f == formatDirectory {
-		created, err := r.archiveCreatedAt(ctx, path)
-		if err != nil {
+	// A dump pg_restore cannot list is refused here, before anything is
+	// created; one whose data pg_restore cannot read fails the restore.
+	var list bytes.Buffer
+	if err := r.tool(ctx, "pg_restore", r.o.Target, &list, nil, "-l", path); err != nil {
+		return nil, fmt.Errorf("cannot read the backup %s: %w", rel, err)
+	}
+	if created := archiveCreatedAt(list.String()); !created.IsZero() {
+		d.takenAt = created
+	}
+	if f == formatDirectory {
+		// pg_restore does not see an uncompressed data file cut short.
+		if d.whole, err = r.checkDirectoryComplete(d, list.String()); err != nil {
 			return nil, err
-		}
-		if !created.IsZero() {
-			d.takenAt = created
 		}
 	}
 	return d, nil
 }
 
-// archiveCreatedAt reads "; Archive created at ..." from pg_restore -l. A
-// dump pg_restore cannot list is refused here, before anything is created.
-func (r *run) archiveCreatedAt(ctx context.Context, path string) (time.Time, error) {
-	var out bytes.Buffer
-	if err := r.tool(ctx, "pg_restore", r.o.Target, &out, nil, "-l", path); err != nil {
-		return time.Time{}, fmt.Errorf("cannot read the backup %s: %w", filepath.Base(path), err)
-	}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "; Archive created at "); ok {
-			return parseArchiveTime(strings.TrimSpace(v)), nil
+// archiveCreatedAt reads "; Archive created at ..." from pg_restore -l's
+// listing; zero if it has none.
+func archiveCreatedAt(list string) time.Time {
+	for _, line := range strings.Split(list, "\n") {
+		if v, ok := strings.CutPrefix(line, "; Archive created at "); ok {
+			return parseArchiveTime(strings.TrimSpace(v))
 		}
 	}
-	return time.Time{}, nil
+	return time.Time{}
 }
 
 // parseArchiveTime parses pg_dump's "%Y-%m-%d %H:%M:%S %Z"; zero if it

@@ -103,21 +103,117 @@ func TestACompleteDumpWithRestrictLinesRestores(t *testing.T) {
 	sameSums(t, "copy vs source", mustChecksums(t, "cut_restrict"), dumps(t).sums)
 }
 
-// A directory-format backup cannot be proven complete: it is swapped in,
-// but no kept copy is dropped for it, and the result says so.
-func TestADirectoryBackupKeepsEveryPreviousCopy(t *testing.T) {
+// A directory-format dump whose data files are whole is proven complete:
+// keepPrevious applies as for any other backup.
+func TestAWholeDirectoryBackupDropsOldCopies(t *testing.T) {
 	t.Parallel()
-	const target = "cut_dir"
+	const target = "cut_dirok"
 	mustRun(t, opts(t, target, "src.custom"))
-	kept := mustRun(t, opts(t, target, "src.custom")).Previous
+	oldest := mustRun(t, opts(t, target, "src.custom")).Previous
 	res := mustRun(t, opts(t, target, "src.dir")) // keepPrevious 1
-	if len(res.Dropped) != 0 || !slices.Contains(databases(t, target+"_prev_"), kept) {
-		t.Fatalf("a refresh from a directory backup dropped %v; copies now %v", res.Dropped, databases(t, target+"_prev_"))
-	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "src.dir is a directory-format dump, which cannot be proven complete") {
-		t.Errorf("warnings = %q, want one saying why no copy was dropped", res.Warnings)
+	if !slices.Equal(res.Dropped, []string{oldest}) || len(res.Warnings) != 0 {
+		t.Fatalf("dropped %v with warnings %q, want [%s] dropped", res.Dropped, res.Warnings, oldest)
 	}
 	sameSums(t, "copy vs source", mustChecksums(t, target), dumps(t).sums)
+}
+
+// dirDump dumps the fixture's source database in directory format with
+// pg_dump's extra args into a new directory "name" and returns that.
+func dirDump(t *testing.T, db, name string, args ...string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := pgDump(db, dir, append([]string{"-Fd"}, args...)...); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// dataFileOf is the data file of table (as pg_restore -l names it,
+// "schema table") in a directory-format dump.
+func dataFileOf(t *testing.T, dir, table, suffix string) string {
+	t.Helper()
+	var list bytes.Buffer
+	r := &run{o: opts(t, "", "")}
+	if err := r.tool(context.Background(), "pg_restore", srv.Conn(""), &list, nil, "-l", dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range tableData.FindAllStringSubmatch(list.String(), -1) {
+		if strings.HasPrefix(m[2], table+" ") {
+			return filepath.Join(dir, m[1]+suffix)
+		}
+	}
+	t.Fatalf("no data of %s in %s", table, dir)
+	return ""
+}
+
+func TestADirectoryBackupWithADataFileCutShortIsRefused(t *testing.T) {
+	t.Parallel()
+	dumps(t)
+	dir := dirDump(t, "src", "cut.dir", "-Z0") // pg_restore loads a cut uncompressed file without a word
+	file := dataFileOf(t, dir, "public orders", ".dat")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := len(data) / 2
+	cut += bytes.IndexByte(data[cut:], '\n') + 1
+	if err := os.WriteFile(file, data[:cut], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(t, "", "cut.dir")
+	o.BackupDir = filepath.Dir(dir)
+	mustRun(t, opts(t, "cut_dirdata", "src.custom"))
+	failingRefresh(t, "cut_dirdata", o, "refusing the backup cut.dir: its data file "+filepath.Base(file)+
+		` of table public.orders does not end with the end of its COPY data ("\."): the dump was cut short`)
+	if got := databases(t, "cut_dirdata_prev_"); len(got) != 1 {
+		t.Fatalf("kept copies after a refused backup: %v, want the one kept before", got)
+	}
+}
+
+func TestADirectoryBackupWithAGzipDataFileCutShortIsRefused(t *testing.T) {
+	t.Parallel()
+	dumps(t)
+	dir := dirDump(t, "src", "cut.dir")
+	file := dataFileOf(t, dir, "public users", ".dat.gz")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := opts(t, "cut_dirgz", "cut.dir")
+	o.BackupDir = filepath.Dir(dir)
+	res := Run(context.Background(), o)
+	if res.Result != Failed || !strings.Contains(res.Error, "of table public.users cannot be read: unexpected EOF") {
+		t.Fatalf("result = %+v", res)
+	}
+	if got := databases(t, "cut_dirgz"); len(got) != 0 {
+		t.Errorf("a refused first refresh created %v", got)
+	}
+}
+
+// A directory-format dump with large objects cannot be proven complete:
+// it is swapped in, but no kept copy is dropped for it, and the result
+// says so.
+func TestAnUncheckableDirectoryBackupKeepsEveryPreviousCopy(t *testing.T) {
+	t.Parallel()
+	const target = "cut_dirlo"
+	if err := createDB("src_lo", "CREATE TABLE t (x int); INSERT INTO t VALUES (1); SELECT lo_from_bytea(0, 'hello');"); err != nil {
+		t.Fatal(err)
+	}
+	dir := dirDump(t, "src_lo", "lo.dir")
+	mustRun(t, opts(t, target, "src.custom"))
+	kept := mustRun(t, opts(t, target, "src.custom")).Previous
+	o := opts(t, target, "lo.dir") // keepPrevious 1
+	o.BackupDir = filepath.Dir(dir)
+	res := mustRun(t, o)
+	if len(res.Dropped) != 0 || !slices.Contains(databases(t, target+"_prev_"), kept) {
+		t.Fatalf("a refresh from an unproven backup dropped %v; copies now %v", res.Dropped, databases(t, target+"_prev_"))
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "kept every previous copy (keepPrevious not applied): the backup lo.dir cannot be proven complete") {
+		t.Errorf("warnings = %q, want one saying why no copy was dropped", res.Warnings)
+	}
 }
 
 func TestScanPlainDump(t *testing.T) {
