@@ -101,6 +101,9 @@ func (r *run) do(ctx context.Context) (err error) {
 	if err := r.analyze(ctx); err != nil {
 		return err
 	}
+	if err := d.unchanged(); err != nil {
+		return err
+	}
 	if err := r.swap(ctx, admin, marker); err != nil {
 		return err
 	}

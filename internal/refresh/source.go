@@ -32,7 +32,11 @@ type dump struct {
 	// whole is false for a backup that could not be proven complete (a
 	// directory-format dump): it may be swapped in, but no kept copy is
 	// dropped for it.
-	whole   bool
+	whole bool
+	// picked is the backup's file information when it was picked (nil
+	// for a live dump), to notice a file rewritten while it was checked
+	// and restored.
+	picked  fs.FileInfo
 	cleanup func()
 }
 
@@ -105,7 +109,7 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 		return nil, err
 	}
 	rel, _ := filepath.Rel(r.o.BackupDir, path)
-	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), whole: true, cleanup: func() {}}
+	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), whole: true, picked: info, cleanup: func() {}}
 	if f == formatPlain || f == formatPlainGzip {
 		return d, r.checkPlainComplete(d)
 	}
@@ -125,6 +129,24 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 		}
 	}
 	return d, nil
+}
+
+// unchanged refuses a backup whose size or modification time changed since
+// it was picked: a backup job rewrote it while it was checked and restored,
+// so the copy may be half of one file and half of another.
+func (d *dump) unchanged() error {
+	if d.picked == nil {
+		return nil
+	}
+	now, err := os.Stat(d.path)
+	if err != nil {
+		return fmt.Errorf("the backup %s is gone since it was picked: %w", d.source, err)
+	}
+	if now.Size() != d.picked.Size() || !now.ModTime().Equal(d.picked.ModTime()) {
+		return fmt.Errorf("refusing the backup %s: it changed while it was being restored (it was %d bytes, modified %s; it is %d bytes, modified %s)",
+			d.source, d.picked.Size(), d.picked.ModTime().UTC().Format(time.RFC3339), now.Size(), now.ModTime().UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // archiveCreatedAt reads "; Archive created at ..." from pg_restore -l's

@@ -262,3 +262,25 @@ func TestARefusedBackupIsAFailedResult(t *testing.T) {
 		t.Errorf("a refused first refresh created %v", got)
 	}
 }
+
+func TestABackupRewrittenWhileRestoredIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nightly.sql")
+	if err := os.WriteFile(path, []byte("SELECT 1;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, info, err := newestBackup(dir, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dump{path: path, source: "nightly.sql", picked: info}
+	if err := d.unchanged(); err != nil {
+		t.Fatalf("an untouched backup: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("SELECT 2; -- tonight's, half written\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.unchanged(); err == nil || !strings.Contains(err.Error(), "refusing the backup nightly.sql: it changed while it was being restored") {
+		t.Errorf("a rewritten backup: %v", err)
+	}
+}
