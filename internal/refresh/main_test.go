@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	srv = pgtest.MustStart(pgtest.Options{})
 	code := m.Run()
 	srv.Stop()
+	if fixture.dir != "" {
+		_ = os.RemoveAll(fixture.dir)
+	}
 	os.Exit(code)
 }
 
