@@ -256,7 +256,9 @@ type RefreshRecord struct {
 	Bytes int64 `json:"bytes,omitempty"`
 	// Result of the refresh.
 	Result RefreshResult `json:"result,omitempty"`
-	// Message is the runner's error, if any.
+	// Message is the runner's error, or after a success its warnings (an
+	// old copy it could not drop, a backup it could not prove complete, for
+	// which it kept every previous copy).
 	Message string `json:"message,omitempty"`
 }
 

@@ -171,6 +171,9 @@ func (f Finished) Record() deployv1alpha1.RefreshRecord {
 		if r.Result == refresh.Failed {
 			rec.Result = deployv1alpha1.RefreshFailed
 		}
+		if rec.Message == "" && len(r.Warnings) > 0 {
+			rec.Message = "succeeded with warnings: " + strings.Join(r.Warnings, "; ")
+		}
 	}
 	if f.Job.State == JobFailed {
 		rec.Result = deployv1alpha1.RefreshFailed

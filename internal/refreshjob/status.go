@@ -224,6 +224,9 @@ func describe(rec deployv1alpha1.RefreshRecord) string {
 	if rec.Bytes > 0 {
 		s += fmt.Sprintf(" (%d bytes)", rec.Bytes)
 	}
+	if rec.Message != "" {
+		s += "; " + rec.Message
+	}
 	return s
 }
 

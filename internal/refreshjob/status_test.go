@@ -238,3 +238,18 @@ func TestStartedOncePerJob(t *testing.T) {
 		t.Errorf("events = %+v", next.Events)
 	}
 }
+
+func TestPlanASuccessWithWarningsShowsThem(t *testing.T) {
+	done := ObservedJob{Name: "r-1", State: JobSucceeded, Start: t0, Finish: t0.Add(time.Minute)}
+	const warning = "kept every previous copy (keepPrevious not applied): the backup lo.dir cannot be proven complete"
+	obs := Observation{Now: t0.Add(2 * time.Minute), Generation: 1, Schedule: schedule(t), Jobs: []ObservedJob{done},
+		Finished: &Finished{Job: done, Result: &refresh.Result{Result: refresh.Succeeded, Source: "lo.dir", Warnings: []string{warning}}}}
+	st := PlanStatus(deployv1alpha1.DatabaseRefreshStatus{}, obs).Status
+	wantCond(t, st, deployv1alpha1.ConditionReady, metav1.ConditionTrue, deployv1alpha1.ReasonSucceeded)
+	if r := st.LastRefresh; r == nil || r.Result != deployv1alpha1.RefreshSucceeded || r.Message != "succeeded with warnings: "+warning {
+		t.Errorf("last refresh = %+v", r)
+	}
+	if c := cond(t, st, deployv1alpha1.ConditionReady); !strings.HasSuffix(c.Message, "new copy swapped in from lo.dir; succeeded with warnings: "+warning) {
+		t.Errorf("Ready message = %q", c.Message)
+	}
+}
