@@ -125,9 +125,9 @@ var tableData = regexp.MustCompile(`(?m)^([0-9]+); [0-9]+ [0-9]+ TABLE DATA (.*)
 // directory-format dump ends with the end of its COPY data (`\.`), as
 // pg_dump writes it: pg_restore would load an uncompressed file cut short
 // without a word. Gzip'd files are read to their end, which also checks
-// their length and CRC. It returns false, with no error, for a dump holding
-// files it cannot check (lz4 or zstd data, large objects).
-func (r *run) checkDirectoryComplete(d *dump, list string) (bool, error) {
+// their length and CRC. For a dump holding files it cannot check (lz4 or
+// zstd data, large objects) it returns why, and no error.
+func (r *run) checkDirectoryComplete(d *dump, list string) (unproven string, err error) {
 	t := time.Now()
 	defer r.step("verify", t)
 	checked := map[string]bool{"toc.dat": true}
@@ -139,21 +139,20 @@ func (r *run) checkDirectoryComplete(d *dump, list string) (bool, error) {
 			}
 			checked[name] = true
 			if err != nil {
-				return false, fmt.Errorf("refusing the backup %s: its data file %s of table %s %w", d.source, name, tableOf(m[2]), err)
+				return "", fmt.Errorf("refusing the backup %s: its data file %s of table %s %w", d.source, name, tableOf(m[2]), err)
 			}
 		}
 	}
 	entries, err := os.ReadDir(d.path)
 	if err != nil {
-		return false, fmt.Errorf("cannot read the backup %s: %w", d.source, err)
+		return "", fmt.Errorf("cannot read the backup %s: %w", d.source, err)
 	}
 	for _, e := range entries {
 		if !checked[e.Name()] {
-			r.log.Info("the backup holds a file that cannot be checked for completeness", "backup", d.source, "file", e.Name())
-			return false, nil
+			return fmt.Sprintf("it holds %s, which the runner cannot check (large objects, lz4 or zstd data are not checked)", e.Name()), nil
 		}
 	}
-	return true, nil
+	return "", nil
 }
 
 // checkDataFile reads one data file of a directory-format dump to its end.

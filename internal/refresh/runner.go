@@ -108,8 +108,8 @@ func (r *run) do(ctx context.Context) (err error) {
 		return err
 	}
 	swapped = true
-	if !d.whole {
-		r.warn("kept every previous copy (keepPrevious not applied)", fmt.Errorf("the backup %s cannot be proven complete: it holds files that cannot be checked (large objects, lz4 or zstd data)", d.source))
+	if d.unproven != "" {
+		r.warn("kept every previous copy (keepPrevious not applied)", fmt.Errorf("the backup %s cannot be proven complete: %s", d.source, d.unproven))
 		return nil
 	}
 	r.retain(ctx, admin)

@@ -29,10 +29,10 @@ type dump struct {
 	source  string // for Result.Source
 	bytes   int64
 	takenAt time.Time
-	// whole is false for a backup that could not be proven complete (a
-	// directory-format dump): it may be swapped in, but no kept copy is
-	// dropped for it.
-	whole bool
+	// unproven says why a backup could not be proven complete (a
+	// directory-format dump holding files that cannot be checked): it may
+	// be swapped in, but no kept copy is dropped for it. Empty: proven.
+	unproven string
 	// picked is the backup's file information when it was picked (nil
 	// for a live dump), to notice a file rewritten while it was checked
 	// and restored.
@@ -109,9 +109,12 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 		return nil, err
 	}
 	rel, _ := filepath.Rel(r.o.BackupDir, path)
-	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), whole: true, picked: info, cleanup: func() {}}
+	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), picked: info, cleanup: func() {}}
 	if f == formatPlain || f == formatPlainGzip {
-		return d, r.checkPlainComplete(d)
+		if err := r.checkPlainComplete(d); err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	// A dump pg_restore cannot list is refused here, before anything is
 	// created; one whose data pg_restore cannot read fails the restore.
@@ -124,7 +127,7 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 	}
 	if f == formatDirectory {
 		// pg_restore does not see an uncompressed data file cut short.
-		if d.whole, err = r.checkDirectoryComplete(d, list.String()); err != nil {
+		if d.unproven, err = r.checkDirectoryComplete(d, list.String()); err != nil {
 			return nil, err
 		}
 	}
@@ -214,5 +217,5 @@ func (r *run) liveDump(ctx context.Context) (*dump, error) {
 		return nil, fmt.Errorf("cannot find the dump pg_dump wrote: %w", err)
 	}
 	return &dump{path: path, format: formatDirectory, source: "database " + r.o.SourceDB,
-		bytes: sizeOf(path, info), takenAt: started, whole: true, cleanup: cleanup}, nil
+		bytes: sizeOf(path, info), takenAt: started, cleanup: cleanup}, nil
 }
