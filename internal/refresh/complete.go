@@ -64,8 +64,7 @@ func scanPlainDump(in io.Reader) error {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case errors.Is(err, bufio.ErrBufferFull):
-			rest = true // a long line: data, or a function body
-			complete = complete && copyOf != ""
+			rest, complete = true, false // a long line: data, or a function body
 			continue
 		case err != nil && !errors.Is(err, io.EOF):
 			return fmt.Errorf("cannot read it: %w (%w)", err, errIncomplete)
@@ -75,7 +74,7 @@ func scanPlainDump(in io.Reader) error {
 		text := bytes.TrimRight(line, "\r\n")
 		switch {
 		case cont:
-			complete = complete && copyOf != ""
+			complete = false
 		case copyOf != "":
 			if string(text) == `\.` {
 				copyOf = ""

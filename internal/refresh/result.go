@@ -26,7 +26,7 @@ type Result struct {
 	Previous string `json:"previous,omitempty"`
 	// Dropped lists kept copies dropped by retention.
 	Dropped []string `json:"dropped,omitempty"`
-	// DurationsMs is the duration of each step (dump, restore, sanitize,
+	// DurationsMs is the duration of each step (dump, verify, restore, sanitize,
 	// analyze, swap, total) in milliseconds.
 	DurationsMs map[string]int64 `json:"durationsMs,omitempty"`
 	// UnavailableMs is how long the target database refused connections
