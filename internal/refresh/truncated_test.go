@@ -245,8 +245,9 @@ func TestScanPlainDump(t *testing.T) {
 	}
 }
 
-// The refusal reaches the DatabaseRefresh as the result's error.
-func TestARefusedBackupIsAFailedResult(t *testing.T) {
+// A backup is refused before the side database is created: a first
+// refresh from one creates nothing, and its result names the file and why.
+func TestARefusedFirstRefreshCreatesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "half.sql"), cutInsideCopy(t), 0o644); err != nil {
