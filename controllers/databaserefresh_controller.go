@@ -6,6 +6,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/metrics"
 	"github.com/understudy-dev/understudy/internal/refreshjob"
 )
 
@@ -29,6 +31,7 @@ type DatabaseRefreshReconciler struct {
 	Recorder    events.EventRecorder
 	Clock       clock.PassiveClock
 	RunnerImage string
+	Metrics     *metrics.Metrics
 
 	written ownWrites
 }
@@ -54,6 +57,9 @@ const indexSanitizeConfigMaps = "spec.sanitize.configMapKeyRef.name"
 func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	dr := &deployv1alpha1.DatabaseRefresh{}
 	if err := r.Get(ctx, req.NamespacedName, dr); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.ForgetRefresh(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !dr.DeletionTimestamp.IsZero() {
@@ -92,6 +98,7 @@ func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if written, err := r.writeStatus(ctx, dr, plan.Status); err != nil || !written {
 		return ctrl.Result{RequeueAfter: plan.RequeueAfter}, err
 	}
+	r.Metrics.ObserveRefresh(dr.Namespace, dr.Name, &dr.Status, &plan.Status)
 	r.recordEvents(dr, plan.Events, jobs)
 	if err := r.pruneNowJobs(ctx, dr, obs.Jobs, plan.Status.LastRefresh); err != nil {
 		return ctrl.Result{}, err

@@ -2,10 +2,14 @@ package controllers
 
 import (
 	"fmt"
+	"sync"
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/understudy-dev/understudy/internal/metrics"
 )
 
 // Options configure both controllers.
@@ -19,12 +23,22 @@ type Options struct {
 	// Wake, when set, enqueues the SiteDeployments sent on it. Tests that
 	// step a fake clock use it in place of waiting for a timed requeue.
 	Wake <-chan event.GenericEvent
+	// Metrics receives what the reconcilers write; nil means the process's
+	// metrics in controller-runtime's registry.
+	Metrics *metrics.Metrics
 }
 
 // Setup registers both controllers with the manager.
 func Setup(mgr ctrl.Manager, o Options) error {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
+	}
+	if o.Metrics == nil {
+		m, err := defaultMetrics()
+		if err != nil {
+			return fmt.Errorf("cannot register the metrics: %w", err)
+		}
+		o.Metrics = m
 	}
 	if o.Workers < 1 {
 		o.Workers = 1
@@ -34,6 +48,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Reader:   mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("sitedeployment-controller"),
 		Clock:    o.Clock,
+		Metrics:  o.Metrics,
 	}
 	if err := sd.SetupWithManager(mgr, o.Workers, o.Wake); err != nil {
 		return fmt.Errorf("cannot set up the SiteDeployment controller: %w", err)
@@ -44,9 +59,16 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Recorder:    mgr.GetEventRecorder("databaserefresh-controller"),
 		Clock:       o.Clock,
 		RunnerImage: o.RunnerImage,
+		Metrics:     o.Metrics,
 	}
 	if err := dr.SetupWithManager(mgr, o.Workers); err != nil {
 		return fmt.Errorf("cannot set up the DatabaseRefresh controller: %w", err)
 	}
 	return nil
 }
+
+// defaultMetrics registers understudy's metrics in controller-runtime's
+// registry once per process, however many managers the process runs.
+var defaultMetrics = sync.OnceValues(func() (*metrics.Metrics, error) {
+	return metrics.New(ctrlmetrics.Registry)
+})

@@ -25,6 +25,7 @@ import (
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
 	"github.com/understudy-dev/understudy/internal/conditions"
+	"github.com/understudy-dev/understudy/internal/metrics"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
@@ -38,6 +39,7 @@ type SiteDeploymentReconciler struct {
 	Reader   client.Reader
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	Metrics  *metrics.Metrics
 
 	written ownWrites
 	copies  *copies
@@ -59,8 +61,12 @@ const databaseRecheck = 2 * time.Second
 
 // Reconcile observes, decides, applies and records.
 func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	started := time.Now()
 	site := &deployv1alpha1.SiteDeployment{}
 	if err := r.Get(ctx, req.NamespacedName, site); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.ForgetSite(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !site.DeletionTimestamp.IsZero() {
@@ -105,12 +111,17 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if len(plan.DatabaseSteps) > 0 && (plan.RequeueAfter == 0 || plan.RequeueAfter > databaseRecheck) {
 		plan.RequeueAfter = databaseRecheck // look again at what the steps did
 	}
+	before := site.Status.DeepCopy()
 	if err := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) { *st = plan.Status }); err != nil {
 		return ctrl.Result{}, err
 	}
+	w := metrics.SiteWrite{Namespace: site.Namespace, Name: site.Name, Before: before, After: &site.Status,
+		Started: started, Written: time.Now(), Now: observed.Now}
 	for _, e := range plan.Events {
 		r.event(site, e.Warning, e.Reason, "%s", e.Note)
+		w.Reasons = append(w.Reasons, e.Reason)
 	}
+	r.Metrics.ObserveSite(w)
 	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
 }
 

@@ -1,0 +1,89 @@
+package controllers_test
+
+import (
+	"testing"
+
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// sample is the value (a counter's or gauge's, or a histogram's sample
+// count) of the series of name whose labels include want, as the manager's
+// metrics endpoint serves it.
+func sample(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
+
+// A release and a rollback show on the metrics endpoint: two promotions
+// (the first revision, then the release), one abort and the rollback it
+// causes, one observed
+// switch latency and release duration per switch, and the info series
+// naming the phase and color the site is in.
+func TestSiteDeploymentMetricsCountReleasesAndRollbacks(t *testing.T) {
+	s, r1 := healthySite(t)
+	site := map[string]string{"namespace": s.ns, "name": "shop"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for k, v := range site {
+			m[k] = v
+		}
+		return m
+	}
+	s.release("shop:2")
+	r2 := s.revision()
+	s.available(v1.Green, r2, 2)
+	s.waitActive(v1.PhaseHealthy, v1.Green, r2)
+	s.annotate(v1.AnnotationAbort, r2)
+	s.waitActive(v1.PhaseAborted, v1.Blue, r1)
+
+	eventually(t, "the metrics to count the release and the rollback", func() error {
+		promoted := sample(t, "understudy_sitedeployment_releases_total", with("outcome", "promoted"))
+		rolledBack := sample(t, "understudy_sitedeployment_releases_total", with("outcome", "rolled_back"))
+		aborted := sample(t, "understudy_sitedeployment_releases_total", with("outcome", "aborted"))
+		info := sample(t, "understudy_sitedeployment_info", with("phase", "Aborted"))
+		if promoted != 2 || rolledBack != 1 || aborted != 1 || info != 1 {
+			return errorf("promoted %v rolled_back %v info{phase=Aborted} %v aborted %v, want 2, 1, 1, 1", promoted, rolledBack, info, aborted)
+		}
+		return nil
+	})
+	if n := sample(t, "understudy_sitedeployment_switch_latency_seconds", site); n != 2 {
+		t.Errorf("switch latency samples = %v, want 2 (the release and the rollback)", n)
+	}
+	if n := sample(t, "understudy_sitedeployment_release_duration_seconds", site); n < 1 {
+		t.Errorf("release duration samples = %v, want at least 1", n)
+	}
+	if n := sample(t, "understudy_sitedeployment_info", with("phase", "Healthy")); n != 0 {
+		t.Errorf("info{phase=Healthy} = %v after the rollback, want no such series", n)
+	}
+}

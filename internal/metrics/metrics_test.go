@@ -1,0 +1,174 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+var now = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+
+func newMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, reg
+}
+
+func at(t time.Time) *metav1.Time { return &metav1.Time{Time: t} }
+
+// histogram is the one series of the histogram name, as a scrape shows it.
+func histogram(t *testing.T, reg *prometheus.Registry, name string) *dto.Histogram {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			if n := len(f.GetMetric()); n != 1 {
+				t.Fatalf("%s has %d series, want 1", name, n)
+			}
+			return f.GetMetric()[0].GetHistogram()
+		}
+	}
+	t.Fatalf("%s not gathered", name)
+	return nil
+}
+
+func assertOneSample(t *testing.T, reg *prometheus.Registry, name string, want float64) {
+	t.Helper()
+	h := histogram(t, reg, name)
+	if h.GetSampleCount() != 1 || h.GetSampleSum() < want*0.99 || h.GetSampleSum() > want*1.01 {
+		t.Errorf("%s: %d samples summing to %v, want one of %v", name, h.GetSampleCount(), h.GetSampleSum(), want)
+	}
+}
+
+func count(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+// A switch counts one promotion and observes the release duration, the
+// switch latency and the write freeze; the info series follows the phase
+// and the active color, the old one removed.
+func TestASwitchCountsAPromotionWithItsDurations(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web",
+		Before: &v1.SiteDeploymentStatus{}, After: &v1.SiteDeploymentStatus{Phase: v1.PhasePromoting, ActiveColor: "blue"}, Now: now})
+	before := &v1.SiteDeploymentStatus{Phase: v1.PhasePromoting, ActiveColor: "blue",
+		PreviewStartedAt: at(now.Add(-90 * time.Second)),
+		Database:         &v1.DatabaseStatus{FrozenSince: at(now.Add(-4 * time.Second))}}
+	started := time.Now()
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before,
+		After:   &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveColor: "green"},
+		Reasons: []string{v1.EventSwitched}, Started: started, Written: started.Add(30 * time.Millisecond), Now: now})
+
+	if got := count(m.releases.WithLabelValues("prod", "web", OutcomePromoted)); got != 1 {
+		t.Errorf("promoted releases = %v, want 1", got)
+	}
+	if got := testutil.CollectAndCount(m.siteInfo); got != 1 {
+		t.Errorf("info series = %d, want 1 (the old phase's series removed)", got)
+	}
+	if got := count(m.siteInfo.WithLabelValues("prod", "web", "Healthy", "green")); got != 1 {
+		t.Errorf("info{Healthy,green} = %v, want 1", got)
+	}
+	assertOneSample(t, reg, "understudy_sitedeployment_release_duration_seconds", 90)
+	assertOneSample(t, reg, "understudy_sitedeployment_write_freeze_seconds", 4)
+	assertOneSample(t, reg, "understudy_sitedeployment_switch_latency_seconds", 0.03)
+}
+
+// Each event ends a release with its own outcome; events that end none
+// count nothing.
+func TestReleaseOutcomesFollowTheDecisionsEvents(t *testing.T) {
+	cases := []struct {
+		reason string
+		// after carries the aborted revision; before the active one.
+		after v1.SiteDeploymentStatus
+		want  string
+	}{
+		{v1.EventSwitched, v1.SiteDeploymentStatus{AbortedRevision: "a"}, OutcomeRolledBack},
+		{v1.EventSwitched, v1.SiteDeploymentStatus{AbortedRevision: "b"}, OutcomePromoted},
+		{v1.EventAvailable, v1.SiteDeploymentStatus{}, OutcomePromoted},
+		{v1.EventSuperseded, v1.SiteDeploymentStatus{}, OutcomeSuperseded},
+		{v1.ReasonAborted, v1.SiteDeploymentStatus{}, OutcomeAborted},
+		{v1.ReasonPrePromotionFailed, v1.SiteDeploymentStatus{}, OutcomeFailed},
+		{v1.ReasonMigrationFailed, v1.SiteDeploymentStatus{}, OutcomeFailed},
+		{"CandidateStarted", v1.SiteDeploymentStatus{}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.reason+"/"+c.want, func(t *testing.T) {
+			m, _ := newMetrics(t)
+			before := &v1.SiteDeploymentStatus{ActiveRevision: "a"}
+			m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: &c.after,
+				Reasons: []string{c.reason}, Now: now})
+			for _, outcome := range []string{OutcomePromoted, OutcomeAborted, OutcomeRolledBack, OutcomeSuperseded, OutcomeFailed} {
+				want := 0.0
+				if outcome == c.want {
+					want = 1
+				}
+				if got := count(m.releases.WithLabelValues("prod", "web", outcome)); got != want {
+					t.Errorf("%s releases = %v, want %v", outcome, got, want)
+				}
+			}
+		})
+	}
+}
+
+// A deleted site leaves no series behind.
+func TestAForgottenSiteHasNoSeries(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: &v1.SiteDeploymentStatus{},
+		After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Reasons: []string{v1.ReasonAborted}, Now: now})
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "api", Before: &v1.SiteDeploymentStatus{},
+		After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Now: now})
+	m.ForgetSite("prod", "web")
+	if got := testutil.CollectAndCount(m.releases); got != 0 {
+		t.Errorf("release series after delete = %d, want 0", got)
+	}
+	if got := testutil.CollectAndCount(m.siteInfo); got != 1 {
+		t.Errorf("info series after deleting one of two sites = %d, want 1", got)
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A finished refresh counts once, however often the same status is
+// written again; the gauges follow status.
+func TestARefreshCountsOnceAndSetsTheDataAge(t *testing.T) {
+	m, reg := newMetrics(t)
+	rec := &v1.RefreshRecord{Job: "dev-refresh-1", Result: v1.RefreshSucceeded,
+		StartedAt: at(now.Add(-75 * time.Second)), FinishedAt: at(now)}
+	after := &v1.DatabaseRefreshStatus{LastRefresh: rec, LastSuccessfulTime: at(now), DataTakenAt: at(now.Add(-6 * time.Hour))}
+	m.ObserveRefresh("dev", "nightly", &v1.DatabaseRefreshStatus{}, after)
+	m.ObserveRefresh("dev", "nightly", after, after.DeepCopy())
+
+	if got := count(m.refreshes.WithLabelValues("dev", "nightly", "Succeeded")); got != 1 {
+		t.Errorf("succeeded refreshes = %v, want 1", got)
+	}
+	if got := count(m.refreshDataTaken.WithLabelValues("dev", "nightly")); got != float64(now.Add(-6*time.Hour).Unix()) {
+		t.Errorf("data taken = %v, want %v", got, now.Add(-6*time.Hour).Unix())
+	}
+	if got := count(m.refreshLastSuccess.WithLabelValues("dev", "nightly")); got != float64(now.Unix()) {
+		t.Errorf("last success = %v, want %v", got, now.Unix())
+	}
+	assertOneSample(t, reg, "understudy_databaserefresh_duration_seconds", 75)
+
+	failed := after.DeepCopy()
+	failed.LastRefresh = &v1.RefreshRecord{Job: "dev-refresh-2", Result: v1.RefreshFailed}
+	m.ObserveRefresh("dev", "nightly", after, failed)
+	if got := count(m.refreshes.WithLabelValues("dev", "nightly", "Failed")); got != 1 {
+		t.Errorf("failed refreshes = %v, want 1", got)
+	}
+	m.ForgetRefresh("dev", "nightly")
+	if got := testutil.CollectAndCount(m.refreshes) + testutil.CollectAndCount(m.refreshDataTaken); got != 0 {
+		t.Errorf("series after delete = %d, want 0", got)
+	}
+}

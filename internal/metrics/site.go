@@ -1,0 +1,104 @@
+package metrics
+
+import (
+	"slices"
+	"time"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// SiteWrite is what one reconcile of a SiteDeployment wrote.
+type SiteWrite struct {
+	Namespace, Name string
+	// Before and After are the status before and after the write.
+	Before, After *v1.SiteDeploymentStatus
+	// Reasons are the reasons of the events the decision emitted.
+	Reasons []string
+	// Started is when the reconcile began and Written when its writes
+	// were done, by the wall clock; Now is the decision's clock, the one
+	// status times are in.
+	Started, Written, Now time.Time
+}
+
+// failureReasons are the reasons a release fails with, as events.
+var failureReasons = map[string]bool{
+	v1.ReasonPrePromotionFailed:       true,
+	v1.ReasonPostPromotionFailed:      true,
+	v1.ReasonCheckTimedOut:            true,
+	v1.ReasonProgressDeadlineExceeded: true,
+	v1.ReasonCopyFailed:               true,
+	v1.ReasonMigrationFailed:          true,
+	v1.ReasonMigrationTimedOut:        true,
+}
+
+// ObserveSite records a reconcile's write: the info series follows the
+// phase and active color; each ending of a release counts once, as the
+// decision's event says it ended; a switch observes the release duration,
+// the switch latency and, for a schema-changing release, the write freeze.
+func (m *Metrics) ObserveSite(w SiteWrite) {
+	m.setInfo(w.Namespace, w.Name, string(w.After.Phase), string(w.After.ActiveColor))
+	for _, reason := range w.Reasons {
+		outcome := releaseOutcome(reason, w.Before, w.After)
+		if outcome != "" {
+			m.releases.WithLabelValues(w.Namespace, w.Name, outcome).Inc()
+		}
+		if reason != v1.EventSwitched {
+			continue
+		}
+		m.switchLatency.WithLabelValues(w.Namespace, w.Name).Observe(w.Written.Sub(w.Started).Seconds())
+		if t := w.Before.PreviewStartedAt; t != nil {
+			m.releaseDuration.WithLabelValues(w.Namespace, w.Name).Observe(w.Now.Sub(t.Time).Seconds())
+		}
+		if d := w.Before.Database; d != nil && d.FrozenSince != nil {
+			m.writeFreeze.WithLabelValues(w.Namespace, w.Name).Observe(w.Now.Sub(d.FrozenSince.Time).Seconds())
+		}
+	}
+}
+
+// releaseOutcome is the outcome an event of the given reason ends a
+// release with, or "" when it ends none. A switch away from an active
+// revision the same write (or an earlier one) marked aborted is a rollback,
+// whether a person aborted it or its post-promotion check failed; every
+// other switch, and a first revision becoming available, is a promotion.
+func releaseOutcome(reason string, before, after *v1.SiteDeploymentStatus) string {
+	switch {
+	case reason == v1.EventSwitched && after.AbortedRevision != "" && after.AbortedRevision == before.ActiveRevision:
+		return OutcomeRolledBack
+	case reason == v1.EventSwitched, reason == v1.EventAvailable:
+		return OutcomePromoted
+	case reason == v1.EventSuperseded:
+		return OutcomeSuperseded
+	case reason == v1.ReasonAborted:
+		return OutcomeAborted
+	case failureReasons[reason]:
+		return OutcomeFailed
+	}
+	return ""
+}
+
+func (m *Metrics) setInfo(namespace, name string, labels ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := key{namespace, name}
+	values := append([]string{namespace, name}, labels...)
+	if old, ok := m.infoLabels[k]; ok {
+		if slices.Equal(old, values) {
+			return
+		}
+		m.siteInfo.DeleteLabelValues(old...)
+	}
+	m.siteInfo.WithLabelValues(values...).Set(1)
+	m.infoLabels[k] = values
+}
+
+// ForgetSite removes the series of a deleted SiteDeployment.
+func (m *Metrics) ForgetSite(namespace, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := key{namespace, name}
+	if old, ok := m.infoLabels[k]; ok {
+		m.siteInfo.DeleteLabelValues(old...)
+		delete(m.infoLabels, k)
+	}
+	deleteSeries(namespace, name, m.releases, m.releaseDuration, m.switchLatency, m.writeFreeze)
+}
