@@ -67,6 +67,8 @@ func testFailingCheck(t *testing.T) {
 	}
 	ok, _ := tr.counts()
 	t.Logf("%d requests, all answered by v1", ok)
+	expectMetrics(t, ns, "service1", releases("promoted", 1), releases("failed", 1),
+		metricWant{"understudy_sitedeployment_info", map[string]string{"phase": "Degraded"}, 1})
 }
 
 func otherColor(c deployv1alpha1.Color) deployv1alpha1.Color {

@@ -94,6 +94,11 @@ func testScheduledRefresh(t *testing.T) {
 
 	got := waitRefreshed(t, c, ns, dr.Name, job.Name)
 	t.Logf("status: dataTakenAt %s, lastRefresh %+v", got.Status.DataTakenAt, *got.Status.LastRefresh)
+	expectMetrics(t, ns, dr.Name,
+		metricWant{"understudy_databaserefresh_refreshes_total", map[string]string{"result": "Succeeded"}, 1},
+		metricWant{"understudy_databaserefresh_duration_seconds", map[string]string{"result": "Succeeded"}, 1},
+		metricWant{"understudy_databaserefresh_data_taken_timestamp_seconds", nil, float64(got.Status.DataTakenAt.Unix())},
+		metricWant{"understudy_databaserefresh_last_success_timestamp_seconds", nil, float64(got.Status.LastSuccessfulTime.Unix())})
 	if n := queryInt(t, pg, "service0_dev", "SELECT count(*) FROM users WHERE email NOT LIKE '%@example.invalid'"); n != 0 {
 		t.Fatalf("%d e-mails left unscrubbed in dev", n)
 	}

@@ -96,6 +96,10 @@ func testReleasesUnderTraffic(t *testing.T) {
 	if s := kstatusOf(t, c, "SiteDeployment", ns, "service0"); s != status.CurrentStatus {
 		t.Errorf("kstatus of the healthy SiteDeployment is %s, want Current", s)
 	}
+	// v1 available, v2, v3 and v4 switched to; v2 aborted and rolled back.
+	expectMetrics(t, ns, "service0", releases("promoted", 4), releases("aborted", 1), releases("rolled_back", 1),
+		metricWant{"understudy_sitedeployment_switch_latency_seconds", nil, 4},
+		metricWant{"understudy_sitedeployment_info", map[string]string{"phase": "Healthy", "active_color": string(sd.Status.ActiveColor)}, 1})
 }
 
 // waitScaledDown waits until no pod of the given revision is left.

@@ -21,7 +21,8 @@ func TestMission(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m := env.RunManager(t, "--refresh-runner-image=local/refresh-runner")
+	metricsAddr = freeLoopback(t)
+	m := env.RunManager(t, "--refresh-runner-image=local/refresh-runner", "-metrics-bind-address="+metricsAddr)
 	m.WaitReady(t, 90*time.Second)
 	t.Run("ReleasesAndRollbackUnderTraffic", testReleasesUnderTraffic)
 	t.Run("FailingPrePromotionCheckKeepsOldVersion", testFailingCheck)

@@ -1,0 +1,105 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// metricsAddr is the loopback host:port of the mission manager's /metrics.
+var metricsAddr string
+
+// freeLoopback is a free host:port on 127.0.0.1.
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// scrape reads the manager's /metrics as Prometheus would.
+func scrape(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("cannot scrape the manager's metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("cannot parse the manager's metrics: %v", err)
+	}
+	return families
+}
+
+// metricValue is the value of the series of name with exactly the labels
+// want among its own (a histogram's sample count), and whether it exists.
+func metricValue(families map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	f := families[name]
+	if f == nil {
+		return 0, false
+	}
+series:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue series
+			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue(), true
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue(), true
+		case m.GetHistogram() != nil:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// expectMetrics waits until each named series of the object ns/name has
+// the value given.
+func expectMetrics(t *testing.T, ns, name string, want ...metricWant) {
+	t.Helper()
+	Eventually(t, 30*time.Second, "the manager's metrics of "+ns+"/"+name, func() (bool, error) {
+		families := scrape(t)
+		for _, w := range want {
+			labels := map[string]string{"namespace": ns, "name": name}
+			for k, v := range w.labels {
+				labels[k] = v
+			}
+			got, _ := metricValue(families, w.name, labels)
+			if got != w.value {
+				return false, fmt.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+			}
+		}
+		return true, nil
+	})
+}
+
+type metricWant struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+func releases(outcome string, n float64) metricWant {
+	return metricWant{"understudy_sitedeployment_releases_total", map[string]string{"outcome": outcome}, n}
+}
