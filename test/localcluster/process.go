@@ -81,6 +81,16 @@ func (p *Process) Stop(grace time.Duration) {
 	})
 }
 
+// Kill SIGKILLs the process group at once, as a node failure or the OOM
+// killer would: no signal handler runs. It returns once the leader has
+// been reaped.
+func (p *Process) Kill() {
+	p.once.Do(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	})
+}
+
 // Leftovers lists the pids of live processes whose environment carries the
 // marker: anything started by the cluster or its agent that is still running.
 func Leftovers(marker string) []int {
