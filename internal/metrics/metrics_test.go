@@ -172,3 +172,20 @@ func TestARefreshCountsOnceAndSetsTheDataAge(t *testing.T) {
 		t.Errorf("series after delete = %d, want 0", got)
 	}
 }
+
+// A rollback is a switch, not the end of a release: it observes the switch
+// latency only, though status still has the aborted release's times.
+func TestARollbackObservesOnlyTheSwitchLatency(t *testing.T) {
+	m, reg := newMetrics(t)
+	before := &v1.SiteDeploymentStatus{ActiveRevision: "b", PreviewStartedAt: at(now.Add(-time.Minute)),
+		Database: &v1.DatabaseStatus{FrozenSince: at(now.Add(-30 * time.Second))}}
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: &v1.SiteDeploymentStatus{AbortedRevision: "b"},
+		Reasons: []string{v1.ReasonAborted, v1.EventSwitched}, Now: now})
+	assertOneSample(t, reg, "understudy_sitedeployment_switch_latency_seconds", 0)
+	if n := testutil.CollectAndCount(m.releaseDuration) + testutil.CollectAndCount(m.writeFreeze); n != 0 {
+		t.Errorf("release duration and write freeze have %d series after a rollback, want none", n)
+	}
+	if got := count(m.releases.WithLabelValues("prod", "web", OutcomeRolledBack)); got != 1 {
+		t.Errorf("rolled back = %v, want 1", got)
+	}
+}

@@ -33,8 +33,9 @@ var failureReasons = map[string]bool{
 
 // ObserveSite records a reconcile's write: the info series follows the
 // phase and active color; each ending of a release counts once, as the
-// decision's event says it ended; a switch observes the release duration,
-// the switch latency and, for a schema-changing release, the write freeze.
+// decision's event says it ended; every switch observes the switch
+// latency, and a switch to a new revision the release duration and, for a
+// schema-changing release, the write freeze.
 func (m *Metrics) ObserveSite(w SiteWrite) {
 	m.setInfo(w.Namespace, w.Name, string(w.After.Phase), string(w.After.ActiveColor))
 	for _, reason := range w.Reasons {
@@ -46,6 +47,9 @@ func (m *Metrics) ObserveSite(w SiteWrite) {
 			continue
 		}
 		m.switchLatency.WithLabelValues(w.Namespace, w.Name).Observe(w.Written.Sub(w.Started).Seconds())
+		if outcome == OutcomeRolledBack {
+			continue // no release ends here: status still has the aborted one's times
+		}
 		if t := w.Before.PreviewStartedAt; t != nil {
 			m.releaseDuration.WithLabelValues(w.Namespace, w.Name).Observe(w.Now.Sub(t.Time).Seconds())
 		}
