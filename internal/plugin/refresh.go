@@ -33,6 +33,22 @@ func (e *env) refreshCommand() *cobra.Command {
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
+		Use:   "history NAME",
+		Short: "The refresh Jobs the cluster keeps, newest first: when, how long, result, source, why it failed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, dbr, err := e.getRefresh(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			runs, err := refreshRuns(cmd.Context(), c, dbr)
+			if err != nil {
+				return err
+			}
+			return WriteRefreshHistory(e.streams.Out, runs, time.Now())
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
 		Use:   "now NAME",
 		Short: "Start one refresh now (the refresh-now annotation gets a fresh value)",
 		Args:  cobra.ExactArgs(1),
