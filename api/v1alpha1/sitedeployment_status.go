@@ -166,6 +166,10 @@ type RevisionRecord struct {
 	// SchemaRevision is spec.database.schemaRevision of the revision.
 	// +optional
 	SchemaRevision string `json:"schemaRevision,omitempty"`
+	// Database is the database the revision served from when it took
+	// traffic, for a site with spec.database.
+	// +optional
+	Database string `json:"database,omitempty"`
 	// Changes says what the revision changed from the one before it
 	// (images, environment values, commands), or the pod template's
 	// kubernetes.io/change-cause annotation when it has one.

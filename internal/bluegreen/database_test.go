@@ -88,9 +88,12 @@ func TestSchemaReleaseFreezesCopiesMigratesStartsAndSwitches(t *testing.T) {
 	if !w.db.get("shop_blue").Frozen || w.db.get("shop_green").Frozen {
 		t.Fatal("after the switch the old side must stay read-only and the new one take writes")
 	}
+	// History says which database each revision served from.
+	if h := w.site.Status.History; len(h) != 2 || h[0].Database != "shop_green" || h[1].Revision != r1 || h[1].Database != "shop_blue" {
+		t.Fatalf("history %+v, want %s on shop_green after %s on shop_blue", h, w.siteRev(), r1)
+	}
 	w.reconcile()
 	w.expectOps() // steady: nothing to do
-	_ = r1
 }
 
 func TestSchemaReleaseFailureBeforeTheSwitchDropsTheCopyAndUnfreezes(t *testing.T) {

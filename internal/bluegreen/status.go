@@ -13,7 +13,8 @@ import (
 )
 
 // record sets the outcome of rev in the history (newest first), adding it
-// when missing; promotedAt, when given, moves it to the front.
+// when missing; promotedAt, when given, moves it to the front and records
+// the database it now serves from (the caller has switched status.database).
 func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *metav1.Time) {
 	h := p.st.History
 	idx := -1
@@ -42,6 +43,9 @@ func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *met
 	rec.Outcome = outcome
 	if promotedAt != nil {
 		rec.PromotedAt = promotedAt
+		if d := p.st.Database; d != nil && d.ActiveName != "" {
+			rec.Database = d.ActiveName
+		}
 		h = append([]v1.RevisionRecord{rec}, h...)
 	} else if idx >= 0 {
 		h = append(h[:idx:idx], append([]v1.RevisionRecord{rec}, h[idx:]...)...)

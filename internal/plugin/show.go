@@ -13,22 +13,21 @@ import (
 )
 
 // WriteHistory prints status.history, newest first: revision, images,
-// when it took traffic, how it ended, and the database a color uses.
+// when it took traffic, how it ended, the database it served from and its
+// role now.
 func WriteHistory(w io.Writer, site *v1.SiteDeployment, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REVISION\tIMAGES\tPROMOTED\tOUTCOME\tROLE")
+	fmt.Fprintln(tw, "REVISION\tIMAGES\tPROMOTED\tOUTCOME\tDATABASE\tROLE")
 	for _, h := range site.Status.History {
 		role := ""
 		switch h.Revision {
 		case site.Status.ActiveRevision:
 			role = "active"
-			if d := site.Status.Database; d != nil && d.ActiveName != "" {
-				role += " (database " + d.ActiveName + ")"
-			}
 		case site.Status.PreviewRevision:
 			role = "preview"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Revision, strings.Join(h.Images, ","), ago(h.PromotedAt, now), or(string(h.Outcome), "-"), or(role, "-"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Revision, strings.Join(h.Images, ","), ago(h.PromotedAt, now), or(string(h.Outcome), "-"),
+			or(h.Database, "-"), or(role, "-"))
 	}
 	return tw.Flush()
 }
