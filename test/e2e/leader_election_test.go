@@ -61,8 +61,11 @@ func TestLeaderFailoverFinishesARelease(t *testing.T) {
 	secondHolder := waitLeaseHolder(t, ns, firstHolder, 30*time.Second)
 	takeover := time.Since(killedAt)
 	t.Logf("leader %s SIGKILLed mid-release; %s leads %s later", firstHolder, secondHolder, takeover.Round(time.Millisecond))
-	if takeover > 15*time.Second+2*time.Second {
-		t.Errorf("takeover after a SIGKILL took %s, more than the 15 s lease and a retry", takeover)
+	// The standby may take the Lease 15 s after it last saw it renewed
+	// (renewals come every second, the kill up to a second after the last)
+	// and asks every second, with jitter.
+	if limit := 15*time.Second + 3*time.Second; takeover > limit {
+		t.Errorf("takeover after a SIGKILL took %s, more than %s (the 15 s lease, a renewal and a retry)", takeover, limit)
 	}
 	rev2, _ := waitSwitch(t, c, ns, "service0", rev1, 90*time.Second)
 	waitHealthy(t, c, ns, "service0", 60*time.Second)
