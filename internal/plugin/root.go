@@ -26,7 +26,8 @@ type env struct {
 	streams genericiooptions.IOStreams
 }
 
-func (e *env) client() (client.Client, string, error) {
+// client is a client that can also watch (for -w).
+func (e *env) client() (client.WithWatch, string, error) {
 	cfg, err := e.flags.ToRESTConfig()
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot load the kubeconfig: %w", err)
@@ -42,7 +43,7 @@ func (e *env) client() (client.Client, string, error) {
 	if err := v1.AddToScheme(scheme); err != nil {
 		return nil, "", fmt.Errorf("cannot build the scheme: %w", err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, "", fmt.Errorf("cannot create a client: %w", err)
 	}

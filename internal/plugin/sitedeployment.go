@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -104,12 +103,8 @@ func (e *env) getCommand() *cobra.Command {
 			if k := args[0]; k != "sdep" && k != "sitedeployment" && k != "sitedeployments" {
 				return fmt.Errorf("unknown kind %q: only sdep (sitedeployment)", k)
 			}
-			return wait.PollUntilContextCancel(cmd.Context(), 2*time.Second, true, func(ctx context.Context) (bool, error) {
-				c, site, err := e.getSite(ctx, args[1])
-				if err != nil {
-					return false, err
-				}
-				o, err := observe(ctx, c, site)
+			return e.followSite(cmd.Context(), args[1], func(c client.Client, site *v1.SiteDeployment) (bool, error) {
+				o, err := observe(cmd.Context(), c, site)
 				if err != nil {
 					return false, err
 				}
@@ -121,7 +116,7 @@ func (e *env) getCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the tree again every two seconds")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the tree again on each change of the SiteDeployment")
 	return cmd
 }
 
@@ -157,11 +152,7 @@ func (e *env) statusCommand() *cobra.Command {
 			last := ""
 			var verdict Verdict
 			var why string
-			err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-				_, site, err := e.getSite(ctx, args[0])
-				if err != nil {
-					return false, err
-				}
+			err := e.followSite(ctx, args[0], func(_ client.Client, site *v1.SiteDeployment) (bool, error) {
 				verdict, why = Judge(site)
 				if why != last {
 					fmt.Fprintf(e.streams.Out, "%s\n", why)
