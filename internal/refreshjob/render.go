@@ -116,7 +116,7 @@ func jobTemplate(dr *deployv1alpha1.DatabaseRefresh, image string) batchv1.JobTe
 		Env:                      append(credentialEnv(dr), userEnv(o.Env)...),
 		VolumeMounts:             volumeMounts(dr),
 		TerminationMessagePath:   TerminationLogPath,
-		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			ReadOnlyRootFilesystem:   ptr.To(true),

@@ -65,7 +65,7 @@ func TestCronJobFromBackup(t *testing.T) {
 	if c.Image != "runner:1" || !slices.Equal(c.Command, []string{"refresh-runner"}) || !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("container image/command/args = %s %v %v", c.Image, c.Command, c.Args)
 	}
-	if c.TerminationMessagePolicy != corev1.TerminationMessageReadFile {
+	if c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
 		t.Errorf("termination message policy = %s", c.TerminationMessagePolicy)
 	}
 	sc := c.SecurityContext

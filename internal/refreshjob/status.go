@@ -165,6 +165,9 @@ func conditions(prev []metav1.Condition, o Observation, st deployv1alpha1.Databa
 		ready = cond{true, deployv1alpha1.ReasonScheduled, "The CronJob is in place; " + nextRun(st)}
 		degraded = cond{false, deployv1alpha1.ReasonScheduled, "No refresh has run yet"}
 	}
+	if active != nil && active.Problem != "" && o.Blocked == nil {
+		degraded = cond{true, deployv1alpha1.ReasonRefreshFailing, failingMessage(active)}
+	}
 	switch {
 	case active != nil:
 		progressing = cond{true, deployv1alpha1.ReasonRefreshRunning, runningMessage(active)}
@@ -299,7 +302,15 @@ func metaTime(t time.Time) *metav1.Time {
 }
 
 func runningMessage(j *ObservedJob) string {
-	return fmt.Sprintf("Refresh Job %s is running since %s", j.Name, j.Start.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("Refresh Job %s is running since %s", j.Name, j.Start.UTC().Format(time.RFC3339))
+	if j.Problem != "" {
+		msg += "; it is failing: " + j.Problem
+	}
+	return msg
+}
+
+func failingMessage(j *ObservedJob) string {
+	return fmt.Sprintf("Refresh Job %s is failing; dev keeps its current copy: %s", j.Name, j.Problem)
 }
 
 // wasRunning tells whether the previous status already reported job as
