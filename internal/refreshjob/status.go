@@ -17,6 +17,9 @@ const (
 	EventRefreshStarted   = "RefreshStarted"
 	EventRefreshSucceeded = "RefreshSucceeded"
 	EventRefreshFailed    = "RefreshFailed"
+	// EventRefreshFailing: the running Job's pod cannot start or an attempt
+	// failed; recorded each time the reason changes.
+	EventRefreshFailing = "RefreshFailing"
 	// EventRestartSkipped: the SiteDeployment to restart does not exist.
 	EventRestartSkipped = "RestartSkipped"
 	// EventActionRefresh is the action of the refresh events.
@@ -127,6 +130,10 @@ func PlanStatus(prev deployv1alpha1.DatabaseRefreshStatus, o Observation) Plan {
 	if active != nil && !wasRunning(prev.Conditions, active.Name) {
 		p.Events = append(p.Events, Event{Reason: EventRefreshStarted, Job: active.Name,
 			Note: fmt.Sprintf("Refresh started by Job %s", active.Name)})
+	}
+
+	if active != nil && active.Problem != "" && !reported(prev.Conditions, failingMessage(active)) {
+		p.Events = append(p.Events, Event{Warning: true, Reason: EventRefreshFailing, Job: active.Name, Note: failingMessage(active)})
 	}
 
 	st.Conditions = conditions(prev.Conditions, o, st, active)
@@ -319,4 +326,11 @@ func wasRunning(prev []metav1.Condition, job string) bool {
 	c := meta.FindStatusCondition(prev, deployv1alpha1.ConditionProgressing)
 	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == deployv1alpha1.ReasonRefreshRunning &&
 		strings.HasPrefix(c.Message, "Refresh Job "+job+" ")
+}
+
+// reported tells whether the previous status's Degraded condition already
+// says msg, so that a failing Job is recorded as an event once per reason.
+func reported(prev []metav1.Condition, msg string) bool {
+	c := meta.FindStatusCondition(prev, deployv1alpha1.ConditionDegraded)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Message == msg
 }
