@@ -197,7 +197,9 @@ type RunnerPodOverrides struct {
 	// PriorityClassName of the runner pod.
 	// +optional
 	PriorityClassName string `json:"priorityClassName,omitempty"`
-	// ActiveDeadlineSeconds bounds one refresh.
+	// ActiveDeadlineSeconds bounds one refresh: a runner Job still running
+	// (or whose pod never started) after this long fails with reason
+	// DeadlineExceeded. Default 3600.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
