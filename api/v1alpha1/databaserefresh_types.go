@@ -237,6 +237,10 @@ type DatabaseRefreshStatus struct {
 	// LastRefreshNowToken is the last deploy.understudy.dev/refresh-now value acted on.
 	// +optional
 	LastRefreshNowToken string `json:"lastRefreshNowToken,omitempty"`
+	// RefreshNowQueuedBehind names the running refresh Job a new
+	// refresh-now token waits for; cleared when its own Job starts.
+	// +optional
+	RefreshNowQueuedBehind string `json:"refreshNowQueuedBehind,omitempty"`
 	// Conditions: Ready, Progressing, Degraded (and Reconciling, Stalled for kstatus).
 	// +listType=map
 	// +listMapKey=type

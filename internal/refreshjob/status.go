@@ -17,6 +17,8 @@ const (
 	EventRefreshStarted   = "RefreshStarted"
 	EventRefreshSucceeded = "RefreshSucceeded"
 	EventRefreshFailed    = "RefreshFailed"
+	// EventRefreshQueued: a refresh-now token waits behind a running Job.
+	EventRefreshQueued = "RefreshQueued"
 	// EventRefreshFailing: the running Job's pod cannot start or an attempt
 	// failed; recorded each time the reason changes.
 	EventRefreshFailing = "RefreshFailing"
@@ -53,6 +55,9 @@ type Observation struct {
 	Finished *Finished
 	// RefreshNowToken is the refresh-now token acted on (its Job exists).
 	RefreshNowToken string
+	// RefreshNowQueuedBehind is the running Job a new refresh-now token
+	// waits for.
+	RefreshNowQueuedBehind string
 	// SiteDeployment is spec.siteDeploymentRef's name, if set.
 	SiteDeployment string
 }
@@ -92,6 +97,11 @@ func PlanStatus(prev deployv1alpha1.DatabaseRefreshStatus, o Observation) Plan {
 		st.LastRefreshNowToken = o.RefreshNowToken
 	}
 	var p Plan
+	st.RefreshNowQueuedBehind = o.RefreshNowQueuedBehind
+	if q := o.RefreshNowQueuedBehind; q != "" && q != prev.RefreshNowQueuedBehind {
+		p.Events = append(p.Events, Event{Reason: EventRefreshQueued, Job: q,
+			Note: fmt.Sprintf("Refresh-now waits for the running refresh Job %s to end", q)})
+	}
 
 	if last := lastSchedule(o, prev.LastScheduleTime); last != nil {
 		st.LastScheduleTime = metaTime(*last)
