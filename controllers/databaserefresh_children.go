@@ -141,7 +141,7 @@ func (r *DatabaseRefreshReconciler) applyCronJob(ctx context.Context, stored, de
 // reconcileRefreshNow starts one Job for a new refresh-now token, from the
 // CronJob's job template. It waits while the spec is blocked or another
 // refresh runs (two refreshes of one database must not overlap), and
-// records the token once its Job exists. Sets nothing but the token.
+// records the token once its Job exists, or the Job it waits behind.
 func (r *DatabaseRefreshReconciler) reconcileRefreshNow(ctx context.Context, dr *deployv1alpha1.DatabaseRefresh, cj *batchv1.CronJob, jobs map[string]*batchv1.Job, obs *refreshjob.Observation) error {
 	token := dr.Annotations[deployv1alpha1.AnnotationRefreshNow]
 	if token == "" || token == dr.Status.LastRefreshNowToken {
@@ -152,8 +152,12 @@ func (r *DatabaseRefreshReconciler) reconcileRefreshNow(ctx context.Context, dr 
 		obs.RefreshNowToken = token
 		return nil
 	}
-	if cj == nil || refreshjob.NewestActive(obs.Jobs) != nil {
-		return nil // a Job or spec change wakes us
+	if active := refreshjob.NewestActive(obs.Jobs); active != nil {
+		obs.RefreshNowQueuedBehind = active.Name
+		return nil // its end wakes us
+	}
+	if cj == nil {
+		return nil // a spec change wakes us
 	}
 	job := refreshjob.NowJob(dr, cj, token)
 	if err := r.Create(ctx, job); err != nil {

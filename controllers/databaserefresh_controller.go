@@ -88,6 +88,9 @@ func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err := r.readFinished(ctx, dr, jobs, &obs); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.readActive(ctx, jobs, &obs); err != nil {
+		return ctrl.Result{}, err
+	}
 
 	plan := refreshjob.PlanStatus(dr.Status, obs)
 	if plan.RestartAt != nil {

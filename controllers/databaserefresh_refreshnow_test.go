@@ -107,11 +107,20 @@ func TestDatabaseRefreshRefreshNowWaitsForARunningRefresh(t *testing.T) {
 		}
 		return nil
 	})
+	r.waitFor("queued behind nightly-1", func(dr *v1.DatabaseRefresh) error {
+		if dr.Status.RefreshNowQueuedBehind != "nightly-1" {
+			return fmt.Errorf("refreshNowQueuedBehind = %q", dr.Status.RefreshNowQueuedBehind)
+		}
+		return nil
+	})
+	if ev := r.waitEvent("RefreshQueued"); ev.Type != "Normal" || !strings.Contains(ev.Note, "nightly-1") {
+		t.Errorf("event = %s %q", ev.Type, ev.Note)
+	}
 
 	r.finishJob(job, pod, true, `{"result":"Succeeded"}`, start.Add(time.Second))
 	r.waitFor("refresh-now after nightly-1", func(dr *v1.DatabaseRefresh) error {
-		if dr.Status.LastRefreshNowToken != "now" || len(r.jobs()) != 2 {
-			return fmt.Errorf("token %q, %d Jobs", dr.Status.LastRefreshNowToken, len(r.jobs()))
+		if dr.Status.LastRefreshNowToken != "now" || len(r.jobs()) != 2 || dr.Status.RefreshNowQueuedBehind != "" {
+			return fmt.Errorf("token %q, %d Jobs, queued behind %q", dr.Status.LastRefreshNowToken, len(r.jobs()), dr.Status.RefreshNowQueuedBehind)
 		}
 		return nil
 	})

@@ -54,22 +54,45 @@ func (r *DatabaseRefreshReconciler) readFinished(ctx context.Context, dr *deploy
 	if !refreshjob.IsUnrecorded(newest, dr.Status.LastRefresh) {
 		return nil
 	}
-	job := jobs[newest.Name]
+	pods, err := r.jobPods(ctx, jobs[newest.Name])
+	if err != nil {
+		return err
+	}
+	res, _ := refreshjob.ResultFromPods(pods)
+	obs.Finished = &refreshjob.Finished{Job: *newest, Result: res}
+	return nil
+}
+
+// readActive reads, from its pods, why the running refresh Job cannot
+// start or failed an attempt, so that the status says so while it runs.
+func (r *DatabaseRefreshReconciler) readActive(ctx context.Context, jobs map[string]*batchv1.Job, obs *refreshjob.Observation) error {
+	active := refreshjob.NewestActive(obs.Jobs)
+	if active == nil || jobs[active.Name] == nil {
+		return nil
+	}
+	pods, err := r.jobPods(ctx, jobs[active.Name])
+	if err != nil {
+		return err
+	}
+	active.Problem = refreshjob.PodProblem(pods)
+	return nil
+}
+
+// jobPods lists the pods of a Job, past the cache.
+func (r *DatabaseRefreshReconciler) jobPods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
 	selector := labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: job.Name})
 	if job.Spec.Selector != nil {
 		s, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
 		if err != nil {
-			return fmt.Errorf("cannot read the selector of Job %s: %w", job.Name, err)
+			return nil, fmt.Errorf("cannot read the selector of Job %s: %w", job.Name, err)
 		}
 		selector = s
 	}
 	var pods corev1.PodList
 	if err := r.Reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
-		return fmt.Errorf("cannot list the pods of Job %s: %w", job.Name, err)
+		return nil, fmt.Errorf("cannot list the pods of Job %s: %w", job.Name, err)
 	}
-	res, _ := refreshjob.ResultFromPods(pods.Items)
-	obs.Finished = &refreshjob.Finished{Job: *newest, Result: res}
-	return nil
+	return pods.Items, nil
 }
 
 // restartSite asks the SiteDeployment to restart its pods so that they

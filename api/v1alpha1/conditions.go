@@ -62,6 +62,9 @@ const (
 	ReasonRefreshFailed = "RefreshFailed"
 	// ReasonRefreshRunning: a refresh Job is running.
 	ReasonRefreshRunning = "RefreshRunning"
+	// ReasonRefreshFailing: the running refresh Job's pod cannot start or an
+	// attempt failed; dev keeps its current copy.
+	ReasonRefreshFailing = "RefreshFailing"
 	// ReasonScheduled: the CronJob is in place and waits for its next run.
 	ReasonScheduled = "Scheduled"
 )

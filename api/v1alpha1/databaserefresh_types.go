@@ -197,7 +197,9 @@ type RunnerPodOverrides struct {
 	// PriorityClassName of the runner pod.
 	// +optional
 	PriorityClassName string `json:"priorityClassName,omitempty"`
-	// ActiveDeadlineSeconds bounds one refresh.
+	// ActiveDeadlineSeconds bounds one refresh: a runner Job still running
+	// (or whose pod never started) after this long fails with reason
+	// DeadlineExceeded. Default 3600.
 	// +kubebuilder:validation:Minimum=1
 	// +optional
 	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
@@ -235,6 +237,10 @@ type DatabaseRefreshStatus struct {
 	// LastRefreshNowToken is the last deploy.understudy.dev/refresh-now value acted on.
 	// +optional
 	LastRefreshNowToken string `json:"lastRefreshNowToken,omitempty"`
+	// RefreshNowQueuedBehind names the running refresh Job a new
+	// refresh-now token waits for; cleared when its own Job starts.
+	// +optional
+	RefreshNowQueuedBehind string `json:"refreshNowQueuedBehind,omitempty"`
 	// Conditions: Ready, Progressing, Degraded (and Reconciling, Stalled for kstatus).
 	// +listType=map
 	// +listMapKey=type

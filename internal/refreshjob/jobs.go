@@ -35,6 +35,9 @@ type ObservedJob struct {
 	Finish time.Time // zero while active
 	// Reason and Message of the Job's Failed condition.
 	Reason, Message string
+	// Problem is why the running Job's pod cannot start or failed an
+	// attempt (PodProblem); "" when nothing is wrong.
+	Problem string
 }
 
 // ObserveJob reads a Job's state from its conditions.

@@ -116,7 +116,7 @@ func jobTemplate(dr *deployv1alpha1.DatabaseRefresh, image string) batchv1.JobTe
 		Env:                      append(credentialEnv(dr), userEnv(o.Env)...),
 		VolumeMounts:             volumeMounts(dr),
 		TerminationMessagePath:   TerminationLogPath,
-		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			ReadOnlyRootFilesystem:   ptr.To(true),
@@ -132,7 +132,7 @@ func jobTemplate(dr *deployv1alpha1.DatabaseRefresh, image string) batchv1.JobTe
 		ObjectMeta: metav1.ObjectMeta{Labels: Labels(dr)},
 		Spec: batchv1.JobSpec{
 			BackoffLimit:          o.BackoffLimit,
-			ActiveDeadlineSeconds: o.ActiveDeadlineSeconds,
+			ActiveDeadlineSeconds: activeDeadline(o),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: maps.Clone(o.Annotations)},
 				Spec: corev1.PodSpec{
@@ -340,4 +340,16 @@ func nonNil(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// DefaultActiveDeadlineSeconds bounds a refresh whose spec sets no
+// deadline: a runner that hangs (or a pod that never starts) ends as a
+// failed Job with reason DeadlineExceeded instead of running for ever.
+const DefaultActiveDeadlineSeconds int64 = 3600
+
+func activeDeadline(o *deployv1alpha1.RunnerPodOverrides) *int64 {
+	if o.ActiveDeadlineSeconds != nil {
+		return ptr.To(*o.ActiveDeadlineSeconds)
+	}
+	return ptr.To(DefaultActiveDeadlineSeconds)
 }

@@ -65,7 +65,10 @@ func TestCronJobFromBackup(t *testing.T) {
 	if c.Image != "runner:1" || !slices.Equal(c.Command, []string{"refresh-runner"}) || !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("container image/command/args = %s %v %v", c.Image, c.Command, c.Args)
 	}
-	if c.TerminationMessagePolicy != corev1.TerminationMessageReadFile {
+	if d := cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds; d == nil || *d != DefaultActiveDeadlineSeconds {
+		t.Errorf("active deadline = %v, want the default %d", d, DefaultActiveDeadlineSeconds)
+	}
+	if c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
 		t.Errorf("termination message policy = %s", c.TerminationMessagePolicy)
 	}
 	sc := c.SecurityContext
@@ -157,7 +160,7 @@ func TestJobTemplateOverrides(t *testing.T) {
 		Tolerations:           []corev1.Toleration{{Key: "db", Operator: corev1.TolerationOpExists}},
 		ServiceAccountName:    "runner",
 		PriorityClassName:     "low",
-		ActiveDeadlineSeconds: ptr.To[int64](3600),
+		ActiveDeadlineSeconds: ptr.To[int64](600),
 		BackoffLimit:          ptr.To[int32](1),
 	}
 	js := CronJob(dr, "runner:1").Spec.JobTemplate.Spec
@@ -166,7 +169,7 @@ func TestJobTemplateOverrides(t *testing.T) {
 		t.Errorf("pod metadata = %+v", pod.ObjectMeta)
 	}
 	if pod.Spec.NodeSelector["disk"] != "ssd" || len(pod.Spec.Tolerations) != 1 || pod.Spec.ServiceAccountName != "runner" ||
-		pod.Spec.PriorityClassName != "low" || *js.ActiveDeadlineSeconds != 3600 || *js.BackoffLimit != 1 {
+		pod.Spec.PriorityClassName != "low" || *js.ActiveDeadlineSeconds != 600 || *js.BackoffLimit != 1 {
 		t.Errorf("pod spec = %+v", pod.Spec)
 	}
 	if got := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; got.String() != "1Gi" {

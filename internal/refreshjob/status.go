@@ -17,6 +17,11 @@ const (
 	EventRefreshStarted   = "RefreshStarted"
 	EventRefreshSucceeded = "RefreshSucceeded"
 	EventRefreshFailed    = "RefreshFailed"
+	// EventRefreshQueued: a refresh-now token waits behind a running Job.
+	EventRefreshQueued = "RefreshQueued"
+	// EventRefreshFailing: the running Job's pod cannot start or an attempt
+	// failed; recorded each time the reason changes.
+	EventRefreshFailing = "RefreshFailing"
 	// EventRestartSkipped: the SiteDeployment to restart does not exist.
 	EventRestartSkipped = "RestartSkipped"
 	// EventActionRefresh is the action of the refresh events.
@@ -50,6 +55,9 @@ type Observation struct {
 	Finished *Finished
 	// RefreshNowToken is the refresh-now token acted on (its Job exists).
 	RefreshNowToken string
+	// RefreshNowQueuedBehind is the running Job a new refresh-now token
+	// waits for.
+	RefreshNowQueuedBehind string
 	// SiteDeployment is spec.siteDeploymentRef's name, if set.
 	SiteDeployment string
 }
@@ -89,6 +97,11 @@ func PlanStatus(prev deployv1alpha1.DatabaseRefreshStatus, o Observation) Plan {
 		st.LastRefreshNowToken = o.RefreshNowToken
 	}
 	var p Plan
+	st.RefreshNowQueuedBehind = o.RefreshNowQueuedBehind
+	if q := o.RefreshNowQueuedBehind; q != "" && q != prev.RefreshNowQueuedBehind {
+		p.Events = append(p.Events, Event{Reason: EventRefreshQueued, Job: q,
+			Note: fmt.Sprintf("Refresh-now waits for the running refresh Job %s to end", q)})
+	}
 
 	if last := lastSchedule(o, prev.LastScheduleTime); last != nil {
 		st.LastScheduleTime = metaTime(*last)
@@ -129,6 +142,10 @@ func PlanStatus(prev deployv1alpha1.DatabaseRefreshStatus, o Observation) Plan {
 			Note: fmt.Sprintf("Refresh started by Job %s", active.Name)})
 	}
 
+	if active != nil && active.Problem != "" && !reported(prev.Conditions, failingMessage(active)) {
+		p.Events = append(p.Events, Event{Warning: true, Reason: EventRefreshFailing, Job: active.Name, Note: failingMessage(active)})
+	}
+
 	st.Conditions = conditions(prev.Conditions, o, st, active)
 	p.Status = st
 	return p
@@ -164,6 +181,9 @@ func conditions(prev []metav1.Condition, o Observation, st deployv1alpha1.Databa
 	default:
 		ready = cond{true, deployv1alpha1.ReasonScheduled, "The CronJob is in place; " + nextRun(st)}
 		degraded = cond{false, deployv1alpha1.ReasonScheduled, "No refresh has run yet"}
+	}
+	if active != nil && active.Problem != "" && o.Blocked == nil {
+		degraded = cond{true, deployv1alpha1.ReasonRefreshFailing, failingMessage(active)}
 	}
 	switch {
 	case active != nil:
@@ -302,7 +322,15 @@ func metaTime(t time.Time) *metav1.Time {
 }
 
 func runningMessage(j *ObservedJob) string {
-	return fmt.Sprintf("Refresh Job %s is running since %s", j.Name, j.Start.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("Refresh Job %s is running since %s", j.Name, j.Start.UTC().Format(time.RFC3339))
+	if j.Problem != "" {
+		msg += "; it is failing: " + j.Problem
+	}
+	return msg
+}
+
+func failingMessage(j *ObservedJob) string {
+	return fmt.Sprintf("Refresh Job %s is failing; dev keeps its current copy: %s", j.Name, j.Problem)
 }
 
 // wasRunning tells whether the previous status already reported job as
@@ -311,4 +339,11 @@ func wasRunning(prev []metav1.Condition, job string) bool {
 	c := meta.FindStatusCondition(prev, deployv1alpha1.ConditionProgressing)
 	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == deployv1alpha1.ReasonRefreshRunning &&
 		strings.HasPrefix(c.Message, "Refresh Job "+job+" ")
+}
+
+// reported tells whether the previous status's Degraded condition already
+// says msg, so that a failing Job is recorded as an event once per reason.
+func reported(prev []metav1.Condition, msg string) bool {
+	c := meta.FindStatusCondition(prev, deployv1alpha1.ConditionDegraded)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Message == msg
 }
