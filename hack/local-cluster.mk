@@ -17,7 +17,7 @@ test-e2e: deps cluster-tools ## End-to-end tests on a local cluster (control pla
 
 .PHONY: demo
 demo: deps ## The operator on a local cluster with PostgreSQL and config/samples/demo, until Ctrl-C.
-	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) in $(ENVTEST_ASSETS): built once, ~10 min the first time"
+	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) in $(ENVTEST_ASSETS): built once, about fifteen minutes the first time on two cores"
 	@$(MAKE) --no-print-directory cluster-tools
 	@echo "==> building localcluster, manager, demo-site, refresh-runner into $(BIN)/"
 	go build -o $(BIN)/ ./test/cmd/localcluster ./cmd/manager ./test/cmd/demo-site ./cmd/refresh-runner

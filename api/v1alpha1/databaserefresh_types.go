@@ -275,7 +275,7 @@ type RefreshRecord struct {
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 52",message="metadata.name must be at most 52 characters: the CronJob named after it appends 11 characters to its Jobs' names"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=dbr,categories=understudy
+// +kubebuilder:resource:shortName=dbr,categories={all,understudy}
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
 // +kubebuilder:printcolumn:name="Last-Success",type=date,JSONPath=`.status.lastSuccessfulTime`
 // +kubebuilder:printcolumn:name="Data-Taken",type=date,JSONPath=`.status.dataTakenAt`

@@ -292,7 +292,7 @@ type MigrationSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
-// +kubebuilder:resource:shortName=sdep,categories=understudy
+// +kubebuilder:resource:shortName=sdep,categories={all,understudy}
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeColor`
 // +kubebuilder:printcolumn:name="Active-Rev",type=string,JSONPath=`.status.activeRevision`
 // +kubebuilder:printcolumn:name="Preview-Rev",type=string,JSONPath=`.status.previewRevision`

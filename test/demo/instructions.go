@@ -39,7 +39,8 @@ Release v3 with a schema change (writes freeze, service0 is copied to service0_g
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl understudy -n dev refresh now service0-dev-refresh
   kubectl understudy -n dev refresh status service0-dev-refresh
-  kubectl -n dev get dbr,pods -w
+  kubectl -n dev get dbr -w      # one resource type per watch; in another terminal:
+  kubectl -n dev get pods -w
 
 Logs: {{.Logs}} (manager.log, nodeagent.log, ...); kubectl logs works too.
 Press Ctrl-C to stop everything.

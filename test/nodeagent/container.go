@@ -204,7 +204,10 @@ func (c *containerRunner) start(ctx context.Context) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer logFile.Close()
-	script := sandboxScript(mounts, c.r.latest().Name, c.spec.WorkingDir)
+	script, err := sandboxScript(mounts, c.r.latest().Name, c.spec.WorkingDir)
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command("unshare", append([]string{"--mount", "--uts", "--propagation", "private", "--",
 		"/bin/sh", "-c", script, "sh"}, argv...)...)
 	cmd.Env = envList(env)
@@ -271,13 +274,33 @@ func (c *containerRunner) mounts(termPath string) ([]mount, error) {
 func depth(p string) int { return strings.Count(filepath.Clean(p), "/") }
 
 // sandboxScript is the shell run inside the new namespaces before exec'ing
-// the container's program ("$@").
-func sandboxScript(ms []mount, hostname, workDir string) string {
+// the container's program ("$@"). A source that an earlier mount covers (an
+// emptyDir at /tmp while the pod's files live under /tmp) is opened before any
+// mount and bound through its descriptor, so no host path the pod needs is
+// hidden by where the pod mounts its volumes.
+func sandboxScript(ms []mount, hostname, workDir string) (string, error) {
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	fmt.Fprintf(&b, "hostname %s\n", shellQuote(hostname))
-	for _, m := range ms {
-		fmt.Fprintf(&b, "mount --bind %s %s\n", shellQuote(m.src), shellQuote(m.dst))
+	fds := map[int]int{} // mount index -> descriptor (3..9: what sh can name)
+	for i, m := range ms {
+		if !coveredBefore(ms[:i], m.src) {
+			continue
+		}
+		fd := 3 + len(fds)
+		if fd > 9 {
+			return "", &configError{fmt.Errorf("too many volume sources under the pod's own mount points (at most 7)")}
+		}
+		fds[i] = fd
+		fmt.Fprintf(&b, "exec %d<%s\n", fd, shellQuote(m.src))
+	}
+	for i, m := range ms {
+		if fd, ok := fds[i]; ok {
+			fmt.Fprintf(&b, "mount --no-canonicalize --bind /proc/self/fd/%d %s\n", fd, shellQuote(m.dst))
+			fmt.Fprintf(&b, "exec %d<&-\n", fd)
+		} else {
+			fmt.Fprintf(&b, "mount --bind %s %s\n", shellQuote(m.src), shellQuote(m.dst))
+		}
 		if m.readOnly {
 			fmt.Fprintf(&b, "mount -o remount,bind,ro %s\n", shellQuote(m.dst))
 		}
@@ -286,7 +309,18 @@ func sandboxScript(ms []mount, hostname, workDir string) string {
 		fmt.Fprintf(&b, "cd %s\n", shellQuote(workDir))
 	}
 	b.WriteString("exec \"$@\"\n")
-	return b.String()
+	return b.String(), nil
+}
+
+// coveredBefore reports whether path lies at or under the target of one of ms.
+func coveredBefore(ms []mount, path string) bool {
+	for _, m := range ms {
+		dst := filepath.Clean(m.dst)
+		if path == dst || strings.HasPrefix(path, strings.TrimSuffix(dst, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

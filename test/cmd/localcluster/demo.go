@@ -4,15 +4,14 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/understudy-dev/understudy/test/demo"
 )
 
 // runDemo is `localcluster demo`: the cluster, the operator, PostgreSQL and
-// the demo manifests until Ctrl-C or SIGTERM.
+// the demo manifests until Ctrl-C, SIGTERM or SIGHUP (the
+// terminal closed); every one of them stops everything started.
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	dir := fs.String("dir", ".demo", "state dir (wiped at start): cluster, logs, backups")
@@ -33,7 +32,7 @@ func runDemo(args []string) error {
 		return err
 	}
 	*imageBin = abs
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := demo.SignalContext(context.Background())
 	defer stop()
 	return demo.Run(ctx, demo.Options{Dir: *dir, ImageBin: *imageBin, Assets: *assets, Out: os.Stdout})
 }

@@ -17,13 +17,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/understudy-dev/understudy/test/demo"
 	"github.com/understudy-dev/understudy/test/localcluster"
 	"github.com/understudy-dev/understudy/test/nodeagent"
 )
@@ -57,7 +56,7 @@ func run(args []string) error {
 		*imageBin = filepath.Dir(exe)
 	}
 	log := zap.New(zap.UseDevMode(false))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := demo.SignalContext(context.Background()) // SIGHUP too: closing the terminal stops the cluster
 	defer stop()
 
 	start := time.Now()
