@@ -95,7 +95,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	step(o.Out, "starting the operator (manager --refresh-runner-image=local/refresh-runner)")
-	mgr, err := startManager(c, o.ImageBin)
+	mgr, metrics, err := startManager(c, o.ImageBin)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	prod, dev := agent.ServiceAddress("prod", "service0"), agent.ServiceAddress("dev", "service0-dev")
 	printInstructions(o.Out, instructions{
 		Took: time.Since(begin), Kubeconfig: c.Kubeconfig, Logs: filepath.Join(c.Dir, "logs"), Assets: assets,
-		Prod: net.JoinHostPort(prod, "80"), Dev: net.JoinHostPort(dev, "80"),
+		Prod: net.JoinHostPort(prod, "80"), Dev: net.JoinHostPort(dev, "80"), Metrics: metrics,
 	})
 	select {
 	case <-ctx.Done():
@@ -163,15 +163,33 @@ func startAgent(c *localcluster.Cluster, imageBin string, stops *[]func()) (*nod
 }
 
 // startManager runs the operator as a local process against the cluster,
-// listening on loopback only.
-func startManager(c *localcluster.Cluster, imageBin string) (*localcluster.Process, error) {
+// its health and metrics endpoints on loopback only; it returns the metrics
+// address.
+func startManager(c *localcluster.Cluster, imageBin string) (*localcluster.Process, string, error) {
+	health, err := freeLoopback()
+	if err != nil {
+		return nil, "", err
+	}
+	metrics, err := freeLoopback()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := localcluster.StartProcess("manager", c.LogPath("manager"), c.Marker, []string{"KUBECONFIG=" + c.Kubeconfig},
+		append([]string{filepath.Join(imageBin, "manager")}, managerArgs(c.Kubeconfig, health, metrics)...)...)
+	return p, metrics, err
+}
+
+func managerArgs(kubeconfig, health, metrics string) []string {
+	return []string{"-kubeconfig=" + kubeconfig, "-metrics-bind-address=" + metrics,
+		"-health-probe-bind-address=" + health, "-refresh-runner-image=local/refresh-runner"}
+}
+
+// freeLoopback is a free TCP address on 127.0.0.1.
+func freeLoopback() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	health := l.Addr().String()
-	l.Close()
-	return localcluster.StartProcess("manager", c.LogPath("manager"), c.Marker, []string{"KUBECONFIG=" + c.Kubeconfig},
-		filepath.Join(imageBin, "manager"), "-kubeconfig="+c.Kubeconfig, "-metrics-bind-address=0",
-		"-health-probe-bind-address="+health, "-refresh-runner-image=local/refresh-runner")
+	defer l.Close()
+	return l.Addr().String(), nil
 }

@@ -12,6 +12,7 @@ type instructions struct {
 	Kubeconfig, Logs string
 	Assets           string
 	Prod, Dev        string
+	Metrics          string // the operator's metrics endpoint, on loopback
 }
 
 var instructionsText = template.Must(template.New("").Parse(`
@@ -23,6 +24,7 @@ understudy demo up in {{.Took}}. In another terminal:
   make plugin && export PATH=$PWD/bin:$PATH   # kubectl understudy (docs/kubectl-plugin.md)
   curl -s http://{{.Prod}}/      # production prod/service0: version and user count
   curl -s http://{{.Dev}}/      # dev dev/service0-dev: a sanitised copy
+  curl -s http://{{.Metrics}}/metrics | grep controller_runtime_reconcile_total   # the operator's metrics (loopback only)
 
 Release v2 to production (smoke-tested through the preview Service, then waits for you):
   kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'

@@ -42,3 +42,21 @@ func TestPrintedKubectlCommandsParse(t *testing.T) {
 		t.Fatalf("no kubectl commands printed:\n%s", b.String())
 	}
 }
+
+// The demo turns on the operator's metrics endpoint, on loopback only, and
+// prints its URL.
+func TestMetricsEndpointIsOnAndPrinted(t *testing.T) {
+	metrics, err := freeLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Join(managerArgs("/k", "127.0.0.1:1", metrics), " ")
+	if !strings.Contains(args, "-metrics-bind-address="+metrics) || !strings.HasPrefix(metrics, "127.0.0.1:") {
+		t.Errorf("manager runs with %q; want metrics on %s", args, metrics)
+	}
+	var b strings.Builder
+	printInstructions(&b, instructions{Metrics: metrics})
+	if !strings.Contains(b.String(), "http://"+metrics+"/metrics") {
+		t.Errorf("the demo does not print the metrics URL:\n%s", b.String())
+	}
+}
