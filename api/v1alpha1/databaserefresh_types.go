@@ -266,6 +266,11 @@ type RefreshRecord struct {
 	// old copy it could not drop, a backup it could not prove complete, for
 	// which it kept every previous copy).
 	Message string `json:"message,omitempty"`
+	// FailedStep is the step a failed refresh failed in: validate,
+	// connect, lock, source, restore, sanitize, analyze, swap, or job when
+	// the Job failed without a result from the runner.
+	// +optional
+	FailedStep string `json:"failedStep,omitempty"`
 }
 
 // DatabaseRefresh keeps a development database a recent copy of production:

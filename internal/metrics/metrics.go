@@ -36,6 +36,7 @@ type Metrics struct {
 	refreshDataTaken   *prometheus.GaugeVec
 	refreshDuration    *prometheus.HistogramVec
 	refreshes          *prometheus.CounterVec
+	refreshFailures    *prometheus.CounterVec
 
 	mu         sync.Mutex
 	infoLabels map[key][]string // label values of the info series now set, per site
@@ -87,6 +88,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "understudy_databaserefresh_refreshes_total",
 			Help: "Refreshes that ended, by result (Succeeded, Failed).",
 		}, append(site, "result")),
+		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "understudy_databaserefresh_failures_total",
+			Help: "Failed refreshes, by the step they failed in (validate, connect, lock, source, restore, sanitize, analyze, swap, job).",
+		}, append(site, "step")),
 		infoLabels: map[key][]string{},
 	}
 	for _, c := range m.collectors() {
@@ -99,7 +104,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.siteInfo, m.releases, m.releaseDuration, m.switchLatency, m.writeFreeze,
-		m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes}
+		m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes, m.refreshFailures}
 }
 
 type partialDeleter interface {

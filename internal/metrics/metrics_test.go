@@ -162,13 +162,16 @@ func TestARefreshCountsOnceAndSetsTheDataAge(t *testing.T) {
 	assertOneSample(t, reg, "understudy_databaserefresh_duration_seconds", 75)
 
 	failed := after.DeepCopy()
-	failed.LastRefresh = &v1.RefreshRecord{Job: "dev-refresh-2", Result: v1.RefreshFailed}
+	failed.LastRefresh = &v1.RefreshRecord{Job: "dev-refresh-2", Result: v1.RefreshFailed, FailedStep: "source"}
 	m.ObserveRefresh("dev", "nightly", after, failed)
 	if got := count(m.refreshes.WithLabelValues("dev", "nightly", "Failed")); got != 1 {
 		t.Errorf("failed refreshes = %v, want 1", got)
 	}
+	if got := count(m.refreshFailures.WithLabelValues("dev", "nightly", "source")); got != 1 {
+		t.Errorf("failures in step source = %v, want 1", got)
+	}
 	m.ForgetRefresh("dev", "nightly")
-	if got := testutil.CollectAndCount(m.refreshes) + testutil.CollectAndCount(m.refreshDataTaken); got != 0 {
+	if got := testutil.CollectAndCount(m.refreshes) + testutil.CollectAndCount(m.refreshDataTaken) + testutil.CollectAndCount(m.refreshFailures); got != 0 {
 		t.Errorf("series after delete = %d, want 0", got)
 	}
 }

@@ -21,6 +21,9 @@ func (m *Metrics) ObserveRefresh(namespace, name string, before, after *v1.Datab
 	}
 	result := string(last.Result)
 	m.refreshes.WithLabelValues(namespace, name, result).Inc()
+	if last.Result == v1.RefreshFailed {
+		m.refreshFailures.WithLabelValues(namespace, name, last.FailedStep).Inc()
+	}
 	if last.StartedAt != nil && last.FinishedAt != nil {
 		m.refreshDuration.WithLabelValues(namespace, name, result).Observe(last.FinishedAt.Sub(last.StartedAt.Time).Seconds())
 	}
@@ -28,5 +31,5 @@ func (m *Metrics) ObserveRefresh(namespace, name string, before, after *v1.Datab
 
 // ForgetRefresh removes the series of a deleted DatabaseRefresh.
 func (m *Metrics) ForgetRefresh(namespace, name string) {
-	deleteSeries(namespace, name, m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes)
+	deleteSeries(namespace, name, m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes, m.refreshFailures)
 }

@@ -11,6 +11,9 @@ type Result struct {
 	Result string `json:"result"`
 	// Error is the failure, in words a person can act on; empty on success.
 	Error string `json:"error,omitempty"`
+	// Step is the step that failed (one of the Step constants); empty on
+	// success.
+	Step string `json:"step,omitempty"`
 	// Source is the backup file name (relative to the backup directory) or
 	// "database <name>" for a live dump.
 	Source string `json:"source,omitempty"`
@@ -36,6 +39,21 @@ type Result struct {
 	// could not be dropped, ...): the refresh itself succeeded.
 	Warnings []string `json:"warnings,omitempty"`
 }
+
+// Steps a refresh fails in: a bounded set, so metrics can count by it.
+const (
+	StepValidate = "validate" // the options
+	StepConnect  = "connect"  // reaching the target server
+	StepLock     = "lock"     // waiting for another refresh of the target
+	StepSource   = "source"   // picking, checking or dumping the source
+	StepRestore  = "restore"  // creating and restoring the side database
+	StepSanitize = "sanitize" // reading and running the sanitize scripts
+	StepAnalyze  = "analyze"
+	StepSwap     = "swap"
+	// StepJob: the Job failed without a result from the runner (its pod
+	// could not start, was killed, or ran past its deadline).
+	StepJob = "job"
+)
 
 // Result values.
 const (

@@ -40,30 +40,35 @@ func Run(ctx context.Context, o Options) Result {
 		r.log.Error("refresh failed; the target is unchanged", "target", o.TargetDB, "error", err)
 		return res
 	}
-	res.Result = Succeeded
+	res.Result, res.Step = Succeeded, ""
 	r.log.Info("refresh succeeded", "target", o.TargetDB, "previous", res.Previous, "totalMs", res.DurationsMs["total"], "unavailableMs", res.UnavailableMs)
 	return res
 }
 
 func (r *run) do(ctx context.Context) (err error) {
+	r.res.Step = StepValidate
 	if err := r.o.validate(); err != nil {
 		return err
 	}
+	r.res.Step = StepConnect
 	admin, err := r.connectAdmin(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = admin.Close(context.WithoutCancel(ctx)) }()
+	r.res.Step = StepLock
 	if err := r.lock(ctx, admin); err != nil {
 		return err
 	}
 	if err := r.dropStaleSide(ctx, admin); err != nil {
 		return err
 	}
+	r.res.Step = StepSanitize
 	files, err := sanitizeFiles(r.o.SanitizeDir)
 	if err != nil {
 		return err
 	}
+	r.res.Step = StepSource
 	var d *dump
 	if r.o.SourceDB != "" {
 		d, err = r.liveDump(ctx)
@@ -79,6 +84,7 @@ func (r *run) do(ctx context.Context) (err error) {
 
 	marker := postgres.Marker{Tool: Tool, Role: "side", For: r.o.TargetDB, Source: d.source, CreatedAt: r.o.Now().UTC().Truncate(time.Second)}
 	side := r.o.sideName()
+	r.res.Step = StepRestore
 	r.log.Info("creating the side database", "database", side, "owner", r.o.Owner)
 	if err := postgres.CreateDatabase(ctx, admin, side, "", postgres.CreateOptions{Owner: r.o.Owner, Template: "template0"}); err != nil {
 		return err
@@ -95,15 +101,19 @@ func (r *run) do(ctx context.Context) (err error) {
 	if err := r.restore(ctx, d); err != nil {
 		return err
 	}
+	r.res.Step = StepSanitize
 	if err := r.sanitize(ctx, files); err != nil {
 		return err
 	}
+	r.res.Step = StepAnalyze
 	if err := r.analyze(ctx); err != nil {
 		return err
 	}
+	r.res.Step = StepSource
 	if err := d.unchanged(); err != nil {
 		return err
 	}
+	r.res.Step = StepSwap
 	if err := r.swap(ctx, admin, marker); err != nil {
 		return err
 	}

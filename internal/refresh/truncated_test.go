@@ -256,7 +256,7 @@ func TestARefusedFirstRefreshCreatesNothing(t *testing.T) {
 	o := opts(t, "cut_first", "half.sql")
 	o.BackupDir = dir
 	res := Run(context.Background(), o)
-	if res.Result != Failed || !strings.Contains(res.Error, "half.sql") || !strings.Contains(res.Error, "cut short") {
+	if res.Result != Failed || !strings.Contains(res.Error, "half.sql") || !strings.Contains(res.Error, "cut short") || res.Step != StepSource {
 		t.Fatalf("result = %+v", res)
 	}
 	if got := databases(t, "cut_first"); len(got) != 0 {

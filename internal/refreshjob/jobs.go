@@ -172,7 +172,7 @@ func (f Finished) Record() deployv1alpha1.RefreshRecord {
 	if r := f.Result; r != nil {
 		rec.Source, rec.Bytes, rec.Message = r.Source, r.Bytes, r.Error
 		if r.Result == refresh.Failed {
-			rec.Result = deployv1alpha1.RefreshFailed
+			rec.Result, rec.FailedStep = deployv1alpha1.RefreshFailed, r.Step
 		}
 		if rec.Message == "" && len(r.Warnings) > 0 {
 			rec.Message = "succeeded with warnings: " + strings.Join(r.Warnings, "; ")
@@ -183,6 +183,9 @@ func (f Finished) Record() deployv1alpha1.RefreshRecord {
 	}
 	if rec.Result == deployv1alpha1.RefreshFailed && rec.Message == "" {
 		rec.Message = jobFailure(f.Job)
+	}
+	if rec.Result == deployv1alpha1.RefreshFailed && rec.FailedStep == "" {
+		rec.FailedStep = refresh.StepJob
 	}
 	return rec
 }

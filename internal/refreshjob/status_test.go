@@ -184,8 +184,13 @@ func TestFailedJobWithoutResult(t *testing.T) {
 		t.Fatalf("parsed %+v from a non-JSON message", res)
 	}
 	rec := Finished{Job: o}.Record()
-	if rec.Result != deployv1alpha1.RefreshFailed || !strings.Contains(rec.Message, "BackoffLimitExceeded: Job has reached the specified backoff limit") {
+	if rec.Result != deployv1alpha1.RefreshFailed || !strings.Contains(rec.Message, "BackoffLimitExceeded: Job has reached the specified backoff limit") ||
+		rec.FailedStep != refresh.StepJob {
 		t.Errorf("record = %+v", rec)
+	}
+	rec = Finished{Job: o, Result: &refresh.Result{Result: refresh.Failed, Error: "cut short", Step: refresh.StepSource}}.Record()
+	if rec.FailedStep != refresh.StepSource || rec.Message != "cut short" {
+		t.Errorf("record of the runner's failure = %+v, want step source", rec)
 	}
 }
 
