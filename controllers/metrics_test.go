@@ -6,43 +6,19 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/test/promtest"
 )
 
-// sample is the value (a counter's or gauge's, or a histogram's sample
-// count) of the series of name whose labels include want, as the manager's
-// metrics endpoint serves it.
+// sample is the value of the series of name whose labels include want, as
+// the manager's metrics endpoint serves it (0 when there is none).
 func sample(t *testing.T, name string, want map[string]string) float64 {
 	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue series
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
+	v, _ := promtest.Value(families, name, want)
+	return v
 }
 
 // A release and a rollback show on the metrics endpoint: two promotions

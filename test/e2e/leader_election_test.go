@@ -5,12 +5,16 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -82,62 +86,64 @@ func TestLeaderFailoverFinishesARelease(t *testing.T) {
 	}
 }
 
-// waitLeaseHolder waits until the manager's Lease is held by someone other
-// than not, and returns the holder.
+// waitLeaseHolder watches the manager's Lease until someone other than
+// not holds it, and returns the holder.
 func waitLeaseHolder(t *testing.T, ns, not string, timeout time.Duration) string {
 	t.Helper()
-	var holder string
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		lease, err := env.Client.CoordinationV1().Leases(ns).Get(context.Background(), leaseName, metav1.GetOptions{})
-		if err == nil {
-			holder = leaseHolder(lease)
-			if holder != "" && holder != not {
-				return holder
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	holder := ""
+	_, err := watchtools.UntilWithSync(ctx, watchNamed(env.Client.CoordinationV1().RESTClient(), "leases", ns, leaseName),
+		&coordinationv1.Lease{}, nil, func(ev watch.Event) (bool, error) {
+			if l, ok := ev.Object.(*coordinationv1.Lease); ok {
+				holder = ptr.Deref(l.Spec.HolderIdentity, "")
 			}
-		}
-		time.Sleep(20 * time.Millisecond)
+			return holder != "" && holder != not, nil
+		})
+	if err != nil {
+		t.Fatalf("no new holder of Lease %s/%s within %s (holder %q, previous %q): %v", ns, leaseName, timeout, holder, not, err)
 	}
-	t.Fatalf("no new holder of Lease %s/%s within %s (holder %q, previous %q)", ns, leaseName, timeout, holder, not)
-	return ""
+	return holder
 }
 
-func leaseHolder(l *coordinationv1.Lease) string { return ptr.Deref(l.Spec.HolderIdentity, "") }
+// watchNamed lists and watches the one object ns/name of resource.
+func watchNamed(c cache.Getter, resource, ns, name string) *cache.ListWatch {
+	return cache.NewListWatchFromClient(c, resource, ns, fields.OneTermEqualSelector("metadata.name", name))
+}
 
-// watchSelectorInvariant polls the active Service until stopped and fails
-// the test if its selector ever names a color whose Deployment is not
-// fully available with the revision the selector names.
+// watchSelectorInvariant watches the active Service until stopped and
+// fails the test if its selector ever names a color whose Deployment is
+// not fully available with the revision the selector names.
 func watchSelectorInvariant(t *testing.T, ns, site string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		last := ""
-		for ctx.Err() == nil {
-			if err := checkSelector(ctx, ns, site, &last); err != nil {
-				t.Errorf("safety invariant broken: %v", err)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
+		_, err := watchtools.UntilWithSync(ctx, watchNamed(env.Client.CoreV1().RESTClient(), "services", ns, site),
+			&corev1.Service{}, nil, func(ev watch.Event) (bool, error) {
+				svc, ok := ev.Object.(*corev1.Service)
+				if !ok || ev.Type == watch.Deleted {
+					return false, nil
+				}
+				return false, checkSelector(ctx, svc, &last)
+			})
+		if err != nil && ctx.Err() == nil {
+			t.Errorf("safety invariant broken: %v", err)
 		}
 	}()
-	return func() { cancel(); wg.Wait() }
+	return func() { cancel(); <-done }
 }
 
-// checkSelector checks the selector when it differs from *last.
-func checkSelector(ctx context.Context, ns, site string, last *string) error {
-	svc, err := env.Client.CoreV1().Services(ns).Get(ctx, site, metav1.GetOptions{})
-	if err != nil {
-		return nil // a failed read proves nothing either way
-	}
+// checkSelector checks svc's selector when it differs from *last.
+func checkSelector(ctx context.Context, svc *corev1.Service, last *string) error {
 	color, rev := svc.Spec.Selector[deployv1alpha1.LabelColor], svc.Spec.Selector[revisionLabel]
 	if color+"/"+rev == *last {
 		return nil
 	}
-	d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, site+"-"+color, metav1.GetOptions{})
+	d, err := env.Client.AppsV1().Deployments(svc.Namespace).Get(ctx, svc.Name+"-"+color, metav1.GetOptions{})
 	if err != nil {
-		return nil
+		return nil // a failed read proves nothing either way
 	}
 	want := ptr.Deref(d.Spec.Replicas, 1)
 	if d.Spec.Template.Labels[revisionLabel] != rev || d.Status.AvailableReplicas < want || want == 0 {

@@ -4,14 +4,18 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/understudy-dev/understudy/test/promtest"
 )
 
 // metricsAddr is the loopback host:port of the mission manager's /metrics.
@@ -29,7 +33,7 @@ func freeLoopback(t *testing.T) string {
 }
 
 // scrape reads the manager's /metrics as Prometheus would.
-func scrape(t *testing.T) map[string]*dto.MetricFamily {
+func scrape(t *testing.T) []*dto.MetricFamily {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
@@ -41,37 +45,7 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	if err != nil {
 		t.Fatalf("cannot parse the manager's metrics: %v", err)
 	}
-	return families
-}
-
-// metricValue is the value of the series of name with exactly the labels
-// want among its own (a histogram's sample count), and whether it exists.
-func metricValue(families map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
-	f := families[name]
-	if f == nil {
-		return 0, false
-	}
-series:
-	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue series
-			}
-		}
-		switch {
-		case m.GetCounter() != nil:
-			return m.GetCounter().GetValue(), true
-		case m.GetGauge() != nil:
-			return m.GetGauge().GetValue(), true
-		case m.GetHistogram() != nil:
-			return float64(m.GetHistogram().GetSampleCount()), true
-		}
-	}
-	return 0, false
+	return slices.Collect(maps.Values(families))
 }
 
 // expectMetrics waits until each named series of the object ns/name has
@@ -85,7 +59,7 @@ func expectMetrics(t *testing.T, ns, name string, want ...metricWant) {
 			for k, v := range w.labels {
 				labels[k] = v
 			}
-			got, _ := metricValue(families, w.name, labels)
+			got, _ := promtest.Value(families, w.name, labels)
 			if got != w.value {
 				return false, fmt.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
 			}
