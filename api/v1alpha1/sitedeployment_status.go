@@ -87,6 +87,14 @@ type SiteDeploymentStatus struct {
 	// +optional
 	AbortedRevision string `json:"abortedRevision,omitempty"`
 
+	// RollbackRevision is the revision an abort of the live revision rolls
+	// back to: the newest one in history that was promoted and not aborted
+	// since. Empty while a candidate is in flight or when there is none, so
+	// that tools (the kubectl plugin, Argo CD's actions) offer a rollback
+	// exactly when the controller would accept it.
+	// +optional
+	RollbackRevision string `json:"rollbackRevision,omitempty"`
+
 	// AbortReason is the condition reason of the abort: Aborted (by a
 	// person), PrePromotionFailed, PostPromotionFailed, CheckTimedOut or
 	// ProgressDeadlineExceeded.

@@ -28,10 +28,22 @@ func (w *world) promoteManually(img string) {
 	w.reconcile()
 	w.finishJob(CheckJobName("shop", rev(img), PrePromotion), true)
 	w.reconcile()
-	w.expect(v1.PhaseAwaitingPromotion, idle.Other(), w.site.Status.ActiveRevision)
+	live := w.site.Status.ActiveRevision
+	w.expect(v1.PhaseAwaitingPromotion, idle.Other(), live)
+	w.expectRollback("") // a candidate is in flight: abort it instead
 	w.annotate(v1.AnnotationPromote, rev(img))
 	w.reconcile()
 	w.expect(v1.PhaseHealthy, idle, rev(img))
+	w.expectRollback(live)
+}
+
+// expectRollback checks status.rollbackRevision, which tools read to offer
+// a rollback exactly when the controller would accept one.
+func (w *world) expectRollback(want string) {
+	w.t.Helper()
+	if got := w.site.Status.RollbackRevision; got != want {
+		w.t.Fatalf("status.rollbackRevision %q, want %q", got, want)
+	}
 }
 
 func (w *world) action(annotation string) v1.ActionStatus {
@@ -65,6 +77,7 @@ func TestRepeatedAbortNeverDeploysTheRejectedRevision(t *testing.T) {
 	if a := w.action(v1.AnnotationAbort); a.Result != v1.ActionAccepted || !strings.Contains(a.Message, "rolling back to "+rev("shop:1")) {
 		t.Fatalf("abort answer: %+v", a)
 	}
+	w.expectRollback("") // the controller refuses the same command again
 
 	// The same printed command again now names shop:1, the live revision.
 	w.annotate(v1.AnnotationAbort, rev("shop:1"))
@@ -131,6 +144,7 @@ func TestAbortOfTheOnlyRevisionIsRefused(t *testing.T) {
 	if a := w.action(v1.AnnotationAbort); a.Result != v1.ActionRefused || !strings.Contains(a.Message, "nothing to roll back to") {
 		t.Fatalf("answer: %+v", a)
 	}
+	w.expectRollback("")
 }
 
 func TestAnAbortedRevisionComesBackOnlyAsANewReleaseWithItsChecks(t *testing.T) {
@@ -164,14 +178,12 @@ func TestARollbackSkipsRevisionsThatWereAborted(t *testing.T) {
 	w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
 	w.releaseReady("shop:3")
 	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:3"))
-	if got := w.rollbackTargetOf(rev("shop:3")); got != rev("shop:1") {
-		t.Fatalf("rollback from shop:3 goes to %s, want shop:1 (shop:2 was aborted)", got)
-	}
-}
-
-func (w *world) rollbackTargetOf(r string) string {
-	p := &planner{st: w.site.Status.DeepCopy()}
-	return p.rollbackTarget(r)
+	w.expectRollback(rev("shop:1")) // shop:2 was aborted
+	w.annotate(v1.AnnotationAbort, rev("shop:3"))
+	w.reconcile()
+	w.available(v1.Blue)
+	w.reconcile()
+	w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
 }
 
 func TestPromoteOfAnotherRevisionIsRefusedOnce(t *testing.T) {

@@ -74,6 +74,10 @@ func (p *planner) finish() {
 		st.Replicas, st.ReadyReplicas = d.Status.Replicas, d.Status.AvailableReplicas
 	}
 	st.Ready = fmt.Sprintf("%d/%d", st.ReadyReplicas, p.spec.DesiredReplicas())
+	st.RollbackRevision = ""
+	if st.ActiveRevision != "" && st.ActiveRevision == st.CurrentRevision {
+		st.RollbackRevision = p.rollbackTarget(st.ActiveRevision)
+	}
 	p.setConditions()
 	p.plan.Status = *st
 

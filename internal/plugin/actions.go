@@ -39,11 +39,10 @@ func AbortTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
 	return "", fmt.Errorf("sitedeployment %s has no candidate to abort; `kubectl understudy rollback %s` rolls the active revision back", name, name)
 }
 
-// RollbackTarget is the active revision rollback annotates. A rollback
-// applies when no candidate is in flight and the active revision took over
-// from one that was promoted and not aborted since; the controller refuses
-// it, with an event, when that revision is no longer warm. The Argo CD
-// scripts (config/argocd/.../SiteDeployment/actions) mirror this rule.
+// RollbackTarget is the active revision rollback annotates. The controller
+// publishes whether a rollback applies, and to which revision, in
+// status.rollbackRevision; the Argo CD scripts
+// (config/argocd/.../SiteDeployment/actions) read the same field.
 func RollbackTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
 	if Candidate(st) != "" {
 		return "", fmt.Errorf("sitedeployment %s has a candidate (%s) in flight: abort it instead", name, st.PreviewRevision)
@@ -51,16 +50,10 @@ func RollbackTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
 	if st.ActiveRevision == "" || st.ActiveRevision == st.AbortedRevision {
 		return "", fmt.Errorf("sitedeployment %s has no active revision to roll back (phase %s)", name, phaseOf(st))
 	}
-	for _, h := range st.History {
-		if h.Revision == st.ActiveRevision || h.PromotedAt == nil {
-			continue
-		}
-		if h.Outcome == v1.OutcomePromoted || h.Outcome == v1.OutcomeSuperseded {
-			return st.ActiveRevision, nil
-		}
-		return "", fmt.Errorf("sitedeployment %s cannot roll back: the previous revision %s was %s since", name, h.Revision, h.Outcome)
+	if st.RollbackRevision == "" {
+		return "", fmt.Errorf("sitedeployment %s has nothing to roll back to: no earlier revision in status.history was promoted and not aborted since", name)
 	}
-	return "", fmt.Errorf("sitedeployment %s has no previous revision to roll back to", name)
+	return st.ActiveRevision, nil
 }
 
 func phaseOf(st *v1.SiteDeploymentStatus) string {

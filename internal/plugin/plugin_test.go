@@ -125,7 +125,7 @@ func awaiting() v1.SiteDeploymentStatus {
 
 func healthy() v1.SiteDeploymentStatus {
 	return v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveRevision: revB, Message: "revision " + revB + " serves traffic",
-		History: history(promoted(revB, v1.OutcomePromoted), promoted(revA, v1.OutcomePromoted))}
+		RollbackRevision: revA, History: history(promoted(revB, v1.OutcomePromoted), promoted(revA, v1.OutcomePromoted))}
 }
 
 func TestPromoteWritesTheCandidate(t *testing.T) {
@@ -185,9 +185,10 @@ func TestRollbackWritesTheActiveRevision(t *testing.T) {
 
 	st := healthy()
 	st.History = history(promoted(revB, v1.OutcomePromoted), promoted(revA, v1.OutcomeAborted))
+	st.RollbackRevision = "" // what the controller publishes for that history
 	aborted := newSite(t, "rollback-aborted", st)
 	_, errOut, code := run(t, "rollback", aborted.Name)
-	if code != 1 || errOut != "error: sitedeployment rollback-aborted cannot roll back: the previous revision "+revA+" was Aborted since\n" {
+	if code != 1 || errOut != "error: sitedeployment rollback-aborted has nothing to roll back to: no earlier revision in status.history was promoted and not aborted since\n" {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 	wantOnly(t, aborted, "", "")

@@ -11,18 +11,9 @@ if candidate == "" or candidate == st.abortedRevision then
   candidate = nil
 end
 
--- A rollback applies when the active revision took over from one that was
--- promoted and not aborted since; the controller refuses it (with an
--- event) when that revision is no longer warm.
-local rollback = false
-if candidate == nil and st.activeRevision ~= nil and st.activeRevision ~= "" and st.activeRevision ~= st.abortedRevision then
-  for _, h in ipairs(st.history or {}) do
-    if h.revision ~= st.activeRevision and h.promotedAt ~= nil then
-      rollback = h.outcome == "Promoted" or h.outcome == "Superseded"
-      break
-    end
-  end
-end
+-- A rollback applies when the controller says it would accept one:
+-- status.rollbackRevision names where it would go.
+local rollback = candidate == nil and st.rollbackRevision ~= nil and st.rollbackRevision ~= ""
 
 actions["promote"] = {["disabled"] = candidate == nil or annotations["deploy.understudy.dev/promote"] == candidate}
 actions["abort"] = {["disabled"] = candidate == nil and not rollback}

@@ -5,15 +5,8 @@ local target = st.previewRevision
 if target == "" or target == st.abortedRevision then
   target = nil
 end
-if target == nil and st.activeRevision ~= nil and st.activeRevision ~= "" and st.activeRevision ~= st.abortedRevision then
-  for _, h in ipairs(st.history or {}) do
-    if h.revision ~= st.activeRevision and h.promotedAt ~= nil then
-      if h.outcome == "Promoted" or h.outcome == "Superseded" then
-        target = st.activeRevision
-      end
-      break
-    end
-  end
+if target == nil and st.rollbackRevision ~= nil and st.rollbackRevision ~= "" then
+  target = st.activeRevision
 end
 if target == nil then
   error("nothing to abort: no candidate, and no previous revision to roll back to", 0)
