@@ -86,4 +86,7 @@ func TestEveryPhaseReadsAsKstatusExpects(t *testing.T) {
 	w.advance(10 * time.Minute)
 	w.reconcile()
 	step(v1.PhaseDegraded, status.FailedStatus) // ProgressDeadlineExceeded
+	w.site.Spec.Paused = true
+	w.reconcile()
+	step(v1.PhasePaused, status.FailedStatus) // pausing does not hide a failure
 }

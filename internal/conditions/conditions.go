@@ -25,7 +25,8 @@ import (
 // Summary is the state the conditions describe.
 type Summary struct {
 	// Ready is the Ready condition's status; "" keeps the current one (or
-	// Unknown when there is none), as a paused object does.
+	// Unknown when there is none), and the current Degraded with it, as a
+	// paused object does: pausing neither makes nor hides a failure.
 	Ready metav1.ConditionStatus
 	// Progressing: work towards the spec is under way.
 	Progressing bool
@@ -39,15 +40,17 @@ type Summary struct {
 // Set writes the five conditions from s, in a fixed order; a condition
 // whose status does not change keeps its lastTransitionTime.
 func Set(conds *[]metav1.Condition, s Summary, generation int64, now time.Time) {
-	ready := s.Ready
+	ready, degraded := s.Ready, status(s.Degraded)
 	if ready == "" {
 		ready = metav1.ConditionUnknown
 		if c := meta.FindStatusCondition(*conds, v1.ConditionReady); c != nil {
 			ready = c.Status
 		}
+		if c := meta.FindStatusCondition(*conds, v1.ConditionDegraded); c != nil {
+			degraded = c.Status
+		}
 	}
-	progressing := status(s.Progressing && !s.Degraded)
-	degraded := status(s.Degraded)
+	progressing := status(s.Progressing && degraded != metav1.ConditionTrue)
 	at := metav1.NewTime(now.Truncate(time.Second))
 	for _, c := range []struct {
 		t string

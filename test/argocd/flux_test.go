@@ -83,6 +83,7 @@ func TestFluxHealthCheckExprs(t *testing.T) {
 			"awaiting_promotion": "Current", "promoting": "InProgress", "healthy": "Current",
 			"healthy_first_revision": "Current", "degraded": "Failed", "aborted": "Failed",
 			"stalled_database": "Failed", "paused": "Current",
+			"paused_after_failure": "Failed", // pausing does not hide a failure
 			// Flux reads a lagging observedGeneration as InProgress before any
 			// expression: a database error on the first reconcile of a new
 			// generation is Failed only once the controller records the generation.
