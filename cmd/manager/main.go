@@ -27,7 +27,7 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, namespaces, runnerImage string
-		leaderElectionNamespace                         string
+		leaderElectionNamespace, leaderElectionID       string
 		leaderElect                                     bool
 		qps                                             float64
 		burst, workers                                  int
@@ -36,7 +36,8 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the pod's namespace (POD_NAMESPACE, else the service account's), required outside a cluster.")
-	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch; empty watches all.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "", "Name of the leader election Lease; empty derives it from --namespaces, so that shards on disjoint namespaces lead apart.")
+	flag.StringVar(&namespaces, "namespaces", "", "Comma-separated namespaces to watch (a shard); empty watches all.")
 	flag.StringVar(&runnerImage, "refresh-runner-image", "understudy/refresh-runner:dev", "Image of the refresh runner that DatabaseRefresh CronJobs run.")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server (queries per second).")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
@@ -48,7 +49,7 @@ func main() {
 
 	if err := run(options{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace,
-		namespaces: namespaces, runnerImage: runnerImage, qps: float32(qps), burst: burst, workers: workers,
+		leaderElectionID: leaderElectionID, namespaces: namespaces, runnerImage: runnerImage, qps: float32(qps), burst: burst, workers: workers,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(1)
@@ -57,7 +58,7 @@ func main() {
 
 type options struct {
 	metricsAddr, probeAddr, namespaces, runnerImage string
-	leaderElectionNamespace                         string
+	leaderElectionNamespace, leaderElectionID       string
 	leaderElect                                     bool
 	qps                                             float32
 	burst, workers                                  int
@@ -74,12 +75,17 @@ func run(o options) error {
 	}
 	cfg.QPS, cfg.Burst = o.qps, o.burst
 
+	shard := watchedNamespaces(o.namespaces)
 	cacheOpts := cache.Options{}
-	if o.namespaces != "" {
+	if len(shard) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range strings.Split(o.namespaces, ",") {
-			cacheOpts.DefaultNamespaces[strings.TrimSpace(ns)] = cache.Config{}
+		for _, ns := range shard {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
+	}
+	leaseID := o.leaderElectionID
+	if leaseID == "" {
+		leaseID = leaseName(shard)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
@@ -87,7 +93,7 @@ func run(o options) error {
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "understudy-manager.deploy.understudy.dev",
+		LeaderElectionID:       leaseID,
 		// The Lease names the namespace it lives in: a manager outside a
 		// cluster has no service account file to default it from.
 		LeaderElectionNamespace: leaderNamespace(o.leaderElectionNamespace),
@@ -116,7 +122,7 @@ func run(o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("cannot add readiness check: %w", err)
 	}
-	ctrl.Log.Info("starting manager", "namespaces", o.namespaces, "refreshRunnerImage", o.runnerImage)
+	ctrl.Log.Info("starting manager", "namespaces", strings.Join(shard, ","), "leaderElectionID", leaseID, "refreshRunnerImage", o.runnerImage)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
