@@ -33,6 +33,24 @@ type Options struct {
 	Assets string
 	// Timeout bounds the whole start; 90 s when zero.
 	Timeout time.Duration
+	// ClientQPS and ClientBurst are the client rate limits of
+	// kube-controller-manager and kube-scheduler towards the API server;
+	// zero keeps their defaults (kcm 20/30, scheduler 50/100), which set
+	// the pace of anything creating many pods.
+	ClientQPS   float32
+	ClientBurst int
+}
+
+// clientLimits are the rate-limit flags of kcm and the scheduler.
+func (o Options) clientLimits() []string {
+	var args []string
+	if o.ClientQPS > 0 {
+		args = append(args, "--kube-api-qps", fmt.Sprint(o.ClientQPS))
+	}
+	if o.ClientBurst > 0 {
+		args = append(args, "--kube-api-burst", fmt.Sprint(o.ClientBurst))
+	}
+	return args
 }
 
 // Cluster is a running control plane.
@@ -48,6 +66,7 @@ type Cluster struct {
 
 	config *rest.Config
 	procs  []*Process
+	assets string
 }
 
 // Start brings up etcd, kube-apiserver, kube-controller-manager and
@@ -74,7 +93,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("cannot clean state dir: %w", err)
 	}
-	c = &Cluster{Dir: dir, Marker: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
+	c = &Cluster{Dir: dir, Marker: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), assets: opts.Assets}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -131,16 +150,16 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := c.waitHTTP(ctx, "kube-apiserver", server+"/readyz", p); err != nil {
 		return nil, err
 	}
-	if err := c.start(opts.Assets, "kube-controller-manager",
+	if err := c.start(opts.Assets, "kube-controller-manager", append([]string{
 		"--kubeconfig", c.Kubeconfig, "--service-account-private-key-file", p.saKey,
 		"--root-ca-file", p.caCert, "--controllers", "*", "--bind-address", "127.0.0.1",
 		"--secure-port", "0", "--leader-elect=false", "--node-monitor-grace-period", "1h",
-		"--profiling=false"); err != nil {
+		"--profiling=false"}, opts.clientLimits()...)...); err != nil {
 		return nil, err
 	}
-	if err := c.start(opts.Assets, "kube-scheduler",
+	if err := c.start(opts.Assets, "kube-scheduler", append([]string{
 		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1",
-		"--secure-port", "0", "--profiling=false"); err != nil {
+		"--secure-port", "0", "--profiling=false"}, opts.clientLimits()...)...); err != nil {
 		return nil, err
 	}
 	if err := c.waitDefaultServiceAccount(ctx); err != nil {
