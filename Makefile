@@ -57,7 +57,11 @@ test: deps manifests generate fmt vet cluster-tools ## Unit, envtest, PostgreSQL
 
 .PHONY: bench
 bench: envtest ## Benchmarks with ratios against baselines measured in the same run.
-	go test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 60m ./test/bench/...
+	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|WriteFreeze)$$' -benchtime 1x -count=1 -timeout 60m ./test/bench/...
+
+.PHONY: bench-cluster
+bench-cluster: cluster-tools ## The switch at scale on the local cluster (kcm, scheduler, kwok nodes): BENCH_CLUSTER_SITES=100,300,1000,3000.
+	go test -run '^$$' -bench '^BenchmarkSwitchCluster$$' -benchtime 1x -count=1 -timeout 180m ./test/bench/
 
 ##@ Build
 .PHONY: build

@@ -3,12 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,17 +29,7 @@ import (
 // manager's peak memory. The baseline is a raw selector flip written and
 // observed by this process: the floor the API server imposes.
 func BenchmarkSwitch(b *testing.B) {
-	sizes := []int{100, 500}
-	if s := os.Getenv("BENCH_SITES"); s != "" {
-		sizes = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(f)
-			if err != nil {
-				b.Fatalf("BENCH_SITES: %v", err)
-			}
-			sizes = append(sizes, n)
-		}
-	}
+	sizes := intsFromEnv(b, "BENCH_SITES", []int{100, 500})
 	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime; the figures are the output
 	manager := buildManager(b)
 	for _, n := range sizes {
@@ -81,13 +68,13 @@ func runSwitch(b *testing.B, managerBin string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mgr, err := startManager(b, managerBin, env)
+	mgr, err := startManager(b, managerBin, env.KubeConfig)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer mgr.stop()
 
-	baseline := rawFlips(b, ctx, env, ns, 50)
+	baseline := rawFlips(b, ctx, env.Client, kcm.raw, ns, 50)
 
 	start := time.Now()
 	for i := 0; i < n; i++ {
@@ -95,12 +82,12 @@ func runSwitch(b *testing.B, managerBin string, n int) {
 			b.Fatal(err)
 		}
 	}
-	waitAll(b, ctx, env, ns, n, "1")
+	waitAll(b, ctx, env.Client, ns, n, "1")
 	created := time.Since(start)
 
 	w0, r0 := mgr.writes(b), mgr.reconciles(b)
 	for i := 0; i < n; i++ { // touch every site: each is reconciled once more
-		annotate(b, ctx, env, ns, i)
+		annotate(b, ctx, env.Client, ns, i)
 	}
 	waitFor(b, "a reconcile of every touched site", func() bool { return mgr.reconciles(b)-r0 >= int64(n) })
 	w1 := mgr.writes(b)
@@ -108,9 +95,9 @@ func runSwitch(b *testing.B, managerBin string, n int) {
 	kcm.reset()
 	start = time.Now()
 	for i := 0; i < n; i++ {
-		release(b, ctx, env, ns, i)
+		release(b, ctx, env.Client, ns, i)
 	}
-	waitAll(b, ctx, env, ns, n, "2")
+	waitAll(b, ctx, env.Client, ns, n, "2")
 	released := time.Since(start)
 	w2 := mgr.writes(b)
 	lat := kcm.latencies()
@@ -147,11 +134,11 @@ func siteFor(ns string, i int) *v1.SiteDeployment {
 }
 
 // waitAll waits until every site is Healthy on the image tag.
-func waitAll(b *testing.B, ctx context.Context, env *testenv.Env, ns string, n int, tag string) {
+func waitAll(b *testing.B, ctx context.Context, c client.Client, ns string, n int, tag string) {
 	b.Helper()
-	waitFor(b, "every site Healthy on site:"+tag, func() bool {
+	waitForWithin(b, "every site Healthy on site:"+tag, 5*time.Minute+time.Duration(n)*100*time.Millisecond, func() bool {
 		list := &v1.SiteDeploymentList{}
-		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
 			b.Fatal(err)
 		}
 		done := 0
@@ -168,7 +155,12 @@ func waitAll(b *testing.B, ctx context.Context, env *testenv.Env, ns string, n i
 // waitFor polls cond until it holds, for at most five minutes.
 func waitFor(b *testing.B, what string, cond func() bool) {
 	b.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 5*time.Minute, true,
+	waitForWithin(b, what, 5*time.Minute, cond)
+}
+
+func waitForWithin(b *testing.B, what string, timeout time.Duration, cond func() bool) {
+	b.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true,
 		func(context.Context) (bool, error) { return cond(), nil })
 	if err != nil {
 		b.Fatalf("timed out waiting for %s", what)
@@ -176,28 +168,28 @@ func waitFor(b *testing.B, what string, cond func() bool) {
 }
 
 // annotate touches a site with a merge patch, as kubectl annotate does.
-func annotate(b *testing.B, ctx context.Context, env *testenv.Env, ns string, i int) {
+func annotate(b *testing.B, ctx context.Context, c client.Client, ns string, i int) {
 	b.Helper()
 	s := &v1.SiteDeployment{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("site-%d", i), Namespace: ns}}
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"bench.understudy.dev/touched":"1"}}}`))
-	if err := env.Client.Patch(ctx, s, patch); err != nil {
+	if err := c.Patch(ctx, s, patch); err != nil {
 		b.Fatal(err)
 	}
 }
 
-func release(b *testing.B, ctx context.Context, env *testenv.Env, ns string, i int) {
-	mutate(b, ctx, env, ns, i, func(s *v1.SiteDeployment) { s.Spec.Template.Spec.Containers[0].Image = "site:2" })
+func release(b *testing.B, ctx context.Context, c client.Client, ns string, i int) {
+	mutate(b, ctx, c, ns, i, func(s *v1.SiteDeployment) { s.Spec.Template.Spec.Containers[0].Image = "site:2" })
 }
 
-func mutate(b *testing.B, ctx context.Context, env *testenv.Env, ns string, i int, f func(*v1.SiteDeployment)) {
+func mutate(b *testing.B, ctx context.Context, c client.Client, ns string, i int, f func(*v1.SiteDeployment)) {
 	b.Helper()
 	for try := 0; ; try++ {
 		s := &v1.SiteDeployment{}
-		if err := env.Client.Get(ctx, keyOf(ns, fmt.Sprintf("site-%d", i)), s); err != nil {
+		if err := c.Get(ctx, keyOf(ns, fmt.Sprintf("site-%d", i)), s); err != nil {
 			b.Fatal(err)
 		}
 		f(s)
-		err := env.Client.Update(ctx, s)
+		err := c.Update(ctx, s)
 		if err == nil {
 			return
 		}

@@ -20,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -35,14 +34,11 @@ func keyOf(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace
 // player plays the Deployment controller (every Deployment becomes fully
 // available as soon as its spec changes) and watches Services to time switches.
 type player struct {
-	cs       kubernetes.Interface
-	mu       sync.Mutex
-	avail    map[string]time.Time // deployment/revision -> made available
-	lat      []time.Duration
-	rawStart map[string]time.Time
-	rawLat   []time.Duration
-	// services is the informer's view of the namespace's Services.
-	services cache.Store
+	cs    kubernetes.Interface
+	mu    sync.Mutex
+	avail map[string]time.Time // deployment/revision -> made available
+	lat   []time.Duration
+	raw   *rawTimer
 }
 
 func startPlayer(ctx context.Context, env *testenv.Env, ns string) (*player, error) {
@@ -52,7 +48,7 @@ func startPlayer(ctx context.Context, env *testenv.Env, ns string) (*player, err
 	if err != nil {
 		return nil, err
 	}
-	p := &player{cs: cs, avail: map[string]time.Time{}, rawStart: map[string]time.Time{}}
+	p := &player{cs: cs, avail: map[string]time.Time{}}
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	queue := make(chan string, 100000)
 	enqueue := func(obj any) {
@@ -66,7 +62,7 @@ func startPlayer(ctx context.Context, env *testenv.Env, ns string) (*player, err
 		return nil, err
 	}
 	svcInformer := f.Core().V1().Services().Informer()
-	p.services = svcInformer.GetStore()
+	p.raw = newRawTimer(svcInformer.GetStore())
 	if _, err := svcInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(o, n any) { p.serviceChanged(o.(*corev1.Service), n.(*corev1.Service)) },
 	}); err != nil {
@@ -81,7 +77,6 @@ func startPlayer(ctx context.Context, env *testenv.Env, ns string) (*player, err
 	}
 	f.Start(ctx.Done())
 	f.WaitForCacheSync(ctx.Done())
-	players.Store(env, p)
 	return p, nil
 }
 
@@ -114,14 +109,11 @@ func (p *player) makeAvailable(ctx context.Context, ns, name string) {
 
 func (p *player) serviceChanged(o, n *corev1.Service) {
 	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if strings.HasPrefix(n.Name, "raw-") {
-		if start, ok := p.rawStart[n.Name]; ok && n.Spec.Selector["flip"] == "2" && o.Spec.Selector["flip"] != "2" {
-			p.rawLat = append(p.rawLat, now.Sub(start))
-		}
+	if p.raw.observe(o, n, now) {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if strings.HasSuffix(n.Name, "-preview") || o.Spec.Selector[v1.LabelRevision] == n.Spec.Selector[v1.LabelRevision] {
 		return
 	}
@@ -143,66 +135,16 @@ func (p *player) latencies() []time.Duration {
 	return append([]time.Duration(nil), p.lat...)
 }
 
-// rawFlips times k selector changes written and observed by this process.
-func rawFlips(b *testing.B, ctx context.Context, env *testenv.Env, ns string, k int) []time.Duration {
-	b.Helper()
-	p := playerOf(b, env)
-	for i := 0; i < k; i++ {
-		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("raw-%d", i), Namespace: ns},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"flip": "1"}, Ports: []corev1.ServicePort{{Port: 80}}}}
-		if err := env.Client.Create(ctx, svc); err != nil {
-			b.Fatal(err)
-		}
-	}
-	waitFor(b, "the raw Services in the watcher's view", func() bool {
-		_, ok, _ := p.services.GetByKey(fmt.Sprintf("%s/raw-%d", ns, k-1))
-		return ok
-	})
-	for i := 0; i < k; i++ {
-		svc := &corev1.Service{}
-		if err := env.Client.Get(ctx, keyOf(ns, fmt.Sprintf("raw-%d", i)), svc); err != nil {
-			b.Fatal(err)
-		}
-		before := svc.DeepCopy()
-		svc.Spec.Selector = map[string]string{"flip": "2"}
-		p.mu.Lock()
-		p.rawStart[svc.Name] = time.Now()
-		p.mu.Unlock()
-		if err := env.Client.Patch(ctx, svc, client.MergeFrom(before)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	// Flips never observed within 30 s are left out of the baseline.
-	_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.rawLat) == k, nil
-	})
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]time.Duration(nil), p.rawLat...)
-}
-
-var players sync.Map
-
-func playerOf(b *testing.B, env *testenv.Env) *player {
-	if p, ok := players.Load(env); ok {
-		return p.(*player)
-	}
-	b.Fatal("no player started for this environment")
-	return nil
-}
-
 // managerProcess is the operator running as its own process, as in a cluster.
 type managerProcess struct {
 	cmd     *exec.Cmd
 	metrics string
 }
 
-func startManager(b *testing.B, bin string, env *testenv.Env) (*managerProcess, error) {
+func startManager(b *testing.B, bin string, kubeconfigData []byte) (*managerProcess, error) {
 	dir := b.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	if err := os.WriteFile(kubeconfig, kubeconfigData, 0o600); err != nil {
 		return nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -239,6 +181,25 @@ func (m *managerProcess) stop() {
 // writes sums the manager's client-go requests that change something.
 func (m *managerProcess) writes(b *testing.B) int64 {
 	return m.metric(b, "rest_client_requests_total{", `method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`)
+}
+
+// requests counts the manager's client-go requests of every kind.
+func (m *managerProcess) requests(b *testing.B) int64 {
+	return m.metric(b, "rest_client_requests_total{", `method=`)
+}
+
+// cpuSeconds is the manager's user and system CPU time so far.
+func (m *managerProcess) cpuSeconds(b *testing.B) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces): utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
 }
 
 // reconciles counts the SiteDeployment reconciles the manager finished.

@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/test/localcluster"
+)
+
+// BenchmarkSwitchCluster releases N SiteDeployments of 2 replicas at once on
+// the local cluster: real etcd, kube-apiserver, kube-controller-manager
+// (Deployments, ReplicaSets, pods) and scheduler, with kwok nodes playing
+// the kubelet, and the manager as its own process. A watcher of Pods and
+// Services times each switch from the last pod of the new revision turning
+// Ready to the active selector flip, and checks at every flip that the
+// selected revision had all its pods Ready (etcd order, not arrival order).
+// Baseline: selector flips written and observed by the same watcher.
+//
+// `make bench-cluster`; BENCH_CLUSTER_SITES (default 100; 100,300,1000,3000),
+// BENCH_KCM_QPS (kube-controller-manager's and the scheduler's client QPS,
+// burst twice that; default 1000), BENCH_MANAGER_ARGS.
+func BenchmarkSwitchCluster(b *testing.B) {
+	sizes := intsFromEnv(b, "BENCH_CLUSTER_SITES", []int{100})
+	qps := intsFromEnv(b, "BENCH_KCM_QPS", []int{1000})[0]
+	manager := buildManager(b)
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runClusterSwitch(b, manager, n, qps)
+			}
+		})
+	}
+}
+
+func runClusterSwitch(b *testing.B, managerBin string, n, qps int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := localcluster.Start(ctx, localcluster.Options{Dir: filepath.Join(b.TempDir(), "cluster"),
+		ClientQPS: float32(qps), ClientBurst: 2 * qps, Timeout: 3 * time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Stop()
+	if err := c.StartKwok(ctx, max(1, n/500)); err != nil {
+		b.Fatal(err)
+	}
+	cl := clusterClient(b, c)
+	installCRDs(b, ctx, cl)
+	ns := "bench"
+	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	w, err := startPodWatch(ctx, c.RESTConfig(), ns, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kubeconfig, err := os.ReadFile(c.Kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mgr, err := startManager(b, managerBin, kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mgr.stop()
+	baseline := rawFlips(b, ctx, cl, w.raw, ns, 50)
+
+	start := time.Now()
+	createAll(b, ctx, cl, ns, n)
+	waitAll(b, ctx, cl, ns, n, "1")
+	created := time.Since(start)
+
+	w0, r0 := mgr.writes(b), mgr.reconciles(b)
+	for i := 0; i < n; i++ { // touch every site: each is reconciled once more
+		annotate(b, ctx, cl, ns, i)
+	}
+	waitFor(b, "a reconcile of every touched site", func() bool { return mgr.reconciles(b)-r0 >= int64(n) })
+	w1, req1, cpu1 := mgr.writes(b), mgr.requests(b), mgr.cpuSeconds(b)
+
+	w.reset()
+	start = time.Now()
+	for i := 0; i < n; i++ {
+		release(b, ctx, cl, ns, i)
+	}
+	waitAll(b, ctx, cl, ns, n, "2")
+	released := time.Since(start)
+	w2, req2, cpu2 := mgr.writes(b), mgr.requests(b), mgr.cpuSeconds(b)
+	lat, unsafe := w.results()
+	if len(unsafe) > 0 {
+		b.Errorf("%d switches to a revision without all its pods Ready, e.g. %s", len(unsafe), unsafe[0])
+	}
+	if len(lat) < n {
+		b.Errorf("%d switches seen for %d releases", len(lat), n)
+	}
+
+	fmt.Printf("\ncluster switch benchmark: %d SiteDeployments, 2 replicas each, k8s 1.37.2 local cluster, %d kwok node(s), %s\n",
+		n, max(1, n/500), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("  kube-controller-manager and kube-scheduler client limits: --kube-api-qps %d --kube-api-burst %d\n", qps, 2*qps)
+	fmt.Printf("  raw selector flip (baseline, n=%d): p50 %v  p99 %v\n", len(baseline), percentile(baseline, 0.5), percentile(baseline, 0.99))
+	fmt.Printf("  switch latency (last new pod Ready -> selector flip, n=%d): p50 %v  p90 %v  p99 %v  max %v (target p99 < 100ms at 1000)\n",
+		len(lat), percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), percentile(lat, 1))
+	fmt.Printf("  ratio to baseline: p50 %.2fx  p99 %.2fx\n",
+		ratio(percentile(lat, 0.5), percentile(baseline, 0.5)), ratio(percentile(lat, 0.99), percentile(baseline, 0.99)))
+	fmt.Printf("  manager API requests per release: %.1f (writes %.1f)   writes per idle resync: %.2f (target 0)\n",
+		float64(req2-req1)/float64(n), float64(w2-w1)/float64(n), float64(w1-w0)/float64(n))
+	fmt.Printf("  manager peak RSS %.1f MB (%.1f KB per site; target < 150 MB at 3000), CPU %.1f s for the release\n",
+		float64(mgr.peakRSS(b))/1024, float64(mgr.peakRSS(b))/float64(n), cpu2-cpu1)
+	fmt.Printf("  create->healthy %v, release->healthy %v\n", created.Round(time.Millisecond), released.Round(time.Millisecond))
+	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(mgr.peakRSS(b))/1024, "peak-RSS-MB")
+}
+
+func intsFromEnv(b *testing.B, name string, def []int) []int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func clusterClient(b *testing.B, c *localcluster.Cluster) client.Client {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	if err := v1.AddToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		b.Fatal(err)
+	}
+	cfg := c.RESTConfig()
+	cfg.QPS, cfg.Burst = 2000, 4000
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cl
+}
+
+// createAll creates the N sites, 16 at a time.
+func createAll(b *testing.B, ctx context.Context, c client.Client, ns string, n int) {
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- c.Create(ctx, siteFor(ns, i))
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+}

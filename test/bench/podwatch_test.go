@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/test/testenv"
+)
+
+// podWatch times switches as a user watching Pods and Services sees them:
+// from the moment the last pod of a revision turns Ready to the moment the
+// active Service selects that revision. It also keeps, per pod, the etcd
+// revisions (resourceVersions) between which it was Ready, so that every
+// flip can be checked against what was Ready when the flip was written,
+// whatever order the two watches deliver events in.
+type podWatch struct {
+	raw      *rawTimer
+	replicas int
+
+	mu      sync.Mutex
+	ready   map[string]map[string]time.Time // site/revision -> pod -> seen Ready
+	allAt   map[string]time.Time            // site/revision -> last pod seen Ready
+	spans   map[string][]readySpan          // site/revision -> Ready spans of its pods
+	open    map[string]int                  // pod -> index of its open span in spans
+	flips   []flip
+	lat     []time.Duration
+	resetAt time.Time
+}
+
+type readySpan struct{ from, to int64 } // to 0: still Ready
+
+type flip struct {
+	key string
+	rv  int64
+}
+
+func startPodWatch(ctx context.Context, cfg *rest.Config, ns string, replicas int) (*podWatch, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 2000, 4000
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w := &podWatch{replicas: replicas, ready: map[string]map[string]time.Time{}, allAt: map[string]time.Time{},
+		spans: map[string][]readySpan{}, open: map[string]int{}}
+	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	pods := f.Core().V1().Pods().Informer()
+	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { w.pod(o.(*corev1.Pod), false) },
+		UpdateFunc: func(_, n any) { w.pod(n.(*corev1.Pod), false) },
+		DeleteFunc: func(o any) {
+			if p, ok := o.(*corev1.Pod); ok {
+				w.pod(p, true)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	svcs := f.Core().V1().Services().Informer()
+	w.raw = newRawTimer(svcs.GetStore())
+	if _, err := svcs.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(o, n any) { w.service(o.(*corev1.Service), n.(*corev1.Service)) },
+	}); err != nil {
+		return nil, err
+	}
+	f.Start(ctx.Done())
+	f.WaitForCacheSync(ctx.Done())
+	return w, nil
+}
+
+func rv(o client.Object) int64 {
+	v, _ := strconv.ParseInt(o.GetResourceVersion(), 10, 64)
+	return v
+}
+
+func (w *podWatch) pod(p *corev1.Pod, deleted bool) {
+	now := time.Now()
+	key := p.Labels[v1.LabelSite] + "/" + p.Labels[v1.LabelRevision]
+	ready := !deleted && p.DeletionTimestamp == nil && podReady(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	idx, isOpen := w.open[p.Namespace+"/"+p.Name]
+	switch {
+	case ready && !isOpen:
+		w.open[p.Namespace+"/"+p.Name] = len(w.spans[key])
+		w.spans[key] = append(w.spans[key], readySpan{from: rv(p)})
+		if w.ready[key] == nil {
+			w.ready[key] = map[string]time.Time{}
+		}
+		w.ready[key][p.Name] = now
+		if len(w.ready[key]) == w.replicas {
+			w.allAt[key] = now
+		}
+	case !ready && isOpen:
+		end := rv(p)
+		if deleted {
+			end = rv(p) + 1 // the deletion itself comes after the last update
+		}
+		w.spans[key][idx].to = end
+		delete(w.open, p.Namespace+"/"+p.Name)
+		delete(w.ready[key], p.Name)
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func (w *podWatch) service(o, n *corev1.Service) {
+	now := time.Now()
+	if w.raw.observe(o, n, now) || n.Labels[v1.LabelSite] == "" || n.Name != n.Labels[v1.LabelSite] {
+		return // only the active Service of a site
+	}
+	to := n.Spec.Selector[v1.LabelRevision]
+	if to == "" || to == o.Spec.Selector[v1.LabelRevision] {
+		return
+	}
+	key := n.Name + "/" + to
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.flips = append(w.flips, flip{key: key, rv: rv(n)})
+	if at, ok := w.allAt[key]; ok && at.After(w.resetAt) {
+		w.lat = append(w.lat, now.Sub(at))
+	}
+}
+
+func (w *podWatch) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lat, w.resetAt = nil, time.Now()
+}
+
+// results are the switch latencies since reset, and every flip (since the
+// start) to a revision that did not have all its pods Ready at the flip's
+// etcd revision.
+func (w *podWatch) results() (lat []time.Duration, unsafe []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.flips {
+		readyAt := 0
+		for _, s := range w.spans[f.key] {
+			if s.from < f.rv && (s.to == 0 || s.to > f.rv) {
+				readyAt++
+			}
+		}
+		if readyAt < w.replicas {
+			unsafe = append(unsafe, fmt.Sprintf("%s at resourceVersion %d with %d pod(s) Ready", f.key, f.rv, readyAt))
+		}
+	}
+	return append([]time.Duration(nil), w.lat...), unsafe
+}
+
+// installCRDs creates the project's CRDs and waits until they are served.
+func installCRDs(b *testing.B, ctx context.Context, c client.Client) {
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no CRDs under config/crd/bases: %v", err)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.Unmarshal(raw, crd); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Create(ctx, crd); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitFor(b, "the CRDs served", func() bool {
+		return c.List(ctx, &v1.SiteDeploymentList{}) == nil && c.List(ctx, &v1.DatabaseRefreshList{}) == nil
+	})
+}
