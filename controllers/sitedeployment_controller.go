@@ -9,7 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -133,29 +132,16 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 func (r *SiteDeploymentReconciler) databaseFailed(ctx context.Context, site *deployv1alpha1.SiteDeployment, err error) error {
 	msg := "database: " + err.Error()
 	perr := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) {
-		conditions.Set(&st.Conditions, conditions.Summary{Ready: metav1.ConditionFalse, Degraded: true,
-			Reason: deployv1alpha1.ReasonDatabaseError, Message: msg}, site.Generation, r.Clock.Now())
+		conditions.Set(&st.Conditions, conditions.Uniform(metav1.ConditionFalse, false, true, deployv1alpha1.ReasonDatabaseError, msg),
+			site.Generation, r.Clock.Now())
 		st.Message = msg
 	})
 	return errors.Join(err, perr)
 }
 
-// patchStatus writes the status mutate makes of the site's, when it
-// differs, and remembers the write (ownWrites); site follows only a write
-// that succeeded. A merge patch: the controller is the only writer of
-// status, so it needs no optimistic lock against spec and annotation changes.
+// patchStatus writes the site's status as mutate makes it (patchStatus).
 func (r *SiteDeploymentReconciler) patchStatus(ctx context.Context, site *deployv1alpha1.SiteDeployment, mutate func(*deployv1alpha1.SiteDeploymentStatus)) error {
-	patched := site.DeepCopy()
-	mutate(&patched.Status)
-	if equality.Semantic.DeepEqual(site.Status, patched.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, patched, client.MergeFrom(site)); err != nil {
-		return fmt.Errorf("cannot update status: %w", err)
-	}
-	patched.DeepCopyInto(site)
-	r.written.wrote(site)
-	return nil
+	return patchStatus(ctx, r.Client, &r.written, site, func(s *deployv1alpha1.SiteDeployment) { mutate(&s.Status) })
 }
 
 // SetupWithManager registers the controller. wake, when set, enqueues the
