@@ -44,10 +44,6 @@ type SiteDeploymentReconciler struct {
 	copies  *copies
 }
 
-// databaseRecheck is how soon a site whose databases were just acted on is
-// looked at again.
-const databaseRecheck = 2 * time.Second
-
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments/status,verbs=get;update;patch
@@ -87,7 +83,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	plan := bluegreen.Decide(observed)
 	if d := plan.Status.Database; d != nil {
-		if err := r.runDatabaseSteps(ctx, site, admin, &plan, false); err != nil {
+		if err := r.runDatabaseSteps(ctx, site, admin, d, plan.DatabaseSteps); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
 		if err := r.writeDatabaseSecrets(ctx, site, admin, &plan); err != nil {
@@ -102,13 +98,8 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
-	if plan.Status.Database != nil {
-		if err := r.runDatabaseSteps(ctx, site, admin, &plan, true); err != nil {
-			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
-		}
-	}
-	if len(plan.DatabaseSteps) > 0 && (plan.RequeueAfter == 0 || plan.RequeueAfter > databaseRecheck) {
-		plan.RequeueAfter = databaseRecheck // look again at what the steps did
+	if err := r.runDatabaseSteps(ctx, site, admin, plan.Status.Database, plan.AfterSwitchSteps); err != nil {
+		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 	}
 	before := site.Status.DeepCopy()
 	if err := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) { *st = plan.Status }); err != nil {

@@ -142,7 +142,7 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 		d.ActiveName, d.SchemaRevision = next, d.Candidate.SchemaRevision
 		d.Candidate = nil
 		d.SwitchBaseline, d.WritesSinceSwitch = counters(p.in.Database.state(next)), 0
-		p.dbStep(DatabaseStep{Op: OpRetain, AfterSwitch: true})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpRetain})
 		p.event(false, v1.EventDatabaseSwitched, fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
 			next, d.SchemaRevision, d.PreviousName))
 	default:
@@ -154,9 +154,9 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 		d.PreviousName, d.PreviousSchemaRevision = abandoned, d.SchemaRevision
 		d.ActiveName, d.SchemaRevision = next, schema
 		d.SwitchBaseline = nil
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: abandoned, AfterSwitch: true})
-		p.dbStep(DatabaseStep{Op: OpReportWrites, Name: abandoned, Baseline: baseline, AfterSwitch: true})
-		p.dbStep(DatabaseStep{Op: OpUnfreeze, Name: next, AfterSwitch: true})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpFreeze, Name: abandoned})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpReportWrites, Name: abandoned, Baseline: baseline})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpUnfreeze, Name: next})
 	}
 }
 

@@ -76,6 +76,9 @@ func (p *planner) finish() {
 	st.Ready = fmt.Sprintf("%d/%d", st.ReadyReplicas, p.spec.DesiredReplicas())
 	p.setConditions()
 	p.plan.Status = *st
+	if len(p.plan.DatabaseSteps)+len(p.plan.AfterSwitchSteps) > 0 {
+		p.wakeAt(p.now.Add(DatabaseRecheck)) // look again at what the steps did
+	}
 
 	sort.Slice(p.wakes, func(i, j int) bool { return p.wakes[i].Before(p.wakes[j]) })
 	for _, w := range p.wakes {
