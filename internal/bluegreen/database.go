@@ -178,7 +178,7 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 	// The idle color's pods stop first: they must not reconnect to a
 	// database that changes under their name. (Once this candidate is
 	// migrating or ready, the idle color's pods are its own.)
-	if c.Step != v1.StepMigrating && c.Step != v1.StepReady && !p.stopped(idle) {
+	if c.Step != v1.StepMigrating && c.Step != v1.StepReady && !p.stopPods(idle) {
 		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: stopping %s's pods before its database is replaced", want, idle))
 		return false, false
 	}

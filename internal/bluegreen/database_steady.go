@@ -14,9 +14,9 @@ import (
 // The database side of the steady state and of switches: which database
 // each color is given, what stays frozen, and what a switch changes.
 
-// stopped tells whether a color runs no pods, as its Deployment controller
-// reports it, and scales it to zero when it does not.
-func (p *planner) stopped(c v1.Color) bool {
+// stopPods scales a color to zero and tells whether it runs no pods any
+// more, as its Deployment controller reports it.
+func (p *planner) stopPods(c v1.Color) (stopped bool) {
 	dep := p.in.Deployments[c]
 	if dep == nil {
 		return true
@@ -36,7 +36,7 @@ func (p *planner) repoint(c v1.Color, name string) bool {
 	if d.Name(c) == name {
 		return true
 	}
-	if !p.stopped(c) {
+	if !p.stopPods(c) {
 		p.set(v1.PhaseProgressing, fmt.Sprintf("stopping %s's pods before giving it database %s", c, name))
 		return false
 	}

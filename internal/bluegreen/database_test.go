@@ -31,7 +31,7 @@ func (w *world) expectOps(want ...string) {
 	}
 }
 
-func (w *world) expectCandidate(step v1.DatabaseStep) {
+func (w *world) expectCandidate(step v1.CandidateStep) {
 	w.t.Helper()
 	d := w.site.Status.Database
 	if d.Candidate == nil || d.Candidate.Step != step {
