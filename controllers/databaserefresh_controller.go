@@ -98,10 +98,11 @@ func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			return ctrl.Result{}, err
 		}
 	}
-	if written, err := r.writeStatus(ctx, dr, plan.Status); err != nil || !written {
-		return ctrl.Result{RequeueAfter: plan.RequeueAfter}, err
+	before := dr.Status.DeepCopy()
+	if exists, err := r.writeStatus(ctx, dr, plan.Status); err != nil || !exists {
+		return ctrl.Result{}, err
 	}
-	r.Metrics.ObserveRefresh(dr.Namespace, dr.Name, &dr.Status, &plan.Status)
+	r.Metrics.ObserveRefresh(dr.Namespace, dr.Name, before, &plan.Status)
 	r.recordEvents(dr, plan.Events, jobs)
 	if err := r.pruneNowJobs(ctx, dr, obs.Jobs, plan.Status.LastRefresh); err != nil {
 		return ctrl.Result{}, err

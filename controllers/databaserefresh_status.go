@@ -8,7 +8,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -119,22 +118,15 @@ func (r *DatabaseRefreshReconciler) restartSite(ctx context.Context, dr *deployv
 	return nil
 }
 
-// writeStatus writes the status when it changed. A conflict is not an
-// error: the newer object's event reconciles again.
+// writeStatus writes st as the DatabaseRefresh's status (patchStatus). It
+// tells whether the DatabaseRefresh still exists: one deleted meanwhile
+// needs nothing more.
 func (r *DatabaseRefreshReconciler) writeStatus(ctx context.Context, dr *deployv1alpha1.DatabaseRefresh, st deployv1alpha1.DatabaseRefreshStatus) (bool, error) {
-	if equality.Semantic.DeepEqual(dr.Status, st) {
-		return true, nil
+	err := patchStatus(ctx, r.Client, &r.written, dr, func(d *deployv1alpha1.DatabaseRefresh) { d.Status = st })
+	if apierrors.IsNotFound(err) {
+		return false, nil
 	}
-	updated := dr.DeepCopy()
-	updated.Status = st
-	if err := r.Status().Update(ctx, updated); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("cannot update status: %w", err)
-	}
-	r.written.wrote(updated)
-	return true, nil
+	return err == nil, err
 }
 
 func (r *DatabaseRefreshReconciler) recordEvents(dr *deployv1alpha1.DatabaseRefresh, evs []refreshjob.Event, jobs map[string]*batchv1.Job) {

@@ -9,7 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -44,10 +43,6 @@ type SiteDeploymentReconciler struct {
 	written ownWrites
 	copies  *copies
 }
-
-// databaseRecheck is how soon a site whose databases were just acted on is
-// looked at again.
-const databaseRecheck = 2 * time.Second
 
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments/finalizers,verbs=update
@@ -88,7 +83,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	plan := bluegreen.Decide(observed)
 	if d := plan.Status.Database; d != nil {
-		if err := r.runDatabaseSteps(ctx, site, admin, &plan, false); err != nil {
+		if err := r.runDatabaseSteps(ctx, site, admin, d, plan.DatabaseSteps); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 		}
 		if err := r.writeDatabaseSecrets(ctx, site, admin, &plan); err != nil {
@@ -103,13 +98,8 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
-	if plan.Status.Database != nil {
-		if err := r.runDatabaseSteps(ctx, site, admin, &plan, true); err != nil {
-			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
-		}
-	}
-	if len(plan.DatabaseSteps) > 0 && (plan.RequeueAfter == 0 || plan.RequeueAfter > databaseRecheck) {
-		plan.RequeueAfter = databaseRecheck // look again at what the steps did
+	if err := r.runDatabaseSteps(ctx, site, admin, plan.Status.Database, plan.AfterSwitchSteps); err != nil {
+		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 	}
 	before := site.Status.DeepCopy()
 	if err := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) { *st = plan.Status }); err != nil {
@@ -133,29 +123,16 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 func (r *SiteDeploymentReconciler) databaseFailed(ctx context.Context, site *deployv1alpha1.SiteDeployment, err error) error {
 	msg := "database: " + err.Error()
 	perr := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) {
-		conditions.Set(&st.Conditions, conditions.Summary{Ready: metav1.ConditionFalse, Degraded: true,
-			Reason: deployv1alpha1.ReasonDatabaseError, Message: msg}, site.Generation, r.Clock.Now())
+		conditions.Set(&st.Conditions, conditions.Uniform(metav1.ConditionFalse, false, true, deployv1alpha1.ReasonDatabaseError, msg),
+			site.Generation, r.Clock.Now())
 		st.Message = msg
 	})
 	return errors.Join(err, perr)
 }
 
-// patchStatus writes the status mutate makes of the site's, when it
-// differs, and remembers the write (ownWrites); site follows only a write
-// that succeeded. A merge patch: the controller is the only writer of
-// status, so it needs no optimistic lock against spec and annotation changes.
+// patchStatus writes the site's status as mutate makes it (patchStatus).
 func (r *SiteDeploymentReconciler) patchStatus(ctx context.Context, site *deployv1alpha1.SiteDeployment, mutate func(*deployv1alpha1.SiteDeploymentStatus)) error {
-	patched := site.DeepCopy()
-	mutate(&patched.Status)
-	if equality.Semantic.DeepEqual(site.Status, patched.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, patched, client.MergeFrom(site)); err != nil {
-		return fmt.Errorf("cannot update status: %w", err)
-	}
-	patched.DeepCopyInto(site)
-	r.written.wrote(site)
-	return nil
+	return patchStatus(ctx, r.Client, &r.written, site, func(s *deployv1alpha1.SiteDeployment) { mutate(&s.Status) })
 }
 
 // SetupWithManager registers the controller. wake, when set, enqueues the

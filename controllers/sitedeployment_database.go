@@ -59,49 +59,53 @@ func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1
 	return o, admin, nil
 }
 
-// runDatabaseSteps runs the plan's database steps of one side of the
-// switch (after false: before any object is written; true: after the
-// Services). A step's outcome may change plan.Status.Database.
-func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, plan *bluegreen.Plan, after bool) error {
-	d := plan.Status.Database
-	key := client.ObjectKeyFromObject(site)
-	for _, s := range plan.DatabaseSteps {
-		if s.AfterSwitch != after {
-			continue
-		}
-		var err error
-		switch s.Op {
-		case bluegreen.OpMoveAside:
-			var to string
-			if to, err = dbrelease.MoveAside(ctx, admin, s.Name); err == nil && to != "" {
-				renameDatabase(d, s.Name, to)
-				r.event(site, false, v1.EventDatabaseMovedAside, "moved database %s aside to %s before copying into its name", s.Name, to)
+// runDatabaseSteps runs steps in order. What each did reaches status.database
+// (d) through bluegreen.RecordDatabaseOutcome only.
+func (r *SiteDeploymentReconciler) runDatabaseSteps(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus, steps []bluegreen.DatabaseStep) error {
+	for _, s := range steps {
+		out, err := r.runDatabaseStep(ctx, site, admin, d, s)
+		if err == nil {
+			bluegreen.RecordDatabaseOutcome(d, s, out)
+			if out.MovedAsideTo != "" {
 				err = r.saveDatabaseStatus(ctx, site, d)
 			}
-		case bluegreen.OpCreate:
-			_, err = dbrelease.EnsureDatabase(ctx, admin, s.Name, site.Spec.Database.Name, "")
-		case bluegreen.OpFreeze:
-			_, err = dbrelease.Freeze(ctx, admin, s.Name)
-		case bluegreen.OpUnfreeze:
-			err = dbrelease.Unfreeze(ctx, admin, s.Name)
-		case bluegreen.OpCopy:
-			r.copies.start(site, admin, dbrelease.CloneSpec{Method: dbrelease.Method(cloneMethod(site)),
-				From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision})
-		case bluegreen.OpStopCopy:
-			r.copies.stop(key)
-		case bluegreen.OpDropCopy:
-			r.copies.stop(key)
-			_, err = dbrelease.DropCopy(ctx, admin, s.Name)
-		case bluegreen.OpReportWrites:
-			err = r.reportWrites(ctx, site, admin, d, s)
-		case bluegreen.OpRetain:
-			err = r.retain(ctx, site, admin, d)
 		}
 		if err != nil {
 			return fmt.Errorf("database step %s %s: %w", s.Op, s.Name, err)
 		}
 	}
 	return nil
+}
+
+// runDatabaseStep runs one step; d, status.database as planned, is only read.
+func (r *SiteDeploymentReconciler) runDatabaseStep(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus, s bluegreen.DatabaseStep) (bluegreen.DatabaseOutcome, error) {
+	var out bluegreen.DatabaseOutcome
+	var err error
+	switch s.Op {
+	case bluegreen.OpMoveAside:
+		if out.MovedAsideTo, err = dbrelease.MoveAside(ctx, admin, s.Name); err == nil && out.MovedAsideTo != "" {
+			r.event(site, false, v1.EventDatabaseMovedAside, "moved database %s aside to %s before copying into its name", s.Name, out.MovedAsideTo)
+		}
+	case bluegreen.OpCreate:
+		_, err = dbrelease.EnsureDatabase(ctx, admin, s.Name, site.Spec.Database.Name, "")
+	case bluegreen.OpFreeze:
+		_, err = dbrelease.Freeze(ctx, admin, s.Name)
+	case bluegreen.OpUnfreeze:
+		err = dbrelease.Unfreeze(ctx, admin, s.Name)
+	case bluegreen.OpCopy:
+		r.copies.start(site, admin, dbrelease.CloneSpec{Method: dbrelease.Method(cloneMethod(site)),
+			From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision})
+	case bluegreen.OpStopCopy:
+		r.copies.stop(client.ObjectKeyFromObject(site))
+	case bluegreen.OpDropCopy:
+		r.copies.stop(client.ObjectKeyFromObject(site))
+		_, err = dbrelease.DropCopy(ctx, admin, s.Name)
+	case bluegreen.OpReportWrites:
+		out.WritesSinceSwitch, err = r.reportWrites(ctx, site, admin, d, s)
+	case bluegreen.OpRetain:
+		err = r.retain(ctx, site, admin, d)
+	}
+	return out, err
 }
 
 // saveDatabaseStatus records status.database at once, before anything else
@@ -144,31 +148,21 @@ func cloneMethod(site *v1.SiteDeployment) v1.CloneMethod {
 	return v1.CloneDump
 }
 
-// renameDatabase follows a database moved aside in status.
-func renameDatabase(d *v1.DatabaseStatus, from, to string) {
-	for _, name := range []*string{&d.PreviousName, &d.Blue, &d.Green} {
-		if *name == from {
-			*name = to
-		}
-	}
-}
-
 // reportWrites tells how many rows the abandoned side wrote since the
-// switch to it: they are not carried back.
-func (r *SiteDeploymentReconciler) reportWrites(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus, s bluegreen.DatabaseStep) error {
+// switch to it: they are not carried back. Nil without a baseline.
+func (r *SiteDeploymentReconciler) reportWrites(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus, s bluegreen.DatabaseStep) (*int64, error) {
 	now, err := dbrelease.Status(ctx, admin, s.Name)
 	if err != nil || s.Baseline == nil {
-		return err
+		return nil, err
 	}
 	w := dbrelease.WritesSince(bluegreen.Baseline(s.Baseline), now)
-	d.WritesSinceSwitch = w.Tuples
 	bound := ""
 	if !w.Exact {
 		bound = " at least (its statistics were reset)"
 	}
 	r.event(site, true, v1.EventWritesNotCarriedBack, "%s wrote %d rows%s in %d transactions since the switch; they are not carried back to %s, and %s is kept read-only for inspection",
 		s.Name, w.Tuples, bound, w.Transactions, d.ActiveName, s.Name)
-	return nil
+	return &w.Tuples, nil
 }
 
 // retain drops the site's copies beyond spec.database.retainPrevious; the

@@ -21,18 +21,16 @@ const (
 const (
 	// ReasonSucceeded: the spec is fully realised.
 	ReasonSucceeded = "Succeeded"
-	// ReasonProgressing: work towards the spec is under way.
-	ReasonProgressing = "Progressing"
 	// ReasonPaused: spec.paused or spec.suspend stops all action.
 	ReasonPaused = "Paused"
 	// ReasonInvalidSpec: the spec passed the API server but cannot be acted on.
 	ReasonInvalidSpec = "InvalidSpec"
 )
 
-// SiteDeployment condition reasons.
+// SiteDeployment condition reasons. Without one of these, a
+// SiteDeployment's conditions give its phase as their reason (Pending,
+// Progressing, Promoting, AwaitingPromotion, Degraded, Aborted).
 const (
-	// ReasonAwaitingPromotion: the candidate is ready and waits for the promote annotation.
-	ReasonAwaitingPromotion = "AwaitingPromotion"
 	// ReasonPrePromotionFailed: the pre-promotion check Job failed; the candidate was aborted.
 	ReasonPrePromotionFailed = "PrePromotionFailed"
 	// ReasonPostPromotionFailed: the post-promotion check failed; traffic went back.

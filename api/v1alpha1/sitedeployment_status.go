@@ -254,19 +254,21 @@ type DatabaseStatus struct {
 	SwitchBaseline *DatabaseCounters `json:"switchBaseline,omitempty"`
 }
 
-// DatabaseStep is where a schema-changing release is.
+// CandidateStep is where a schema-changing release is with its candidate
+// database (not to be confused with the planner's database steps, the
+// operations it asks the controller to run).
 // +kubebuilder:validation:Enum=Freezing;Copying;Migrating;Ready
-type DatabaseStep string
+type CandidateStep string
 
 const (
 	// StepFreezing: the active database is being made read-only.
-	StepFreezing DatabaseStep = "Freezing"
+	StepFreezing CandidateStep = "Freezing"
 	// StepCopying: the frozen database is being copied.
-	StepCopying DatabaseStep = "Copying"
+	StepCopying CandidateStep = "Copying"
 	// StepMigrating: the migration Job runs against the copy.
-	StepMigrating DatabaseStep = "Migrating"
+	StepMigrating CandidateStep = "Migrating"
 	// StepReady: the copy is migrated; the candidate may start on it.
-	StepReady DatabaseStep = "Ready"
+	StepReady CandidateStep = "Ready"
 )
 
 // DatabaseCandidate is the new color's database during a schema-changing release.
@@ -278,7 +280,7 @@ type DatabaseCandidate struct {
 	// SchemaRevision the copy is migrated to.
 	SchemaRevision string `json:"schemaRevision"`
 	// Step of the release.
-	Step DatabaseStep `json:"step"`
+	Step CandidateStep `json:"step"`
 	// StartedAt is when the release began freezing; copyTimeout counts from here.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`

@@ -48,9 +48,8 @@ const (
 	OpCreate DatabaseOp = "Create"
 )
 
-// DatabaseStep is an operation on the database Name. Steps run in order:
-// those not AfterSwitch before any object is written, the others after the
-// Services were.
+// DatabaseStep is an operation on the database Name. What it did that
+// status records comes back as a DatabaseOutcome.
 type DatabaseStep struct {
 	Op   DatabaseOp
 	Name string
@@ -60,8 +59,6 @@ type DatabaseStep struct {
 	SchemaRevision string
 	// Baseline is the abandoned side's counters at the switch (ReportWrites).
 	Baseline *v1.DatabaseCounters
-	// AfterSwitch steps run after the Services.
-	AfterSwitch bool
 }
 
 // ColorDatabase is the database a color uses: <base>_<color>.
@@ -130,7 +127,13 @@ func (p *planner) dbFirst() bool {
 	return true
 }
 
+// dbStep asks for s before any object is written.
 func (p *planner) dbStep(s DatabaseStep) { p.plan.DatabaseSteps = append(p.plan.DatabaseSteps, s) }
+
+// dbStepAfterSwitch asks for s after the Services were written.
+func (p *planner) dbStepAfterSwitch(s DatabaseStep) {
+	p.plan.AfterSwitchSteps = append(p.plan.AfterSwitchSteps, s)
+}
 
 // dbReady runs the database part of a release towards target on idle and
 // tells whether the candidate may start. A release that keeps the schema
@@ -175,7 +178,7 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 	// The idle color's pods stop first: they must not reconnect to a
 	// database that changes under their name. (Once this candidate is
 	// migrating or ready, the idle color's pods are its own.)
-	if c.Step != v1.StepMigrating && c.Step != v1.StepReady && !p.stopped(idle) {
+	if c.Step != v1.StepMigrating && c.Step != v1.StepReady && !p.stopPods(idle) {
 		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: stopping %s's pods before its database is replaced", want, idle))
 		return false, false
 	}

@@ -14,9 +14,9 @@ import (
 // The database side of the steady state and of switches: which database
 // each color is given, what stays frozen, and what a switch changes.
 
-// stopped tells whether a color runs no pods, as its Deployment controller
-// reports it, and scales it to zero when it does not.
-func (p *planner) stopped(c v1.Color) bool {
+// stopPods scales a color to zero and tells whether it runs no pods any
+// more, as its Deployment controller reports it.
+func (p *planner) stopPods(c v1.Color) (stopped bool) {
 	dep := p.in.Deployments[c]
 	if dep == nil {
 		return true
@@ -36,7 +36,7 @@ func (p *planner) repoint(c v1.Color, name string) bool {
 	if d.Name(c) == name {
 		return true
 	}
-	if !p.stopped(c) {
+	if !p.stopPods(c) {
 		p.set(v1.PhaseProgressing, fmt.Sprintf("stopping %s's pods before giving it database %s", c, name))
 		return false
 	}
@@ -142,7 +142,7 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 		d.ActiveName, d.SchemaRevision = next, d.Candidate.SchemaRevision
 		d.Candidate = nil
 		d.SwitchBaseline, d.WritesSinceSwitch = counters(p.in.Database.state(next)), 0
-		p.dbStep(DatabaseStep{Op: OpRetain, AfterSwitch: true})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpRetain})
 		p.event(false, v1.EventDatabaseSwitched, fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
 			next, d.SchemaRevision, d.PreviousName))
 	default:
@@ -154,9 +154,9 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 		d.PreviousName, d.PreviousSchemaRevision = abandoned, d.SchemaRevision
 		d.ActiveName, d.SchemaRevision = next, schema
 		d.SwitchBaseline = nil
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: abandoned, AfterSwitch: true})
-		p.dbStep(DatabaseStep{Op: OpReportWrites, Name: abandoned, Baseline: baseline, AfterSwitch: true})
-		p.dbStep(DatabaseStep{Op: OpUnfreeze, Name: next, AfterSwitch: true})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpFreeze, Name: abandoned})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpReportWrites, Name: abandoned, Baseline: baseline})
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpUnfreeze, Name: next})
 	}
 }
 

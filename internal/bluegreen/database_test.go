@@ -31,7 +31,7 @@ func (w *world) expectOps(want ...string) {
 	}
 }
 
-func (w *world) expectCandidate(step v1.DatabaseStep) {
+func (w *world) expectCandidate(step v1.CandidateStep) {
 	w.t.Helper()
 	d := w.site.Status.Database
 	if d.Candidate == nil || d.Candidate.Step != step {
@@ -162,13 +162,14 @@ func TestCopyPastCopyTimeoutFailsAndUnfreezes(t *testing.T) {
 	w.reconcile()
 	w.reconcile()
 	w.expectCandidate(v1.StepCopying)
-	w.advance(29 * time.Minute)
+	w.advance(29*time.Minute + 59*time.Second)
 	w.reconcile()
 	w.expectCandidate(v1.StepCopying)
-	if w.last.RequeueAfter != time.Minute {
+	// The copy step asks for a look in DatabaseRecheck; copyTimeout comes sooner.
+	if w.last.RequeueAfter != time.Second {
 		t.Fatalf("no wake-up at copyTimeout: requeue after %s", w.last.RequeueAfter)
 	}
-	w.advance(time.Minute)
+	w.advance(time.Second)
 	w.reconcile()
 	w.expect(v1.PhaseDegraded, v1.Blue, r1)
 	if w.site.Status.AbortReason != v1.ReasonCopyFailed {
@@ -241,5 +242,24 @@ func TestNewSchemaWhileTheCandidateRunsStopsItBeforeCopyingAgain(t *testing.T) {
 	w.expectOps("Copy shop_green") // the freeze of shop_blue stayed
 	if c := w.site.Status.Database.Candidate; c == nil || c.SchemaRevision != "3" {
 		t.Fatalf("candidate %+v", c)
+	}
+}
+
+// The server sends no event when a database step took effect: the planner
+// asks to look again soon after any step, and not when there was none.
+func TestDatabaseStepsAskForARecheck(t *testing.T) {
+	w, _ := schemaWorld(t, true)
+	w.reconcile()
+	w.reconcile()
+	if ops := w.db.ops(); len(ops) == 0 || w.last.RequeueAfter != DatabaseRecheck {
+		t.Fatalf("after steps %q: requeue after %s, want %s", ops, w.last.RequeueAfter, DatabaseRecheck)
+	}
+	idle := newWorld(t)
+	idle.withDatabase(false)
+	idle.healthyOn("shop:1")
+	idle.db.ops()
+	idle.reconcile()
+	if ops := idle.db.ops(); len(ops) != 0 || idle.last.RequeueAfter == DatabaseRecheck {
+		t.Fatalf("a healthy site with steps %q requeues after %s", ops, idle.last.RequeueAfter)
 	}
 }

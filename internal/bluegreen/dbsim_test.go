@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/dbrelease"
 	"github.com/understudy-dev/understudy/internal/postgres"
@@ -82,63 +84,59 @@ func (s *dbServer) write(name string, n int64) {
 	s.dbs[name] = st
 }
 
-func (s *dbServer) run(p Plan, after bool) {
+// run runs steps in order, as the controller does: what each did reaches
+// status.database through RecordDatabaseOutcome.
+func (s *dbServer) run(d *v1.DatabaseStatus, steps []DatabaseStep) {
 	if s == nil {
 		return
 	}
-	for _, step := range p.DatabaseSteps {
-		if step.AfterSwitch != after {
-			continue
-		}
+	for _, step := range steps {
 		s.ran = append(s.ran, step)
-		st := s.dbs[step.Name]
-		switch step.Op {
-		case OpMoveAside:
-			if !st.Exists {
-				continue // as dbrelease.MoveAside: nothing to move
-			}
-			to := step.Name + "_prev_" + s.w.now.Format("20060102150405")
-			delete(s.dbs, step.Name)
-			st.Name = to
-			s.dbs[to] = st
-			renameIn(p.Status.Database, step.Name, to)
-		case OpCreate:
-			if !st.Exists {
-				s.create(step.Name, dbrelease.RoleInitial, "", "")
-			}
-		case OpFreeze:
-			if !st.Frozen {
-				st.Frozen, st.FrozenSince = true, s.w.now
-			}
-			s.dbs[step.Name] = st
-		case OpUnfreeze:
-			st.Frozen, st.FrozenSince = false, time.Time{}
-			s.dbs[step.Name] = st
-		case OpCopy:
-			if s.copyErr == "" && !s.stuck {
-				s.create(step.Name, dbrelease.RoleCopy, step.From, step.SchemaRevision)
-			}
-		case OpDropCopy:
-			delete(s.dbs, step.Name)
-		case OpReportWrites:
-			p.Status.Database.WritesSinceSwitch = dbrelease.WritesSince(Baseline(step.Baseline), st).Tuples
-		case OpRetain:
-			d := p.Status.Database
-			for name := range s.dbs {
-				if strings.Contains(name, "_prev_") && name != d.PreviousName {
-					delete(s.dbs, name)
-				}
-			}
-		}
+		RecordDatabaseOutcome(d, step, s.runStep(d, step))
 	}
 }
 
-func renameIn(d *v1.DatabaseStatus, from, to string) {
-	for _, n := range []*string{&d.PreviousName, &d.Blue, &d.Green} {
-		if *n == from {
-			*n = to
+func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutcome {
+	var out DatabaseOutcome
+	st := s.dbs[step.Name]
+	switch step.Op {
+	case OpMoveAside:
+		if st.Exists { // as dbrelease.MoveAside: else nothing to move
+			out.MovedAsideTo = step.Name + "_prev_" + s.w.now.Format("20060102150405")
+			delete(s.dbs, step.Name)
+			st.Name = out.MovedAsideTo
+			s.dbs[out.MovedAsideTo] = st
+		}
+	case OpCreate:
+		if !st.Exists {
+			s.create(step.Name, dbrelease.RoleInitial, "", "")
+		}
+	case OpFreeze:
+		if !st.Frozen {
+			st.Frozen, st.FrozenSince = true, s.w.now
+		}
+		s.dbs[step.Name] = st
+	case OpUnfreeze:
+		st.Frozen, st.FrozenSince = false, time.Time{}
+		s.dbs[step.Name] = st
+	case OpCopy:
+		if s.copyErr == "" && !s.stuck {
+			s.create(step.Name, dbrelease.RoleCopy, step.From, step.SchemaRevision)
+		}
+	case OpDropCopy:
+		delete(s.dbs, step.Name)
+	case OpReportWrites:
+		if step.Baseline != nil {
+			out.WritesSinceSwitch = ptr.To(dbrelease.WritesSince(Baseline(step.Baseline), st).Tuples)
+		}
+	case OpRetain:
+		for name := range s.dbs {
+			if strings.Contains(name, "_prev_") && name != d.PreviousName {
+				delete(s.dbs, name)
+			}
 		}
 	}
+	return out
 }
 
 // ops lists the steps run since the last call, as "Op name".

@@ -26,13 +26,18 @@ type Plan struct {
 	RestartedAt string
 	Status      v1.SiteDeploymentStatus
 	Events      []Event
-	// DatabaseSteps are the operations on the site's databases, in order.
+	// DatabaseSteps are the operations on the site's databases to run, in
+	// order, before any object is written.
 	DatabaseSteps []DatabaseStep
+	// AfterSwitchSteps are the operations on the site's databases to run,
+	// in order, after the Services were written.
+	AfterSwitchSteps []DatabaseStep
 	// DeleteJobs are Jobs to delete with their pods: migration Jobs (and
 	// their Secrets) of cancelled releases, check Jobs of an earlier
 	// release of the same revision.
 	DeleteJobs []string
-	// RequeueAfter is when a timer (soak, scale-down, deadline) runs out; 0: none.
+	// RequeueAfter is when a timer (soak, scale-down, deadline) runs out,
+	// or DatabaseRecheck after database steps; 0: none.
 	RequeueAfter time.Duration
 }
 

@@ -2,7 +2,6 @@ package bluegreen
 
 import (
 	"fmt"
-	"time"
 
 	"k8s.io/utils/ptr"
 
@@ -26,147 +25,36 @@ func (p *planner) firstRelease(rev string) {
 
 // release moves traffic towards target, which is not active yet: the
 // candidate runs on the idle color, is checked, approved, scaled to full
-// size, soaked, and then the active Service switches to it.
+// size, soaked, and then the active Service switches to it. again: the
+// target changed (an abort); decide once more.
 func (p *planner) release(activeColor v1.Color, activeRev, target string, rollback bool) (again bool) {
-	idle := activeColor.Other()
-	idleDep := p.in.Deployments[idle]
-	full := p.spec.DesiredReplicas()
 	p.keepActive(activeColor, activeRev)
-	if full == 0 && !rollback {
-		p.scaledToZero(idle, target)
+	c := p.newCandidate(activeColor, activeRev, target, rollback)
+	if c.full == 0 && !rollback {
+		p.scaledToZero(c.idle, target)
 		return false
 	}
-	if rollback {
-		if !p.dbSettle(activeColor) {
-			p.previewSelectsActive(activeColor, activeRev)
-			return false
-		}
-	} else if ready, failed := p.dbReady(activeColor, idle, target); failed {
-		return true
-	} else if !ready {
-		p.previewSelectsActive(activeColor, activeRev)
-		return false
+	if ready, failed := p.candidateDatabase(c); !ready {
+		return failed
 	}
-
-	// A revision that served before and is still warm on the idle color
-	// (git revert, or a rollback) switches back at once, without checks.
-	warm := readyAt(idleDep, target, full)
-	fast := rollback || p.promotedBefore(target) && warm
-	if p.st.PreviewRevision != target {
-		if old := p.st.PreviewRevision; old != "" && old != p.st.AbortedRevision {
-			p.record(old, v1.OutcomeSuperseded, nil)
-			p.event(false, v1.EventSuperseded, fmt.Sprintf("candidate %s superseded by %s", old, target))
-		}
-		p.st.PreviewRevision, p.st.PreviewStartedAt = target, p.time()
-		p.st.PreviewReadyAt, p.st.PromotionReadyAt, p.st.ScaleUpStartedAt = nil, nil, nil
-		switch {
-		case fast && warm: // nothing starts: the switch event follows
-		case rollback:
-			p.event(false, v1.EventRollingBack, fmt.Sprintf("starting previous revision %s again on %s for the rollback", target, idle))
-		default:
-			p.event(false, v1.EventCandidateStarted, fmt.Sprintf("starting revision %s on %s", target, idle))
-		}
-	}
-	p.st.PreviewColor = idle
-	tmpl := p.templateOf(target)
-	if tmpl == nil {
+	p.startCandidate(c)
+	if c.tmpl == nil {
 		p.set(v1.PhaseDegraded, fmt.Sprintf("revision %s is no longer stored; cannot start it again", target))
 		return false
 	}
-	if fast && warm {
-		p.deploy(DeploymentIntent{Color: idle, Revision: target, Template: tmpl, Replicas: full})
-		p.switchTo(idle, target, activeRev, true)
+	if c.fast && c.warm {
+		p.deploy(DeploymentIntent{Color: c.idle, Revision: target, Template: c.tmpl, Replicas: c.full})
+		p.switchTo(c.idle, target, activeRev, true)
 		return false
 	}
-
-	previewSize := full
-	if ps := p.spec.Strategy.PreviewReplicas; ps != nil && !fast && *ps < full {
-		previewSize = *ps
-	}
-	readyFull := warm
-	if readyFull || readyAt(idleDep, target, previewSize) {
+	if c.warm || readyAt(p.in.Deployments[c.idle], target, c.previewSize) {
 		if p.st.PreviewReadyAt == nil {
 			p.st.PreviewReadyAt = p.time()
 		}
 	}
-	size := previewSize
-	defer func() { p.deploy(DeploymentIntent{Color: idle, Revision: target, Template: tmpl, Replicas: size}) }()
-
-	if p.st.PreviewReadyAt == nil {
-		deadline := p.st.PreviewStartedAt.Add(p.progressDeadline())
-		if !p.now.Before(deadline) && !rollback {
-			size = 0
-			p.abort(target, v1.ReasonProgressDeadlineExceeded, fmt.Sprintf(
-				"revision %s was not available within the progress deadline (%s); aborted, %s keeps serving %s",
-				target, p.progressDeadline(), activeColor, activeRev))
-			return true
-		}
-		p.wakeAt(deadline)
-		p.previewSelectsActive(activeColor, activeRev)
-		if rollback {
-			size = full
-			p.set(v1.PhaseAborted, fmt.Sprintf("rolling back: starting previous revision %s on %s", target, idle))
-		} else {
-			p.set(v1.PhaseProgressing, fmt.Sprintf("starting revision %s on %s", target, idle))
-		}
-		return false
-	}
-	p.plan.Preview = &ServiceIntent{Name: PreviewServiceName(p.site), Color: idle, Revision: target}
-
-	if rollback {
-		size = full
-		if readyFull {
-			p.switchTo(idle, target, activeRev, true)
-			return false
-		}
-		p.set(v1.PhaseAborted, fmt.Sprintf("rolling back: scaling previous revision %s on %s to %d", target, idle, full))
-		return false
-	}
-	passed, failed := p.check(PrePromotion, p.spec.Strategy.PrePromotion, target, idle, activeColor, activeRev)
-	if failed {
-		size = 0
-		return true
-	}
-	if !passed {
-		p.set(v1.PhaseProgressing, fmt.Sprintf("pre-promotion check of %s running", target))
-		return false
-	}
-	promoted := p.approved(target)
-	autoPromote := p.spec.Strategy.AutoPromote == nil || *p.spec.Strategy.AutoPromote
-	if !promoted && !autoPromote {
-		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation%s%s",
-			target, idle, v1.AnnotationPromote, target, p.approvalNote(target), p.dbFrozenNote()))
-		return false
-	}
-	size = full
-	if !readyFull {
-		if p.st.ScaleUpStartedAt == nil {
-			p.st.ScaleUpStartedAt = p.time()
-		}
-		deadline := p.st.ScaleUpStartedAt.Add(p.progressDeadline())
-		if !p.now.Before(deadline) {
-			size = 0
-			p.abort(target, v1.ReasonProgressDeadlineExceeded, fmt.Sprintf(
-				"revision %s did not reach %d available replicas within the progress deadline (%s); aborted, %s keeps serving %s",
-				target, full, p.progressDeadline(), activeColor, activeRev))
-			return true
-		}
-		p.wakeAt(deadline)
-		p.set(v1.PhasePromoting, fmt.Sprintf("scaling revision %s on %s to %d replicas", target, idle, full))
-		return false
-	}
-	p.st.ScaleUpStartedAt = nil
-	if p.st.PromotionReadyAt == nil {
-		p.st.PromotionReadyAt = p.time()
-	}
-	soakEnd := p.st.PromotionReadyAt.Add(p.autoPromoteAfter())
-	if !promoted && p.now.Before(soakEnd) {
-		p.wakeAt(soakEnd)
-		p.set(v1.PhasePromoting, fmt.Sprintf("revision %s soaking until %s", target, soakEnd.UTC().Format(time.RFC3339)))
-		return false
-	}
-	p.switchTo(idle, target, activeRev, false)
-	return false
+	stage, again := p.advanceCandidate(c)
+	p.deploy(DeploymentIntent{Color: c.idle, Revision: target, Template: c.tmpl, Replicas: candidateSize(stage, c.full, c.previewSize)})
+	return again
 }
 
 // scaledToZero holds a release while spec.replicas is 0: a candidate with

@@ -72,7 +72,7 @@ func (w *world) reconcile() Plan {
 	}
 	p := Decide(Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe()})
-	w.db.run(p, false)
+	w.db.run(p.Status.Database, p.DatabaseSteps)
 	for r, t := range p.Revisions {
 		w.templates[r] = t.DeepCopy()
 	}
@@ -112,7 +112,7 @@ func (w *world) reconcile() Plan {
 	if p.Preview != nil {
 		w.preview = service(*p.Preview, w.site.Name)
 	}
-	w.db.run(p, true)
+	w.db.run(p.Status.Database, p.AfterSwitchSteps)
 	for _, name := range p.DeleteJobs {
 		delete(w.jobs, name)
 	}

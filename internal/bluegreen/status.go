@@ -80,6 +80,9 @@ func (p *planner) finish() {
 	}
 	p.setConditions()
 	p.plan.Status = *st
+	if len(p.plan.DatabaseSteps)+len(p.plan.AfterSwitchSteps) > 0 {
+		p.wakeAt(p.now.Add(DatabaseRecheck)) // look again at what the steps did
+	}
 
 	sort.Slice(p.wakes, func(i, j int) bool { return p.wakes[i].Before(p.wakes[j]) })
 	for _, w := range p.wakes {
@@ -91,25 +94,27 @@ func (p *planner) finish() {
 }
 
 func (p *planner) setConditions() {
-	sum := conditions.Summary{Ready: metav1.ConditionFalse, Reason: string(p.phase), Message: p.message}
+	ready, reason := metav1.ConditionFalse, string(p.phase)
+	var progressing, degraded bool
 	switch p.phase {
 	case v1.PhaseHealthy:
-		sum.Ready, sum.Reason = metav1.ConditionTrue, v1.ReasonSucceeded
+		ready, reason = metav1.ConditionTrue, v1.ReasonSucceeded
 	case v1.PhasePending, v1.PhaseProgressing, v1.PhasePromoting, v1.PhaseAwaitingPromotion:
-		sum.Progressing = true
+		progressing = true
 	case v1.PhaseDegraded, v1.PhaseAborted:
-		sum.Degraded = true
+		degraded = true
 		if p.st.AbortReason != "" {
-			sum.Reason = p.st.AbortReason
+			reason = p.st.AbortReason
 		}
 	case v1.PhasePaused:
-		sum.Ready, sum.Reason = "", v1.ReasonPaused
+		ready, reason = "", v1.ReasonPaused
 	}
 	if p.reason != "" {
-		sum.Reason = p.reason
+		reason = p.reason
 	}
-	if sum.Message == "" {
-		sum.Message = strings.ToLower(string(p.phase))
+	msg := p.message
+	if msg == "" {
+		msg = strings.ToLower(string(p.phase))
 	}
-	conditions.Set(&p.st.Conditions, sum, p.site.Generation, p.now)
+	conditions.Set(&p.st.Conditions, conditions.Uniform(ready, progressing, degraded, reason, msg), p.site.Generation, p.now)
 }

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/conditions"
 )
 
 // Event reasons, recorded on transitions only.
@@ -76,7 +77,7 @@ type Plan struct {
 }
 
 // PlanStatus derives the status from the previous status and what was
-// observed. Conditions:
+// observed. Conditions (written by internal/conditions):
 //   - Ready is True when the CronJob is in place and the last finished
 //     refresh did not fail: reason Succeeded after a successful refresh,
 //     Scheduled before the first one, Paused while suspended. It is False
@@ -146,87 +147,56 @@ func PlanStatus(prev deployv1alpha1.DatabaseRefreshStatus, o Observation) Plan {
 		p.Events = append(p.Events, Event{Warning: true, Reason: EventRefreshFailing, Job: active.Name, Note: failingMessage(active)})
 	}
 
-	st.Conditions = conditions(prev.Conditions, o, st, active)
+	st.Conditions = append([]metav1.Condition(nil), prev.Conditions...)
+	conditions.Set(&st.Conditions, summarize(o, st, active), o.Generation, o.Now)
 	p.Status = st
 	return p
 }
 
-func conditions(prev []metav1.Condition, o Observation, st deployv1alpha1.DatabaseRefreshStatus, active *ObservedJob) []metav1.Condition {
-	type cond struct {
-		status          bool
-		reason, message string
-	}
-	var ready, progressing, degraded cond
-
+// summarize is what the conditions say about st; conditions.Set writes it.
+func summarize(o Observation, st deployv1alpha1.DatabaseRefreshStatus, active *ObservedJob) conditions.Summary {
+	var ready, degraded conditions.Condition
 	failed := st.LastRefresh != nil && st.LastRefresh.Result == deployv1alpha1.RefreshFailed
 	switch {
 	case o.Blocked != nil:
 		msg := o.Blocked.Error()
-		ready = cond{false, deployv1alpha1.ReasonInvalidSpec, msg}
-		degraded = cond{true, deployv1alpha1.ReasonInvalidSpec, msg}
+		ready = conditions.When(false, deployv1alpha1.ReasonInvalidSpec, msg)
+		degraded = conditions.When(true, deployv1alpha1.ReasonInvalidSpec, msg)
 	case failed:
 		msg := fmt.Sprintf("Refresh by Job %s failed; dev keeps its previous copy: %s", st.LastRefresh.Job, st.LastRefresh.Message)
-		ready = cond{false, deployv1alpha1.ReasonRefreshFailed, msg}
-		degraded = cond{true, deployv1alpha1.ReasonRefreshFailed, msg}
+		ready = conditions.When(false, deployv1alpha1.ReasonRefreshFailed, msg)
+		degraded = conditions.When(true, deployv1alpha1.ReasonRefreshFailed, msg)
 	case st.LastRefresh != nil:
 		msg := fmt.Sprintf("Refresh by Job %s succeeded: %s", st.LastRefresh.Job, describe(*st.LastRefresh))
 		if o.Suspend {
 			msg += "; scheduled refreshes are suspended"
 		}
-		ready = cond{true, deployv1alpha1.ReasonSucceeded, msg}
-		degraded = cond{false, deployv1alpha1.ReasonSucceeded, "The last refresh succeeded"}
+		ready = conditions.When(true, deployv1alpha1.ReasonSucceeded, msg)
+		degraded = conditions.When(false, deployv1alpha1.ReasonSucceeded, "The last refresh succeeded")
 	case o.Suspend:
-		ready = cond{true, deployv1alpha1.ReasonPaused, "Scheduled refreshes are suspended; refresh-now still works"}
-		degraded = cond{false, deployv1alpha1.ReasonPaused, "No refresh has run yet"}
+		ready = conditions.When(true, deployv1alpha1.ReasonPaused, "Scheduled refreshes are suspended; refresh-now still works")
+		degraded = conditions.When(false, deployv1alpha1.ReasonPaused, "No refresh has run yet")
 	default:
-		ready = cond{true, deployv1alpha1.ReasonScheduled, "The CronJob is in place; " + nextRun(st)}
-		degraded = cond{false, deployv1alpha1.ReasonScheduled, "No refresh has run yet"}
+		ready = conditions.When(true, deployv1alpha1.ReasonScheduled, "The CronJob is in place; "+nextRun(st))
+		degraded = conditions.When(false, deployv1alpha1.ReasonScheduled, "No refresh has run yet")
 	}
 	if active != nil && active.Problem != "" && o.Blocked == nil {
-		degraded = cond{true, deployv1alpha1.ReasonRefreshFailing, failingMessage(active)}
+		degraded = conditions.When(true, deployv1alpha1.ReasonRefreshFailing, failingMessage(active))
 	}
+	// A running refresh is Progressing even after a failure: kstatus reads
+	// the new attempt InProgress, and Failed once it failed too.
+	var progressing conditions.Condition
 	switch {
 	case active != nil:
-		progressing = cond{true, deployv1alpha1.ReasonRefreshRunning, runningMessage(active)}
+		progressing = conditions.When(true, deployv1alpha1.ReasonRefreshRunning, runningMessage(active))
 	case o.Blocked != nil:
-		progressing = cond{false, deployv1alpha1.ReasonInvalidSpec, "Waiting for the spec to be fixed"}
+		progressing = conditions.When(false, deployv1alpha1.ReasonInvalidSpec, "Waiting for the spec to be fixed")
 	case o.Suspend:
-		progressing = cond{false, deployv1alpha1.ReasonPaused, "Scheduled refreshes are suspended"}
+		progressing = conditions.When(false, deployv1alpha1.ReasonPaused, "Scheduled refreshes are suspended")
 	default:
-		progressing = cond{false, deployv1alpha1.ReasonScheduled, "No refresh is running; " + nextRun(st)}
+		progressing = conditions.When(false, deployv1alpha1.ReasonScheduled, "No refresh is running; "+nextRun(st))
 	}
-
-	conds := append([]metav1.Condition(nil), prev...)
-	set := func(t string, c cond) {
-		status := metav1.ConditionFalse
-		if c.status {
-			status = metav1.ConditionTrue
-		}
-		meta.SetStatusCondition(&conds, metav1.Condition{
-			Type: t, Status: status, Reason: c.reason, Message: c.message,
-			ObservedGeneration: o.Generation, LastTransitionTime: metav1.NewTime(seconds(o.Now)),
-		})
-	}
-	set(deployv1alpha1.ConditionReady, ready)
-	set(deployv1alpha1.ConditionProgressing, progressing)
-	set(deployv1alpha1.ConditionReconciling, progressing)
-	set(deployv1alpha1.ConditionDegraded, degraded)
-	set(deployv1alpha1.ConditionStalled, degraded)
-	// A fixed order: kstatus takes the first of Reconciling and Stalled that
-	// is True, and a refresh running after a failure is InProgress.
-	order := map[string]int{
-		deployv1alpha1.ConditionReady: 0, deployv1alpha1.ConditionProgressing: 1, deployv1alpha1.ConditionReconciling: 2,
-		deployv1alpha1.ConditionDegraded: 3, deployv1alpha1.ConditionStalled: 4,
-	}
-	sort.SliceStable(conds, func(a, b int) bool { return rank(order, conds[a].Type) < rank(order, conds[b].Type) })
-	return conds
-}
-
-func rank(order map[string]int, t string) int {
-	if r, ok := order[t]; ok {
-		return r
-	}
-	return len(order)
+	return conditions.Summary{Ready: ready, Progressing: progressing, Degraded: degraded}
 }
 
 func nextRun(st deployv1alpha1.DatabaseRefreshStatus) string {

@@ -1,0 +1,40 @@
+package bluegreen
+
+import (
+	"time"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// DatabaseRecheck is how soon a site whose databases were just acted on is
+// looked at again: the server sends no event when a step took effect.
+const DatabaseRecheck = 2 * time.Second
+
+// DatabaseOutcome is what one DatabaseStep did that status.database
+// records; the zero value records nothing. Whoever runs the steps (the
+// controller, the planner tests' simulator) hands each outcome to
+// RecordDatabaseOutcome, the one place step results reach status.
+type DatabaseOutcome struct {
+	// MovedAsideTo is the name a MoveAside gave the database it moved; ""
+	// when there was none to move.
+	MovedAsideTo string
+	// WritesSinceSwitch is how many rows the abandoned side wrote since the
+	// switch, when a ReportWrites measured them.
+	WritesSinceSwitch *int64
+}
+
+// RecordDatabaseOutcome folds what step did into d: a database moved aside
+// is followed under its new name, and the writes not carried back are
+// counted.
+func RecordDatabaseOutcome(d *v1.DatabaseStatus, step DatabaseStep, o DatabaseOutcome) {
+	if o.MovedAsideTo != "" {
+		for _, name := range []*string{&d.PreviousName, &d.Blue, &d.Green} {
+			if *name == step.Name {
+				*name = o.MovedAsideTo
+			}
+		}
+	}
+	if o.WritesSinceSwitch != nil {
+		d.WritesSinceSwitch = *o.WritesSinceSwitch
+	}
+}
