@@ -84,7 +84,8 @@ func (r *SiteDeploymentReconciler) applyDeployment(ctx context.Context, site *v1
 }
 
 // setDeployment writes an intent into a Deployment: a new template only
-// when the revision changes, so the active color is only ever resized.
+// when the revision changes, so the active color is only ever resized, and
+// the pinned images (image@digest) the intent names.
 func setDeployment(d *appsv1.Deployment, site *v1.SiteDeployment, in bluegreen.DeploymentIntent, restartedAt string) {
 	sel := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(in.Color)}
 	d.Labels = kmeta.Merge(d.Labels, sel)
@@ -102,6 +103,7 @@ func setDeployment(d *appsv1.Deployment, site *v1.SiteDeployment, in bluegreen.D
 		}
 		d.Spec.Template = *t
 	}
+	bluegreen.PinImages(&d.Spec.Template, in.Images)
 	if restartedAt != "" && d.Spec.Template.Annotations[v1.AnnotationRestartedAt] != restartedAt {
 		if d.Spec.Template.Annotations == nil {
 			d.Spec.Template.Annotations = map[string]string{}

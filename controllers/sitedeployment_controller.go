@@ -204,6 +204,13 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 			o.Templates[rev] = t
 		}
 	}
+	if c := bluegreen.NeedsPods(&site.Status); c != "" {
+		pods, err := r.colorPods(ctx, site, c)
+		if err != nil {
+			return o, err
+		}
+		o.Pods = map[deployv1alpha1.Color][]bluegreen.PodImages{c: pods}
+	}
 	return o, nil
 }
 

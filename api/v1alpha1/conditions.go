@@ -52,6 +52,10 @@ const (
 	// ReasonDatabaseAmbiguous: a site without a database in status found
 	// several of its databases on the server and will not guess the live one.
 	ReasonDatabaseAmbiguous = "DatabaseAmbiguous"
+	// ReasonImageDigestMismatch: the candidate's preview pods run different
+	// digests of one image (its tag moved while they started); the release
+	// holds, since the bits to check and pin are not one set.
+	ReasonImageDigestMismatch = "ImageDigestMismatch"
 )
 
 // DatabaseRefresh condition reasons.

@@ -79,6 +79,13 @@ type SiteDeploymentStatus struct {
 	// +optional
 	PreviewRevision string `json:"previewRevision,omitempty"`
 
+	// PreviewDigests are the images the candidate's preview pods resolved
+	// (their imageIDs), recorded when they first ran and were Ready: the
+	// bits the checks ran against. The full-size scale-up runs exactly
+	// these (image@digest), and history keeps them.
+	// +optional
+	PreviewDigests []PinnedImage `json:"previewDigests,omitempty"`
+
 	// CurrentRevision is the revision of spec.template.
 	// +optional
 	CurrentRevision string `json:"currentRevision,omitempty"`
@@ -165,6 +172,10 @@ type RevisionRecord struct {
 	// Images are the container images of the revision.
 	// +optional
 	Images []string `json:"images,omitempty"`
+	// Digests are the images the revision ran when it took traffic,
+	// resolved; a rollback starts it again on these.
+	// +optional
+	Digests []PinnedImage `json:"digests,omitempty"`
 	// PromotedAt is when the revision took traffic, if it did.
 	// +optional
 	PromotedAt *metav1.Time `json:"promotedAt,omitempty"`
@@ -184,6 +195,17 @@ type RevisionRecord struct {
 	// +kubebuilder:validation:MaxItems=8
 	// +optional
 	Changes []string `json:"changes,omitempty"`
+}
+
+// PinnedImage is a container's image as its pods resolved it.
+type PinnedImage struct {
+	// Container is the container's name.
+	Container string `json:"container"`
+	// Image is the image as spec.template names it.
+	Image string `json:"image"`
+	// Digest is the content digest the pods ran (sha256:...).
+	// +kubebuilder:validation:Pattern=`^sha(256|384|512):[a-f0-9]{64,128}$`
+	Digest string `json:"digest"`
 }
 
 // ActionResult is the controller's answer to an action annotation.

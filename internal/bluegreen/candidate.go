@@ -91,6 +91,7 @@ func (p *planner) startCandidate(c *candidate) {
 		}
 		p.st.PreviewRevision, p.st.PreviewStartedAt = c.target, p.time()
 		p.st.PreviewReadyAt, p.st.PromotionReadyAt, p.st.ScaleUpStartedAt = nil, nil, nil
+		p.st.PreviewDigests = nil
 		switch {
 		case c.fast && c.warm: // nothing starts: the switch event follows
 		case c.rollback:
@@ -118,6 +119,9 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 		}
 		return stageFull, false
 	}
+	if !p.recordDigests(c) {
+		return stagePreview, false
+	}
 	passed, failed := p.check(PrePromotion, p.spec.Strategy.PrePromotion, c.target, c.idle, c.activeColor, c.activeRev)
 	if failed {
 		return stageRejected, true
@@ -132,7 +136,7 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 			c.target, c.idle, v1.AnnotationPromote, c.target, p.approvalNote(c.target), p.dbFrozenNote()))
 		return stagePreview, false
 	}
-	if !c.warm {
+	if !c.warm || !runsPinned(p.in.Deployments[c.idle], pinned(p.pins(c))) {
 		return p.scaleUp(c)
 	}
 	p.soakAndSwitch(c, promoted)
@@ -173,8 +177,31 @@ func (p *planner) scaleUp(c *candidate) (candidateStage, bool) {
 		return stageRejected, true
 	}
 	p.wakeAt(deadline)
-	p.set(v1.PhasePromoting, fmt.Sprintf("scaling revision %s on %s to %d replicas", c.target, c.idle, c.full))
+	on := ""
+	if len(p.pins(c)) > 0 {
+		on = " on the digests its preview pods were checked on (" + describePins(p.pins(c)) + ")"
+	}
+	p.set(v1.PhasePromoting, fmt.Sprintf("scaling revision %s on %s to %d replicas%s", c.target, c.idle, c.full, on))
 	return stageFull, false
+}
+
+// pins are the digests the candidate runs at full size: the ones its
+// preview pods were checked on, or for a revision coming back without
+// checks (a rollback, a revert) the ones it ran when it took traffic.
+func (p *planner) pins(c *candidate) []v1.PinnedImage {
+	if c.rollback || c.fast {
+		return p.digestsOf(c.target)
+	}
+	return p.st.PreviewDigests
+}
+
+// pinsAt are the pinned images of the candidate's Deployment at a stage:
+// none before the scale-up, so the preview pods resolve the tags.
+func (p *planner) pinsAt(c *candidate, s candidateStage) map[string]string {
+	if s != stageFull {
+		return nil
+	}
+	return pinned(p.pins(c))
 }
 
 // soakAndSwitch switches to the candidate at full size once it soaked for

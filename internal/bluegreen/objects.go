@@ -22,6 +22,10 @@ type DeploymentIntent struct {
 	// (used for the active color, whose template never changes in place).
 	Template *corev1.PodTemplateSpec
 	Replicas int32
+	// Images pins containers, by name, to image references (image@digest)
+	// in the Deployment's template, whatever template it keeps; nil runs
+	// the images as the template names them.
+	Images map[string]string
 }
 
 // ServiceIntent is what the active or preview Service should select.

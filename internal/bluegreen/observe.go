@@ -25,6 +25,10 @@ type Observed struct {
 	// Database is what the server says about the site's databases; nil
 	// without spec.database.
 	Database *DatabaseObserved
+	// Pods are the pods of the colors the controller read (see
+	// NeedsPods): the candidate's while it is in preview. A color not in
+	// the map was not read.
+	Pods map[v1.Color][]PodImages
 }
 
 // revisionOf is the revision a Deployment's pod template carries.

@@ -53,7 +53,8 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 		}
 	}
 	stage, again := p.advanceCandidate(c)
-	p.deploy(DeploymentIntent{Color: c.idle, Revision: target, Template: c.tmpl, Replicas: candidateSize(stage, c.full, c.previewSize)})
+	p.deploy(DeploymentIntent{Color: c.idle, Revision: target, Template: c.tmpl, Replicas: candidateSize(stage, c.full, c.previewSize),
+		Images: p.pinsAt(c, stage)})
 	return again
 }
 
@@ -89,11 +90,16 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 	p.dbSwitched(p.st.ActiveColor, color)
 	p.plan.Active = &ServiceIntent{Name: ActiveServiceName(p.site), Color: color, Revision: rev}
 	p.plan.Preview = &ServiceIntent{Name: PreviewServiceName(p.site), Color: color, Revision: rev}
+	digests := p.digestsOf(rev) // a rollback or a revert keeps the ones it had
+	if p.st.PreviewRevision == rev && len(p.st.PreviewDigests) > 0 {
+		digests = p.st.PreviewDigests
+	}
 	p.st.ActiveColor, p.st.ActiveRevision, p.st.PreviewColor = color, rev, color.Other()
 	p.st.LastSwitchTime = p.time()
 	p.st.PreviewRevision, p.st.PreviewStartedAt, p.st.PreviewReadyAt, p.st.PromotionReadyAt = "", nil, nil, nil
-	p.st.ScaleUpStartedAt = nil
+	p.st.ScaleUpStartedAt, p.st.PreviewDigests = nil, nil
 	p.record(rev, v1.OutcomePromoted, p.time())
+	p.st.History[0].Digests = digests
 	p.st.PostPromotionRevision = ""
 	if !skipChecks && p.spec.Strategy.PostPromotion != nil {
 		p.st.PostPromotionRevision = rev

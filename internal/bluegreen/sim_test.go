@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -29,6 +30,9 @@ type world struct {
 	switches  int
 	// db simulates the PostgreSQL server of a site with spec.database.
 	db *dbServer
+	// pods are what each color's pods resolved (see runDigests); the
+	// planner is shown the color NeedsPods names, as the controller does.
+	pods map[v1.Color][]PodImages
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -70,8 +74,13 @@ func (w *world) reconcile() Plan {
 	for c, d := range w.deps {
 		before[c] = *d.DeepCopy()
 	}
-	p := Decide(Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
-		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe()})
+	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
+		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe()}
+	if c := NeedsPods(&w.site.Status); c != "" {
+		in.Pods = map[v1.Color][]PodImages{c: w.pods[c]}
+	}
+	pinnedBefore := pinned(w.site.Status.PreviewDigests)
+	p := Decide(in)
 	w.db.run(p.Status.Database, p.DatabaseSteps)
 	for r, t := range p.Revisions {
 		w.templates[r] = t.DeepCopy()
@@ -90,6 +99,7 @@ func (w *world) reconcile() Plan {
 			d.Spec.Template = *in.Template.DeepCopy()
 			d.Spec.Template.Labels = map[string]string{v1.LabelRevision: in.Revision}
 		}
+		PinImages(&d.Spec.Template, in.Images)
 		d.Spec.Replicas = ptr.To(in.Replicas)
 		if !deploymentsEqual(&changed, d) {
 			d.Generation++
@@ -104,6 +114,10 @@ func (w *world) reconcile() Plan {
 			b, ok := before[p.Active.Color]
 			if !ok || !readyAt(&b, p.Active.Revision, w.site.Spec.DesiredReplicas()) {
 				w.t.Fatalf("active Service switched to %s/%s, which was not fully available", p.Active.Color, p.Active.Revision)
+			}
+			// ... and ran the digests its preview pods were checked on.
+			if !runsPinned(&b, pinnedBefore) {
+				w.t.Fatalf("active Service switched to %s/%s, which does not run the checked digests %v", p.Active.Color, p.Active.Revision, pinnedBefore)
 			}
 			w.switches++
 		}
@@ -128,7 +142,8 @@ func (w *world) reconcile() Plan {
 }
 
 func deploymentsEqual(a, b *appsv1.Deployment) bool {
-	return revisionOf(a) == revisionOf(b) && ptr.Deref(a.Spec.Replicas, -1) == ptr.Deref(b.Spec.Replicas, -1)
+	return revisionOf(a) == revisionOf(b) && ptr.Deref(a.Spec.Replicas, -1) == ptr.Deref(b.Spec.Replicas, -1) &&
+		equality.Semantic.DeepEqual(a.Spec.Template.Spec.Containers, b.Spec.Template.Spec.Containers)
 }
 
 func service(in ServiceIntent, site string) *corev1.Service {
