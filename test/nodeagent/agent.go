@@ -66,6 +66,7 @@ type Agent struct {
 
 	podIPs  *ipAllocator
 	mounts  *mountpoints
+	images  *images
 	proxy   *serviceProxy
 	factory informers.SharedInformerFactory
 
@@ -109,6 +110,7 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 		opts: opts, cs: cs, apiHost: host, apiPort: port,
 		podIPs:  newIPAllocator(1).anywhere(),
 		mounts:  newMountpoints(),
+		images:  &images{binDir: opts.ImageBinDir, store: filepath.Join(dir, "images")},
 		runners: map[types.UID]*podRunner{},
 		ready:   make(chan struct{}),
 		podDirs: map[string]string{},

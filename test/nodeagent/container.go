@@ -84,9 +84,14 @@ func (c *containerRunner) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		cmd, err := c.start(ctx)
 		var cfgErr *configError
-		if errors.As(err, &cfgErr) {
+		var imgErr *imageError
+		if waiting := ""; errors.As(err, &cfgErr) || errors.As(err, &imgErr) {
+			waiting = "CreateContainerConfigError"
+			if imgErr != nil {
+				waiting = "ErrImagePull"
+			}
 			c.set(func(s *corev1.ContainerStatus) {
-				s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}}
+				s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: waiting, Message: err.Error()}}
 			})
 			sleepCtx(ctx, 2*time.Second)
 			continue
@@ -191,6 +196,9 @@ func (c *containerRunner) start(ctx context.Context) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.pull(argv); err != nil {
+		return nil, err
+	}
 	termPath := filepath.Join(c.dir, "termination-log")
 	if err := os.WriteFile(termPath, nil, 0o666); err != nil {
 		return nil, err
@@ -218,6 +226,27 @@ func (c *containerRunner) start(ctx context.Context) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("cannot start container %s: %w", c.spec.Name, err)
 	}
 	return cmd, nil
+}
+
+// pull runs a local image's own program from the node's image store, by
+// digest, and reports that digest as the container's imageID.
+func (c *containerRunner) pull(argv []string) error {
+	name, ok := strings.CutPrefix(c.spec.Image, LocalImagePrefix)
+	if !ok {
+		return nil
+	}
+	name, _, _ = strings.Cut(name, "@")
+	name, _, _ = strings.Cut(name, ":")
+	if argv[0] != filepath.Join(c.r.a.opts.ImageBinDir, name) {
+		return nil // the container runs another program than the image's
+	}
+	path, imageID, err := c.r.a.images.pull(c.spec.Image)
+	if err != nil {
+		return err
+	}
+	argv[0] = path
+	c.set(func(s *corev1.ContainerStatus) { s.ImageID = imageID })
+	return nil
 }
 
 // mount is a bind mount inside the pod's mount namespace.
