@@ -15,12 +15,13 @@ HELM_VERSION="${HELM_VERSION:-v4.3.2}"
 dest="$root/bin/k8s/${K8S_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
 want="${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kwok}"
 
-mkdir -p "$dest"
+
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -trimpath"
 
 build() { # build <binary> <module dir> <package> [<output path>]
 	local name="$1" dir="$2" pkg="$3" out="${4:-$dest/$1}"
 	if [[ -x "$out" ]]; then return; fi
+	mkdir -p "$(dirname "$out")"
 	echo ">> building $name from $pkg (cached afterwards in ${out#"$root"/})" >&2
 	local start=$SECONDS tmp
 	tmp="$(mktemp -d)"
