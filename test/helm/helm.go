@@ -90,11 +90,17 @@ func Lint(values string) ([]byte, error) {
 // Template renders the chart as `helm install understudy -n
 // understudy-system` would, with values, and decodes the objects.
 func Template(values string) (Objects, error) {
-	out, err := Run(values, "template", Release, ChartDir(), "--namespace", Namespace)
+	out, err := Render(Namespace, values)
 	if err != nil {
 		return nil, err
 	}
 	return Decode(out)
+}
+
+// Render renders the chart as release understudy in namespace, with values,
+// and returns the manifests helm printed.
+func Render(namespace, values string) ([]byte, error) {
+	return Run(values, "template", Release, ChartDir(), "--namespace", namespace)
 }
 
 // Objects are rendered objects in the order helm printed them.
