@@ -228,3 +228,41 @@ func selects(selector, labels map[string]string) bool {
 	}
 	return true
 }
+
+// TestDocsListEveryValue: docs/helm.md has a row for every value.
+func TestDocsListEveryValue(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(ChartDir(), "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(RepoRoot(), "docs", "helm.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range leafKeys("", values) {
+		if !strings.Contains(string(doc), "| `"+key+"` |") {
+			t.Errorf("docs/helm.md has no row for the value %s", key)
+		}
+	}
+}
+
+// leafKeys are the dotted paths of values that are not non-empty maps;
+// resources, podSecurityContext and securityContext count as one value.
+func leafKeys(prefix string, m map[string]any) []string {
+	var out []string
+	for k, v := range m {
+		key := strings.TrimPrefix(prefix+"."+k, ".")
+		sub, ok := v.(map[string]any)
+		if !ok || len(sub) == 0 || slices.Contains([]string{"resources", "podSecurityContext", "securityContext"}, key) {
+			out = append(out, key)
+			continue
+		}
+		out = append(out, leafKeys(key, sub)...)
+	}
+	slices.Sort(out)
+	return out
+}
