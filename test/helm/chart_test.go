@@ -266,3 +266,20 @@ func leafKeys(prefix string, m map[string]any) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestValuesSchemaRejectsMistakes: values.schema.json turns a typo or a
+// wrong type into an error at install time instead of a silent default.
+func TestValuesSchemaRejectsMistakes(t *testing.T) {
+	for values, want := range map[string]string{
+		"replica: 3":                         "replica",
+		`replicas: "3"`:                      "replicas",
+		"image: {digest: latest}":            "digest",
+		"metrics: {serviceMonitor: {on: 1}}": "on",
+		"crds: {keep: yes-please}":           "keep",
+	} {
+		_, err := Template(values)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("values %q: rendered or failed without naming %s: %v", values, want, err)
+		}
+	}
+}
