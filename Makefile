@@ -7,15 +7,19 @@ K8S_VERSION ?= 1.37.2
 ETCD_VERSION ?= 3.7.3
 KWOK_VERSION ?= 0.8.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
+HELM_VERSION ?= v4.3.2
 
 BIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+HELM ?= $(BIN)/helm-$(HELM_VERSION)
 ENVTEST_ASSETS ?= $(BIN)/k8s/$(K8S_VERSION)-etcd$(ETCD_VERSION)-kwok$(KWOK_VERSION)
 IMG ?= understudy/manager:dev
 RUNNER_IMG ?= understudy/refresh-runner:dev
 KUBECTL ?= kubectl
 GO_TEST_FLAGS ?= -count=1
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
+# The chart tests (test/helm, test/e2e) run this helm.
+export HELM
 
 .PHONY: all
 all: build
@@ -30,6 +34,7 @@ help: ## Show the targets.
 manifests: controller-gen ## Generate CRDs and RBAC from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=understudy-manager crd:generateEmbeddedObjectMeta=true webhook paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	go run ./hack/crdtrim config/crd/bases/*.yaml
+	go run ./hack/chartgen
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
@@ -52,7 +57,7 @@ cluster-tools: ## Build every binary of the local cluster into bin/ (once per ve
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh >/dev/null
 
 .PHONY: test
-test: deps manifests generate fmt vet cluster-tools ## Unit, envtest, PostgreSQL and local-cluster suites.
+test: deps manifests generate fmt vet cluster-tools helm ## Unit, envtest, PostgreSQL and local-cluster suites.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
@@ -102,6 +107,9 @@ undeploy: ## Remove the operator from the current cluster.
 .PHONY: deps
 deps: ## Install the system packages the tests and the demo need (PostgreSQL), when missing.
 	@hack/install-deps.sh
+.PHONY: helm
+helm: ## Build helm from its pinned module into bin/ (once per version).
+	HELM_VERSION=$(HELM_VERSION) hack/build-tools.sh helm >/dev/null
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):

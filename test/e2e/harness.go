@@ -159,6 +159,12 @@ type Manager struct {
 // defaults and win over them.
 func (e *Env) RunManager(t testing.TB, args ...string) *Manager {
 	t.Helper()
+	return e.RunManagerEnv(t, nil, args...)
+}
+
+// RunManagerEnv is RunManager with more environment variables.
+func (e *Env) RunManagerEnv(t testing.TB, environ []string, args ...string) *Manager {
+	t.Helper()
 	bin, err := e.Build("./cmd/manager")
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +178,7 @@ func (e *Env) RunManager(t testing.TB, args ...string) *Manager {
 	argv := append([]string{bin, "-kubeconfig=" + e.Kubeconfig, "-metrics-bind-address=0",
 		"-health-probe-bind-address=" + health}, args...)
 	p, err := localcluster.StartProcess("manager", e.Cluster.LogPath("manager"), e.Cluster.Marker,
-		[]string{"KUBECONFIG=" + e.Kubeconfig}, argv...)
+		append([]string{"KUBECONFIG=" + e.Kubeconfig}, environ...), argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
