@@ -54,6 +54,7 @@ func testReleasesUnderTraffic(t *testing.T) {
 	rev1 := rev
 	rev = release("v2")
 	rev2 := rev
+	checkPinned(t, c, ns, "service0")
 
 	// Roll back the active revision while the old color is still warm: one
 	// selector flip back to it.
