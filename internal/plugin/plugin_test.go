@@ -277,13 +277,14 @@ func TestHistoryListsRevisions(t *testing.T) {
 	st.History[0].Images = []string{"registry.example/web:1.1"}
 	st.History[1].Images = []string{"registry.example/web:1.0"}
 	st.History[0].Database, st.History[1].Database = "web_green", "web_blue"
+	st.History[0].Digests = []v1.PinnedImage{{Container: "web", Image: "registry.example/web:1.1", Digest: "sha256:" + strings.Repeat("ab", 32)}}
 	site := newSite(t, "history", st)
 	out, _, code := run(t, "history", site.Name)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 3 {
 		t.Fatalf("exit %d, out:\n%s", code, out)
 	}
-	if f := strings.Fields(lines[1]); len(f) < 7 || f[0] != revB || f[1] != "registry.example/web:1.1" || f[4] != "Promoted" || f[5] != "web_green" || f[6] != "active" {
+	if f := strings.Fields(lines[1]); len(f) < 7 || f[0] != revB || f[1] != "registry.example/web:1.1@sha256:abababababab" || f[4] != "Promoted" || f[5] != "web_green" || f[6] != "active" {
 		t.Errorf("first row %q", lines[1])
 	}
 	if f := strings.Fields(lines[2]); len(f) < 7 || f[0] != revA || f[4] != "Promoted" || f[5] != "web_blue" || f[6] != "-" {

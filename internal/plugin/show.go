@@ -12,8 +12,8 @@ import (
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
-// WriteHistory prints status.history, newest first: revision, images,
-// when it took traffic, how it ended, the database it served from and its
+// WriteHistory prints status.history, newest first: revision, images (with
+// the short digest they ran, when recorded), when it took traffic, how it ended, the database it served from and its
 // role now.
 func WriteHistory(w io.Writer, site *v1.SiteDeployment, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -26,10 +26,28 @@ func WriteHistory(w io.Writer, site *v1.SiteDeployment, now time.Time) error {
 		case site.Status.PreviewRevision:
 			role = "preview"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Revision, strings.Join(h.Images, ","), ago(h.PromotedAt, now), or(string(h.Outcome), "-"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Revision, imagesOf(h), ago(h.PromotedAt, now), or(string(h.Outcome), "-"),
 			or(h.Database, "-"), or(role, "-"))
 	}
 	return tw.Flush()
+}
+
+// imagesOf lists a revision's images, each with the first 12 hex digits
+// of the digest it ran when one is recorded: two builds behind one tag read
+// apart.
+func imagesOf(h v1.RevisionRecord) string {
+	digests := map[string]string{}
+	for _, d := range h.Digests {
+		digests[d.Image] = d.Digest
+	}
+	out := make([]string, 0, len(h.Images))
+	for _, img := range h.Images {
+		if d := digests[img]; len(d) > len("sha256:")+12 {
+			img += "@" + d[:len("sha256:")+12]
+		}
+		out = append(out, img)
+	}
+	return strings.Join(out, ",")
 }
 
 // WriteRefreshStatus prints how old dev's data is, the last result and the next run.
