@@ -2,6 +2,8 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +13,7 @@ import (
 	"github.com/understudy-dev/understudy/test/pgtest"
 )
 
-// Database names and sizes of the demo.
+// Database names, roles and sizes of the demo.
 const (
 	// prodDB is production's database, made before its SiteDeployment
 	// exists; the site (spec.database.name service0) adopts it, as a site
@@ -19,12 +21,44 @@ const (
 	prodDB   = "service0"
 	devDB    = "service0_dev"
 	prodRows = 1000
+	// prodApp and devApp are the roles the sites' pods connect as (the
+	// admin role could lift a write freeze for its own sessions); each
+	// owns its site's tables, so the migration may alter them.
+	prodApp = "service0_app"
+	devApp  = "service0_dev_app"
 )
 
-// startDatabase starts PostgreSQL on loopback with production (prodRows
-// users, every tenth inactive), a stale dev database and last night's
-// backup of production in backupDir.
-func startDatabase(ctx context.Context, backupDir string) (*pgtest.Server, error) {
+// usersTable is the demo sites' table: demo-site counts its rows and its
+// POST /items inserts a note (email and active take their defaults).
+const usersTable = `CREATE TABLE users (id serial PRIMARY KEY,
+	email text NOT NULL DEFAULT 'anonymous@example.invalid', active boolean NOT NULL DEFAULT true, note text)`
+
+// appRoles are the application roles' passwords, generated per demo.
+type appRoles map[string]string
+
+func newAppRoles() appRoles {
+	return appRoles{prodApp: randomHex(), devApp: randomHex()}
+}
+
+func randomHex() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// create is the SQL that creates the roles (hex passwords need no quoting).
+func (r appRoles) create() []string {
+	var stmts []string
+	for role, pw := range r {
+		stmts = append(stmts, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", role, pw))
+	}
+	return stmts
+}
+
+// startDatabase starts PostgreSQL on loopback with the application roles,
+// production (prodRows users, every tenth inactive), a stale dev database
+// and last night's backup of production in backupDir.
+func startDatabase(ctx context.Context, backupDir string, roles appRoles) (*pgtest.Server, error) {
 	pg, err := pgtest.Start(pgtest.Options{})
 	if err != nil {
 		return nil, err
@@ -33,13 +67,13 @@ func startDatabase(ctx context.Context, backupDir string) (*pgtest.Server, error
 		db    string
 		stmts []string
 	}{
-		{"", []string{"CREATE DATABASE " + prodDB, "CREATE DATABASE " + devDB}},
+		{"", append(roles.create(), "CREATE DATABASE "+prodDB, "CREATE DATABASE "+devDB)},
 		{prodDB, []string{
-			"CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, active boolean NOT NULL)",
+			usersTable, "ALTER TABLE users OWNER TO " + prodApp,
 			fmt.Sprintf("INSERT INTO users (email, active) SELECT 'customer' || g || '@mail.example', g %% 10 <> 0 FROM generate_series(1, %d) g", prodRows),
 		}},
 		{devDB, []string{
-			"CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, active boolean NOT NULL)",
+			usersTable, "ALTER TABLE users OWNER TO " + devApp,
 			"INSERT INTO users (email, active) VALUES ('old-a@example.invalid', true), ('old-b@example.invalid', true)",
 		}},
 	}

@@ -71,7 +71,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	step(o.Out, "starting PostgreSQL on 127.0.0.1 with production, dev and last night's backup")
 	backups := filepath.Join(dir, "backups")
 	_ = os.RemoveAll(backups)
-	pg, err := startDatabase(ctx, backups)
+	roles := newAppRoles()
+	pg, err := startDatabase(ctx, backups, roles)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := k.installCRDs(ctx); err != nil {
 		return err
 	}
-	if err := createDatabaseAccess(ctx, cs, pg, backups); err != nil {
+	if err := createDatabaseAccess(ctx, cs, pg, roles, backups); err != nil {
 		return err
 	}
 
@@ -119,6 +120,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		Took: time.Since(begin), Kubeconfig: c.Kubeconfig, Logs: filepath.Join(c.Dir, "logs"), Assets: assets,
 		Prod: net.JoinHostPort(prod, "80"), Dev: net.JoinHostPort(dev, "80"), Metrics: metrics,
 	})
+	go announceServices(ctx, o.Out, agent.ServiceAddress, [2]string{"prod", "service0-preview"})
 	select {
 	case <-ctx.Done():
 		return nil

@@ -1,8 +1,10 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"text/template"
 	"time"
 )
@@ -23,12 +25,14 @@ understudy demo up in {{.Took}}. In another terminal:
   kubectl get sdep,dbr -A
   make plugin && export PATH=$PWD/bin:$PATH   # kubectl understudy (docs/kubectl-plugin.md)
   curl -s http://{{.Prod}}/      # production prod/service0: version and user count
+  curl -s -X POST -d note=hello http://{{.Prod}}/items   # a write: 201, or 503 with sqlstate 25006 while writes are frozen
   curl -s http://{{.Dev}}/      # dev dev/service0-dev: a sanitised copy
   curl -s http://{{.Metrics}}/metrics | grep controller_runtime_reconcile_total   # the operator's metrics (loopback only)
 
 Release v2 to production (smoke-tested through the preview Service, then waits for you):
   kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'
   kubectl understudy -n prod get sdep service0 -w   # Progressing, then AwaitingPromotion
+  (this terminal prints the candidate's preview URL, service0-preview, when it is up)
 Promote it (the promote annotation names the exact candidate revision), and wait for it:
   kubectl understudy -n prod promote service0
   kubectl understudy -n prod status service0 -w --timeout 5m
@@ -47,6 +51,26 @@ Refresh dev from production's nightly backup now (it also runs every 5 minutes):
 Logs: {{.Logs}} (manager.log, nodeagent.log, ...); kubectl logs works too.
 Press Ctrl-C to stop everything.
 `))
+
+// announceServices prints the URL of each named Service whenever the node
+// agent serves it on a new address (a preview Service exists only during a
+// release), until ctx ends.
+func announceServices(ctx context.Context, w io.Writer, address func(ns, name string) string, services ...[2]string) {
+	shown := map[[2]string]string{}
+	for {
+		for _, s := range services {
+			if a := address(s[0], s[1]); a != "" && a != shown[s] {
+				shown[s] = a
+				fmt.Fprintf(w, "==> %s/%s is served: curl -s http://%s/\n", s[0], s[1], net.JoinHostPort(a, "80"))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
 
 func printInstructions(w io.Writer, in instructions) {
 	in.Took = in.Took.Round(100 * time.Millisecond)

@@ -24,12 +24,10 @@ type kubectl struct {
 	path, kubeconfig, root string
 }
 
+// newKubectl uses the kubectl built with the cluster (`make cluster-tools`),
+// never the machine's: that one may be outside kubectl's supported skew.
 func newKubectl(assets, kubeconfig, root string) kubectl {
-	path, err := exec.LookPath("kubectl")
-	if err != nil {
-		path = filepath.Join(assets, "kubectl")
-	}
-	return kubectl{path: path, kubeconfig: kubeconfig, root: root}
+	return kubectl{path: filepath.Join(assets, "kubectl"), kubeconfig: kubeconfig, root: root}
 }
 
 func (k kubectl) run(ctx context.Context, args ...string) (string, error) {
@@ -57,22 +55,27 @@ func (k kubectl) installCRDs(ctx context.Context) error {
 // createDatabaseAccess creates what the manifests reference but cannot
 // carry: the Secrets with the generated credentials and the
 // PersistentVolume over the backups directory.
-func createDatabaseAccess(ctx context.Context, cs kubernetes.Interface, pg *pgtest.Server, backupDir string) error {
+func createDatabaseAccess(ctx context.Context, cs kubernetes.Interface, pg *pgtest.Server, roles appRoles, backupDir string) error {
 	for _, ns := range []string{"prod", "dev"} {
 		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, n, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("cannot create namespace %s: %w", ns, err)
 		}
 	}
-	secrets := map[string]string{"prod": "service0-db", "dev": "service0-dev-admin"}
-	for ns, name := range secrets {
+	secrets := []struct{ ns, name, user, password string }{
+		{"prod", "service0-db", pg.User, pg.Password},
+		{"prod", "service0-db-app", prodApp, roles[prodApp]},
+		{"dev", "service0-dev-admin", pg.User, pg.Password},
+		{"dev", "service0-dev-app", devApp, roles[devApp]},
+	}
+	for _, sec := range secrets {
 		s := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: sec.name, Namespace: sec.ns},
 			StringData: map[string]string{"host": pg.Host, "port": strconv.Itoa(pg.Port),
-				"username": pg.User, "password": pg.Password, "sslmode": "disable"},
+				"username": sec.user, "password": sec.password, "sslmode": "disable"},
 		}
-		if _, err := cs.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("cannot create Secret %s/%s: %w", ns, name, err)
+		if _, err := cs.CoreV1().Secrets(sec.ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("cannot create Secret %s/%s: %w", sec.ns, sec.name, err)
 		}
 	}
 	pv := &corev1.PersistentVolume{
