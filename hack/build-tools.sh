@@ -18,14 +18,39 @@ want="${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kwok}"
 
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -trimpath"
 
-build() { # build <binary> <module dir> <package> [<output path>]
-	local name="$1" dir="$2" pkg="$3" out="${4:-$dest/$1}"
-	if [[ -x "$out" ]]; then return; fi
+# Kubernetes binaries report the version they were built from (/version,
+# `kubectl version`), as a release build stamps it; unstamped they say
+# v0.0.0 and kubectl cannot judge the version skew.
+kube_version_flags() {
+	local minor="${K8S_VERSION#*.}"
+	minor="${minor%%.*}"
+	local pkg flags=""
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		flags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=${K8S_VERSION%%.*} -X $pkg.gitMinor=$minor"
+		flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+	done
+	echo "$flags"
+}
+
+# stamped: a Kubernetes binary built for K8S_VERSION (an older build left
+# unstamped, or a link to another kubectl, is built again).
+stamped() {
+	local out="$1" v
+	case "$(basename "$out")" in
+	kubectl) v="$("$out" version --client 2>/dev/null)" ;;
+	*) v="$("$out" --version 2>/dev/null)" ;;
+	esac
+	[[ "$v" == *"v$K8S_VERSION"* ]]
+}
+
+build() { # build <binary> <module dir> <package> [<output path>] [<extra ldflags>]
+	local name="$1" dir="$2" pkg="$3" out="${4:-$dest/$1}" ldflags="-s -w ${5:-}"
+	if [[ -x "$out" ]] && { [[ -z "${5:-}" ]] || stamped "$out"; }; then return; fi
 	mkdir -p "$(dirname "$out")"
 	echo ">> building $name from $pkg (cached afterwards in ${out#"$root"/})" >&2
 	local start=$SECONDS tmp
 	tmp="$(mktemp -d)"
-	(cd "$root/hack/tools/$dir" && go build -ldflags='-s -w' -o "$tmp/out" "$pkg")
+	(cd "$root/hack/tools/$dir" && go build -ldflags="$ldflags" -o "$tmp/out" "$pkg")
 	mv "$tmp/out" "$out"
 	rm -rf "$tmp"
 	echo ">> built $name in $((SECONDS - start))s" >&2
@@ -34,21 +59,16 @@ build() { # build <binary> <module dir> <package> [<output path>]
 for b in $want; do
 	case "$b" in
 	etcd) build etcd kube go.etcd.io/etcd/server/v3 ;;
-	kube-apiserver | kube-controller-manager | kube-scheduler)
-		build "$b" kube "k8s.io/kubernetes/cmd/$b" ;;
+	kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
+		build "$b" kube "k8s.io/kubernetes/cmd/$b" "$dest/$b" "$(kube_version_flags)" ;;
 	kwok) build kwok kwok sigs.k8s.io/kwok/cmd/kwok ;;
-	kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl ;;
 	helm) build helm helm helm.sh/helm/v4/cmd/helm "$root/bin/helm-$HELM_VERSION" ;;
 	*) echo "unknown binary $b" >&2; exit 2 ;;
 	esac
 done
-# kubectl: the machine's when it has one (the e2e suite and the demo call it),
-# else built from the same pinned Kubernetes module.
-if [[ " $want " == *" kwok "* && ! -e "$dest/kubectl" ]]; then
-	if command -v kubectl >/dev/null; then
-		ln -sf "$(command -v kubectl)" "$dest/kubectl"
-	else
-		build kubectl kube k8s.io/kubernetes/cmd/kubectl
-	fi
+# kubectl: the demo and the e2e suite call it; always the one pinned with
+# the cluster (a machine's own kubectl may be outside the supported skew).
+if [[ " $want " == *" kwok "* ]]; then
+	build kubectl kube k8s.io/kubernetes/cmd/kubectl "$dest/kubectl" "$(kube_version_flags)"
 fi
 echo "$dest"

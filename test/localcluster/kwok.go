@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -48,7 +50,47 @@ func (c *Cluster) StartKwok(ctx context.Context, n int) error {
 			return fmt.Errorf("cannot create kwok node: %w", err)
 		}
 	}
+	for i := 0; i < n; i++ {
+		if err := waitKwokPlays(ctx, cs, fmt.Sprintf("kwok-%d", i)); err != nil {
+			return fmt.Errorf("%w: see %s", err, c.LogPath("kwok"))
+		}
+	}
 	return nil
+}
+
+// waitKwokPlays returns once kwok runs pods on node: a probe pod bound to it
+// turns Running. kwok skips a pod whose node it does not manage yet and
+// never looks at it again, so pods created in the first moments after a
+// node may stay Pending forever; a probe that is not played within a few
+// seconds is replaced until one is.
+func waitKwokPlays(ctx context.Context, cs kubernetes.Interface, node string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	pods := cs.CoreV1().Pods(metav1.NamespaceSystem)
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "kwok-probe-" + node},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "probe", Image: "probe"}},
+			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}}},
+	}
+	now := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
+	for {
+		if _, err := pods.Create(ctx, probe, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("cannot create kwok's probe pod on %s: %w", node, err)
+		}
+		played := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
+			p, err := pods.Get(ctx, probe.Name, metav1.GetOptions{})
+			return err == nil && p.Status.Phase == corev1.PodRunning, nil
+		})
+		if err := pods.Delete(context.WithoutCancel(ctx), probe.Name, now); err != nil {
+			return fmt.Errorf("cannot delete kwok's probe pod on %s: %w", node, err)
+		}
+		if played == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("kwok runs no pod on node %s", node)
+		}
+	}
 }
 
 // kwokConfig holds the three stages the scale tests need (kwok runs none

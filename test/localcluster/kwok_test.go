@@ -39,10 +39,14 @@ func TestKwokPlaysTheKubelet(t *testing.T) {
 	if _, err := cs.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var last *appsv1.Deployment
+	last := dep
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
-		last, err = cs.AppsV1().Deployments("default").Get(ctx, "sim", metav1.GetOptions{})
-		return err == nil && last.Status.AvailableReplicas == 3, nil
+		d, err := cs.AppsV1().Deployments("default").Get(ctx, "sim", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = d
+		return d.Status.AvailableReplicas == 3, nil
 	})
 	if err != nil {
 		t.Fatalf("Deployment not available on the kwok node: %+v\nkwok: %s\nkube-controller-manager: %s",
