@@ -2,6 +2,9 @@ package localcluster
 
 import (
 	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +32,13 @@ func TestStartStop(t *testing.T) {
 	}
 	if len(ns.Items) < 3 {
 		t.Fatalf("want the system namespaces, got %d", len(ns.Items))
+	}
+	// The control plane and the kubectl built with it say the pinned
+	// version, so kubectl can judge the skew (`kubectl version` works).
+	pinned := "v" + strings.SplitN(AssetsVersion, "-", 2)[0]
+	out, err := exec.Command(filepath.Join(c.assets, "kubectl"), "--kubeconfig", c.Kubeconfig, "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Client Version: "+pinned) || !strings.Contains(string(out), "Server Version: "+pinned) {
+		t.Fatalf("kubectl version: %v\n%s\nwant client and server %s", err, out, pinned)
 	}
 	c.Stop()
 	if left := Leftovers(c.Marker); len(left) > 0 {
