@@ -17,7 +17,7 @@ test-e2e: deps cluster-tools helm ## End-to-end tests on a local cluster (contro
 
 .PHONY: demo
 demo: deps ## The operator on a local cluster with PostgreSQL and config/samples/demo, until Ctrl-C.
-	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) in $(ENVTEST_ASSETS): built once, about fifteen minutes the first time on two cores"
+	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) in $(ENVTEST_ASSETS): built once, about fifteen minutes the first time on two cores"
 	@$(MAKE) --no-print-directory cluster-tools
 	@echo "==> building localcluster, manager, demo-site, refresh-runner into $(BIN)/"
 	go build -o $(BIN)/ ./test/cmd/localcluster ./cmd/manager ./test/cmd/demo-site ./cmd/refresh-runner
