@@ -162,6 +162,18 @@ func checking(u Upstream) Upstream {
 	return u
 }
 
+// waitingForDev is a gated site on shop:1 whose release of shop:2 waits:
+// dev runs shop:1.
+func waitingForDev(t *testing.T) *world {
+	w := newWorld(t, gated)
+	w.healthyOn("shop:1")
+	w.upstreams = []Upstream{upstreamRunning("shop:1", digest('0'), w.now.Add(-time.Hour))}
+	w.release("shop:2")
+	w.reconcile()
+	w.expect(v1.PhaseAwaitingUpstream, v1.Blue, rev("shop:1"))
+	return w
+}
+
 func noDigests(u Upstream) Upstream {
 	u.Site.Status.History[0].Digests = nil
 	return u
@@ -171,12 +183,7 @@ func noDigests(u Upstream) Upstream {
 // for minLiveDuration, starts by itself on dev's digest, and history says
 // which upstream qualified it.
 func TestAGatedReleaseStartsWhenTheUpstreamQualifies(t *testing.T) {
-	w := newWorld(t, gated)
-	w.healthyOn("shop:1")
-	w.upstreams = []Upstream{upstreamRunning("shop:1", digest('0'), w.now.Add(-time.Hour))}
-	w.release("shop:2")
-	w.reconcile()
-	w.expect(v1.PhaseAwaitingUpstream, v1.Blue, rev("shop:1"))
+	w := waitingForDev(t)
 	if len(w.events(v1.EventAwaitingUpstream)) != 1 {
 		t.Fatalf("events %+v, want AwaitingUpstream", w.last.Events)
 	}
@@ -234,12 +241,7 @@ func TestAnUpstreamRollbackUnqualifies(t *testing.T) {
 // The skip annotation releases a hotfix past the gate, is answered in
 // status.actions, leaves a Warning event and marks history.
 func TestSkippingTheGateIsRecorded(t *testing.T) {
-	w := newWorld(t, gated)
-	w.healthyOn("shop:1")
-	w.upstreams = []Upstream{upstreamRunning("shop:1", digest('0'), w.now.Add(-time.Hour))}
-	w.release("shop:2")
-	w.reconcile()
-	w.expect(v1.PhaseAwaitingUpstream, v1.Blue, rev("shop:1"))
+	w := waitingForDev(t)
 	w.annotate(v1.AnnotationSkipPromotionGate, rev("shop:2"))
 	w.reconcile()
 	if a := w.action(v1.AnnotationSkipPromotionGate); a.Result != v1.ActionAccepted {
