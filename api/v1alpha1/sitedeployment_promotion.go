@@ -13,8 +13,9 @@ type PromotionSpec struct {
 	// for production. All of them must qualify it.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
-	// +kubebuilder:validation:XValidation:rule="self.all(u, self.filter(v, v.name == u.name && (has(v.namespace) ? v.namespace : '') == (has(u.namespace) ? u.namespace : '')).size() == 1)",message="spec.promotion.upstreams must not name the same SiteDeployment twice"
-	// +listType=atomic
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
 	// +required
 	Upstreams []UpstreamReference `json:"upstreams"`
 
@@ -32,6 +33,7 @@ type PromotionSpec struct {
 // UpstreamReference names a SiteDeployment, in any namespace.
 type UpstreamReference struct {
 	// Namespace of the upstream SiteDeployment; empty means this site's.
+	// +kubebuilder:default=""
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$`
 	// +optional

@@ -121,7 +121,7 @@ var invalidCases = []invalidCase{
 	{"revisionHistoryLimit zero", siteYAML, set(int64(0), "spec", "revisionHistoryLimit"), "spec.revisionHistoryLimit"},
 	{"no upstreams", siteYAML, set([]any{}, "spec", "promotion", "upstreams"), "spec.promotion.upstreams"},
 	{"an upstream named twice", siteYAML, set([]any{map[string]any{"name": "shop-dev"}, map[string]any{"name": "shop-dev", "namespace": ""}},
-		"spec", "promotion", "upstreams"), "spec.promotion.upstreams must not name the same SiteDeployment twice"},
+		"spec", "promotion", "upstreams"), "spec.promotion.upstreams[1]: Duplicate value"},
 	{"an upstream naming the site itself", siteYAML, set([]any{map[string]any{"name": "shop"}}, "spec", "promotion", "upstreams"),
 		"spec.promotion.upstreams must not name this SiteDeployment itself"},
 	{"upstream name not a DNS label", siteYAML, set([]any{map[string]any{"name": "Shop_Dev"}}, "spec", "promotion", "upstreams"),
