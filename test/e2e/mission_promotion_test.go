@@ -84,5 +84,5 @@ func testPromotionGate(t *testing.T) {
 	if got, want := d.Spec.Template.Spec.Containers[0].Image, "local/demo-site:v2@"+devLive.Digests[0].Digest; got != want {
 		t.Fatalf("production runs %s, want the digest dev ran: %s", got, want)
 	}
-	t.Logf("production took %s (%s) %s after dev did, on dev's digest", prodRev2, h.PromotedAt.Sub(devLive.PromotedAt.Time), devLive.Digests[0].Digest[:19])
+	t.Logf("production took %s %s after dev did, on dev's digest %s", prodRev2, h.PromotedAt.Sub(devLive.PromotedAt.Time), devLive.Digests[0].Digest[:19])
 }
