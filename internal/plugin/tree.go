@@ -68,7 +68,7 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 			fmt.Fprintf(w, "├── %s: none\n", color)
 			continue
 		}
-		rev := d.Labels[v1.LabelRevision]
+		rev := d.Spec.Template.Labels[v1.LabelRevision]
 		var desired int32
 		if d.Spec.Replicas != nil {
 			desired = *d.Spec.Replicas
