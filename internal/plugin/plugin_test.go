@@ -329,7 +329,9 @@ func TestGetShowsTheTree(t *testing.T) {
 		labels := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(color), v1.LabelRevision: rev}
 		two := int32(2)
 		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: site.Name + "-" + string(color), Namespace: "default", Labels: labels},
+			// As the controller writes them: the revision only on the pod template.
+			ObjectMeta: metav1.ObjectMeta{Name: site.Name + "-" + string(color), Namespace: "default",
+				Labels: map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(color)}},
 			Spec: appsv1.DeploymentSpec{Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: labels},
 				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:" + rev}}}}},
