@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
@@ -27,6 +28,29 @@ func taggedTemplate(app, version string) func(*deployv1alpha1.SiteDeployment) {
 	}
 }
 
+// gatedOnDev makes production wait for service0-dev in namespace ns to
+// serve a revision's images for d.
+func gatedOnDev(ns string, d time.Duration) func(*deployv1alpha1.SiteDeployment) {
+	return func(sd *deployv1alpha1.SiteDeployment) {
+		sd.Spec.Promotion = &deployv1alpha1.PromotionSpec{
+			Upstreams:       []deployv1alpha1.UpstreamReference{{Namespace: ns, Name: "service0-dev"}},
+			MinLiveDuration: &metav1.Duration{Duration: d},
+		}
+	}
+}
+
+// waitAwaitingUpstream waits until production waits for its upstream with
+// a message that contains want.
+func waitAwaitingUpstream(t *testing.T, c client.Client, ns, want string) {
+	t.Helper()
+	Eventually(t, 30*time.Second, "production waiting for dev", func() (bool, error) {
+		st := getSite(t, c, ns, "service0").Status
+		return st.Phase == deployv1alpha1.PhaseAwaitingUpstream && strings.Contains(st.Message, want),
+			fmt.Errorf("phase %s: %s", st.Phase, st.Message)
+	})
+	t.Logf("production waits: %s", getSite(t, c, ns, "service0").Status.Message)
+}
+
 // Production gates on dev in another namespace: v2 applied to production
 // first waits, saying what dev runs; dev releases v2; production starts v2
 // by itself once dev has served it for minLive, on the digest dev ran, and
@@ -40,10 +64,7 @@ func testPromotionGate(t *testing.T) {
 	taggedTemplate("service0-dev", "v1")(dev)
 	prod := demoSite(prodNs, "service0", "v1", 1)
 	taggedTemplate("service0", "v1")(prod)
-	prod.Spec.Promotion = &deployv1alpha1.PromotionSpec{
-		Upstreams:       []deployv1alpha1.UpstreamReference{{Namespace: devNs, Name: "service0-dev"}},
-		MinLiveDuration: &metav1.Duration{Duration: minLive},
-	}
+	gatedOnDev(devNs, minLive)(prod)
 	for _, sd := range []*deployv1alpha1.SiteDeployment{dev, prod} {
 		if err := c.Create(ctx, sd); err != nil {
 			t.Fatal(err)
@@ -54,12 +75,7 @@ func testPromotionGate(t *testing.T) {
 
 	setTemplate(t, c, prodNs, "service0", taggedTemplate("service0", "v2"))
 	want := fmt.Sprintf("%s/service0-dev runs local/demo-site:v1 (revision %s), not local/demo-site:v2", devNs, devRev1)
-	Eventually(t, 30*time.Second, "production waiting for dev", func() (bool, error) {
-		st := getSite(t, c, prodNs, "service0").Status
-		return st.Phase == deployv1alpha1.PhaseAwaitingUpstream && strings.Contains(st.Message, want),
-			fmt.Errorf("phase %s: %s", st.Phase, st.Message)
-	})
-	t.Logf("production waits: %s", getSite(t, c, prodNs, "service0").Status.Message)
+	waitAwaitingUpstream(t, c, prodNs, want)
 
 	setTemplate(t, c, devNs, "service0-dev", taggedTemplate("service0-dev", "v2"))
 	waitSwitch(t, c, devNs, "service0-dev", devRev1, 90*time.Second)
