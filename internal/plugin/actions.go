@@ -56,6 +56,19 @@ func RollbackTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
 	return st.ActiveRevision, nil
 }
 
+// SkipGateTarget is the revision skip-gate annotates: the one waiting for
+// its upstreams (status.promotion), which want (when given) must name.
+func SkipGateTarget(name string, st *v1.SiteDeploymentStatus, want string) (string, error) {
+	pr := st.Promotion
+	switch {
+	case st.Phase != v1.PhaseAwaitingUpstream || pr == nil || pr.Gate != "":
+		return "", fmt.Errorf("sitedeployment %s has no release waiting for its upstreams (phase %s)", name, phaseOf(st))
+	case want != "" && want != pr.Revision:
+		return "", fmt.Errorf("revision %s is not the one waiting for its upstreams in sitedeployment %s: that is %s", want, name, pr.Revision)
+	}
+	return pr.Revision, nil
+}
+
 func phaseOf(st *v1.SiteDeploymentStatus) string {
 	if st.Phase == "" {
 		return "unknown"

@@ -44,7 +44,7 @@ Release v3 to dev (as v2 above, with v3); a minute after dev switches, productio
   kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate step, then activeName/previousName
   (promote it as above; an abort then brings back service0, writable, and reports the writes not carried back)
 A hotfix that cannot wait for dev: name the revision to skip the gate (answered in status.actions, a Warning event, history's GATE column says Skipped):
-  kubectl -n prod annotate sdep service0 deploy.understudy.dev/skip-promotion-gate=$(kubectl -n prod get sdep service0 -o jsonpath='{.status.currentRevision}') --overwrite
+  kubectl understudy -n prod skip-gate service0   # writes deploy.understudy.dev/skip-promotion-gate=<the revision waiting>
   kubectl understudy -n prod history service0
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl understudy -n dev refresh now service0-dev-refresh
