@@ -266,3 +266,22 @@ func TestSkippingTheGateIsRecorded(t *testing.T) {
 		t.Fatalf("answer %+v", a)
 	}
 }
+
+// A release waiting for its upstreams can be aborted: it never starts,
+// even once the upstream qualifies it.
+func TestAWaitingReleaseCanBeAborted(t *testing.T) {
+	w := waitingForDev(t)
+	w.annotate(v1.AnnotationAbort, rev("shop:2"))
+	w.reconcile()
+	w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
+	if a := w.action(v1.AnnotationAbort); a.Result != v1.ActionAccepted {
+		t.Fatalf("answer %+v", a)
+	}
+	w.upstreams = []Upstream{upstreamRunning("shop:2", digest('a'), w.now.Add(-time.Hour))}
+	w.advance(time.Minute)
+	w.reconcile()
+	w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
+	if w.deps[v1.Green] != nil {
+		t.Fatalf("the aborted revision started: %s", w.image(v1.Green))
+	}
+}

@@ -31,10 +31,14 @@ func PromoteTarget(name string, st *v1.SiteDeploymentStatus, want string) (strin
 	return c, nil
 }
 
-// AbortTarget is the candidate abort annotates.
+// AbortTarget is the candidate abort annotates, or the revision waiting
+// for its upstreams.
 func AbortTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
 	if c := Candidate(st); c != "" {
 		return c, nil
+	}
+	if w, err := SkipGateTarget(name, st, ""); err == nil {
+		return w, nil
 	}
 	return "", fmt.Errorf("sitedeployment %s has no candidate to abort; `kubectl understudy rollback %s` rolls the active revision back", name, name)
 }

@@ -35,3 +35,12 @@ func TestSkipGateRefuses(t *testing.T) {
 	}
 	wantOnly(t, steady, "", "")
 }
+
+// abort rejects the revision waiting for its upstreams: it never starts.
+func TestAbortWritesTheWaitingRevision(t *testing.T) {
+	site := newSite(t, "abort-waiting", awaitingUpstream())
+	if _, errOut, code := run(t, "abort", site.Name); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	wantOnly(t, site, v1.AnnotationAbort, revB)
+}
