@@ -30,6 +30,9 @@ func upstreamRunning(img, digest string, since time.Time) Upstream {
 		Status: v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveColor: v1.Green, ActiveRevision: r, CurrentRevision: r,
 			History: []v1.RevisionRecord{{Revision: r, Images: []string{img}, PromotedAt: &at, Outcome: v1.OutcomePromoted,
 				Digests: []v1.PinnedImage{{Container: "web", Image: img, Digest: digest}}}}}}
+	if digest == "" { // named by digest in dev's spec: its pods' digests are not recorded
+		sd.Status.History[0].Digests = nil
+	}
 	return Upstream{Namespace: "dev", Name: "shop-dev", Site: sd}
 }
 
@@ -55,6 +58,10 @@ func TestPromotionGate(t *testing.T) {
 		name: "a digest in spec matches the digest dev ran", release: "shop@" + digest('a'),
 		upstream: upstreamRunning("shop:2", digest('a'), hourAgo),
 		starts:   true, pin: "shop@" + digest('a'),
+	}, {
+		name: "a digest in spec matches dev's spec digest under another repository name", release: "mirror.example/shop@" + digest('c'),
+		upstream: upstreamRunning("registry.example/shop@"+digest('c'), "", hourAgo),
+		starts:   true, pin: "mirror.example/shop@" + digest('c'),
 	}, {
 		name: "too young: dev has run it for five minutes", release: "shop:2",
 		upstream: upstreamRunning("shop:2", digest('a'), now.Add(-5*time.Minute)),

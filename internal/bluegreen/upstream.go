@@ -161,7 +161,7 @@ func matchImages(t *corev1.PodTemplateSpec, h *v1.RevisionRecord) (pins []v1.Pin
 	var absent []string
 	check := func(c corev1.Container, pin bool) {
 		if _, d, byDigest := strings.Cut(c.Image, "@"); byDigest {
-			if !slices.Contains(h.Images, c.Image) && !slices.ContainsFunc(h.Digests, func(p v1.PinnedImage) bool { return p.Digest == d }) {
+			if !slices.Contains(ranDigests(h), d) {
 				absent = append(absent, c.Image)
 			}
 			return
@@ -184,6 +184,21 @@ func matchImages(t *corev1.PodTemplateSpec, h *v1.RevisionRecord) (pins []v1.Pin
 		check(c, true)
 	}
 	return pins, strings.Join(absent, ", ")
+}
+
+// ranDigests are the digests an upstream revision ran: the ones its pods
+// resolved, and the ones its spec named.
+func ranDigests(h *v1.RevisionRecord) []string {
+	var out []string
+	for _, p := range h.Digests {
+		out = append(out, p.Digest)
+	}
+	for _, img := range h.Images {
+		if _, d, ok := strings.Cut(img, "@"); ok {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // mergePins joins the upstreams' digests; two upstreams that resolved one
