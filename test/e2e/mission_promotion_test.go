@@ -51,6 +51,28 @@ func waitAwaitingUpstream(t *testing.T, c client.Client, ns, want string) {
 	t.Logf("production waits: %s", getSite(t, c, ns, "service0").Status.Message)
 }
 
+// prodWaitsForDev creates dev (service0-dev) and production (service0,
+// gated on dev for minLive) on v1, applies v2 to production and waits until
+// it says that dev runs v1. It returns their v1 revisions.
+func prodWaitsForDev(t *testing.T, c client.Client, devNs, prodNs string, minLive time.Duration) (devRev1, prodRev1 string) {
+	t.Helper()
+	dev := demoSite(devNs, "service0-dev", "v1", 1)
+	taggedTemplate("service0-dev", "v1")(dev)
+	prod := demoSite(prodNs, "service0", "v1", 1)
+	taggedTemplate("service0", "v1")(prod)
+	gatedOnDev(devNs, minLive)(prod)
+	for _, sd := range []*deployv1alpha1.SiteDeployment{dev, prod} {
+		if err := c.Create(context.Background(), sd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	devRev1 = waitHealthy(t, c, devNs, "service0-dev", 90*time.Second).Status.ActiveRevision
+	prodRev1 = waitHealthy(t, c, prodNs, "service0", 90*time.Second).Status.ActiveRevision
+	setTemplate(t, c, prodNs, "service0", taggedTemplate("service0", "v2"))
+	waitAwaitingUpstream(t, c, prodNs, fmt.Sprintf("%s/service0-dev runs local/demo-site:v1 (revision %s), not local/demo-site:v2", devNs, devRev1))
+	return devRev1, prodRev1
+}
+
 // Production gates on dev in another namespace: v2 applied to production
 // first waits, saying what dev runs; dev releases v2; production starts v2
 // by itself once dev has served it for minLive, on the digest dev ran, and
@@ -60,22 +82,7 @@ func testPromotionGate(t *testing.T) {
 	ctx := context.Background()
 	c := crClient(t)
 	devNs, prodNs := env.Namespace(t), env.Namespace(t)
-	dev := demoSite(devNs, "service0-dev", "v1", 1)
-	taggedTemplate("service0-dev", "v1")(dev)
-	prod := demoSite(prodNs, "service0", "v1", 1)
-	taggedTemplate("service0", "v1")(prod)
-	gatedOnDev(devNs, minLive)(prod)
-	for _, sd := range []*deployv1alpha1.SiteDeployment{dev, prod} {
-		if err := c.Create(ctx, sd); err != nil {
-			t.Fatal(err)
-		}
-	}
-	devRev1 := waitHealthy(t, c, devNs, "service0-dev", 90*time.Second).Status.ActiveRevision
-	prodRev1 := waitHealthy(t, c, prodNs, "service0", 90*time.Second).Status.ActiveRevision
-
-	setTemplate(t, c, prodNs, "service0", taggedTemplate("service0", "v2"))
-	want := fmt.Sprintf("%s/service0-dev runs local/demo-site:v1 (revision %s), not local/demo-site:v2", devNs, devRev1)
-	waitAwaitingUpstream(t, c, prodNs, want)
+	devRev1, prodRev1 := prodWaitsForDev(t, c, devNs, prodNs, minLive)
 
 	setTemplate(t, c, devNs, "service0-dev", taggedTemplate("service0-dev", "v2"))
 	waitSwitch(t, c, devNs, "service0-dev", devRev1, 90*time.Second)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -20,28 +19,13 @@ func TestShardedPromotionGateReadsItsUpstreamPastTheCache(t *testing.T) {
 	if _, err := env.Build("./test/cmd/demo-site"); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	c := crClient(t)
 	devNs, prodNs, system := env.Namespace(t), env.Namespace(t), env.Namespace(t)
 	for _, ns := range []string{devNs, prodNs} {
 		m := env.RunManager(t, "--namespaces="+ns, "--leader-elect", "--leader-election-namespace="+system)
 		m.WaitReady(t, 90*time.Second)
 	}
-	dev := demoSite(devNs, "service0-dev", "v1", 1)
-	taggedTemplate("service0-dev", "v1")(dev)
-	prod := demoSite(prodNs, "service0", "v1", 1)
-	taggedTemplate("service0", "v1")(prod)
-	gatedOnDev(devNs, 0)(prod)
-	for _, sd := range []*deployv1alpha1.SiteDeployment{dev, prod} {
-		if err := c.Create(ctx, sd); err != nil {
-			t.Fatal(err)
-		}
-	}
-	devRev1 := waitHealthy(t, c, devNs, "service0-dev", 90*time.Second).Status.ActiveRevision
-	prodRev1 := waitHealthy(t, c, prodNs, "service0", 90*time.Second).Status.ActiveRevision
-
-	setTemplate(t, c, prodNs, "service0", taggedTemplate("service0", "v2"))
-	waitAwaitingUpstream(t, c, prodNs, devNs+"/service0-dev runs local/demo-site:v1 (revision "+devRev1+"), not local/demo-site:v2")
+	devRev1, prodRev1 := prodWaitsForDev(t, c, devNs, prodNs, 0)
 
 	setTemplate(t, c, devNs, "service0-dev", taggedTemplate("service0-dev", "v2"))
 	waitSwitch(t, c, devNs, "service0-dev", devRev1, 90*time.Second)
