@@ -23,6 +23,9 @@ type Options struct {
 	// Wake, when set, enqueues the SiteDeployments sent on it. Tests that
 	// step a fake clock use it in place of waiting for a timed requeue.
 	Wake <-chan event.GenericEvent
+	// Namespaces are the namespaces the manager's cache holds (its
+	// --namespaces shard); empty: all.
+	Namespaces []string
 	// Metrics receives what the reconcilers write; nil means the process's
 	// metrics in controller-runtime's registry.
 	Metrics *metrics.Metrics
@@ -49,6 +52,8 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Recorder: mgr.GetEventRecorder("sitedeployment-controller"),
 		Clock:    o.Clock,
 		Metrics:  o.Metrics,
+		// Upstreams outside the shard are read past the cache.
+		Namespaces: o.Namespaces,
 	}
 	if err := sd.SetupWithManager(mgr, o.Workers, o.Wake); err != nil {
 		return fmt.Errorf("cannot set up the SiteDeployment controller: %w", err)

@@ -39,6 +39,9 @@ type SiteDeploymentReconciler struct {
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 	Metrics  *metrics.Metrics
+	// Namespaces the manager's cache holds; empty: all. Upstreams of a
+	// promotion gate outside them are read past the cache.
+	Namespaces []string
 
 	written ownWrites
 	copies  *copies
@@ -143,7 +146,12 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&batchv1.Job{}).
+		// An upstream's changes wake the sites whose promotion gate names it.
+		Watches(&deployv1alpha1.SiteDeployment{}, handler.EnqueueRequestsFromMapFunc(r.downstreamsOf)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &deployv1alpha1.SiteDeployment{}, upstreamIndex, upstreamKeys); err != nil {
+		return fmt.Errorf("cannot index SiteDeployments by upstream: %w", err)
+	}
 	r.copies = newCopies()
 	b = b.WatchesRawSource(source.Channel(r.copies.done, &handler.EnqueueRequestForObject{}))
 	// Copies end with the manager; the next one redoes a half-done copy.
@@ -203,6 +211,9 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 		if t, err := templateOf(cr); err == nil {
 			o.Templates[rev] = t
 		}
+	}
+	if o.Upstreams, err = r.observeUpstreams(ctx, site); err != nil {
+		return o, err
 	}
 	if c := bluegreen.NeedsPods(&site.Status); c != "" {
 		pods, err := r.colorPods(ctx, site, c)

@@ -30,6 +30,7 @@ const (
 // SiteDeployment condition reasons. Without one of these, a
 // SiteDeployment's conditions give its phase as their reason (Pending,
 // Progressing, Promoting, AwaitingPromotion, Degraded, Aborted).
+// AwaitingUpstream always has the reason UpstreamNotQualified.
 const (
 	// ReasonPrePromotionFailed: the pre-promotion check Job failed; the candidate was aborted.
 	ReasonPrePromotionFailed = "PrePromotionFailed"
@@ -56,6 +57,11 @@ const (
 	// digests of one image (its tag moved while they started); the release
 	// holds, since the bits to check and pin are not one set.
 	ReasonImageDigestMismatch = "ImageDigestMismatch"
+	// ReasonUpstreamNotQualified: spec.promotion holds the release: an
+	// upstream site does not run its images (or schema revision), or not
+	// yet for minLiveDuration, or cannot be read; the message names it
+	// and what it runs.
+	ReasonUpstreamNotQualified = "UpstreamNotQualified"
 )
 
 // DatabaseRefresh condition reasons.
@@ -77,6 +83,10 @@ const (
 	AnnotationPromote = "deploy.understudy.dev/promote"
 	// AnnotationAbort rejects the revision it names.
 	AnnotationAbort = "deploy.understudy.dev/abort"
+	// AnnotationSkipPromotionGate releases the revision it names past
+	// spec.promotion's gate (a hotfix): answered in status.actions, a
+	// Warning event and history's promotionGate: Skipped record it.
+	AnnotationSkipPromotionGate = "deploy.understudy.dev/skip-promotion-gate"
 	// AnnotationRefreshNow starts one refresh per distinct value.
 	AnnotationRefreshNow = "deploy.understudy.dev/refresh-now"
 	// AnnotationRestartedAt asks a SiteDeployment to restart its pods; set by

@@ -19,6 +19,14 @@ const (
 	// EventActionRefused (Warning): a promote or abort annotation names a
 	// revision it cannot apply to; status.actions says why.
 	EventActionRefused = "ActionRefused"
+	// EventAwaitingUpstream: spec.promotion holds a new revision until its
+	// upstreams qualify it.
+	EventAwaitingUpstream = "AwaitingUpstream"
+	// EventUpstreamQualified: the upstreams qualified a held revision; it starts.
+	EventUpstreamQualified = "UpstreamQualified"
+	// EventPromotionGateSkipped (Warning): a revision started past the
+	// promotion gate by the skip-promotion-gate annotation.
+	EventPromotionGateSkipped = "PromotionGateSkipped"
 	// EventDatabaseCreated: a site's first database was created empty.
 	EventDatabaseCreated = "DatabaseCreated"
 	// EventDatabaseAdopted: an existing database became the active color's.

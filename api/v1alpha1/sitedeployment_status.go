@@ -5,13 +5,14 @@ import (
 )
 
 // SiteDeploymentPhase summarises where a release stands.
-// +kubebuilder:validation:Enum=Pending;Progressing;AwaitingPromotion;Promoting;Healthy;Degraded;Aborted;Paused
+// +kubebuilder:validation:Enum=Pending;Progressing;AwaitingUpstream;AwaitingPromotion;Promoting;Healthy;Degraded;Aborted;Paused
 type SiteDeploymentPhase string
 
 // Phases of a SiteDeployment, in the order a release passes through them.
 const (
 	PhasePending           SiteDeploymentPhase = "Pending"
 	PhaseProgressing       SiteDeploymentPhase = "Progressing"
+	PhaseAwaitingUpstream  SiteDeploymentPhase = "AwaitingUpstream"
 	PhaseAwaitingPromotion SiteDeploymentPhase = "AwaitingPromotion"
 	PhasePromoting         SiteDeploymentPhase = "Promoting"
 	PhaseHealthy           SiteDeploymentPhase = "Healthy"
@@ -136,6 +137,11 @@ type SiteDeploymentStatus struct {
 	// +optional
 	LastSwitchTime *metav1.Time `json:"lastSwitchTime,omitempty"`
 
+	// Promotion is the promotion gate's decision for spec.template's
+	// revision: what each upstream runs, and whether and how it qualified.
+	// +optional
+	Promotion *PromotionStatus `json:"promotion,omitempty"`
+
 	// RestartedAt is the last restart request (annotation) that was honoured.
 	// +optional
 	RestartedAt string `json:"restartedAt,omitempty"`
@@ -189,6 +195,17 @@ type RevisionRecord struct {
 	// traffic, for a site with spec.database.
 	// +optional
 	Database string `json:"database,omitempty"`
+	// PromotionGate is how the revision passed spec.promotion's gate:
+	// Qualified by its upstreams, or Skipped by a person with the
+	// skip-promotion-gate annotation. Empty: the site has no gate, or the
+	// revision did not go through it (a first revision, a rollback).
+	// +optional
+	PromotionGate PromotionGate `json:"promotionGate,omitempty"`
+	// QualifiedBy names the upstreams that qualified the revision and the
+	// revision each ran (<namespace>/<name>@<revision>).
+	// +kubebuilder:validation:MaxItems=8
+	// +optional
+	QualifiedBy []string `json:"qualifiedBy,omitempty"`
 	// Changes says what the revision changed from the one before it
 	// (images, environment values, commands), or the pod template's
 	// kubernetes.io/change-cause annotation when it has one.

@@ -70,6 +70,12 @@ type SiteDeploymentSpec struct {
 	// +optional
 	Database *DatabaseSpec `json:"database,omitempty"`
 
+	// Promotion is a promotion gate: a release starts only once upstream
+	// sites (e.g. staging for production) ran its images, by digest, and
+	// its schema revision, live, for a minimum time.
+	// +optional
+	Promotion *PromotionSpec `json:"promotion,omitempty"`
+
 	// RevisionHistoryLimit is how many revisions are kept as
 	// ControllerRevisions (and in status.history) for rollback.
 	// +kubebuilder:default=10
@@ -302,6 +308,7 @@ type MigrationSpec struct {
 // +kubebuilder:printcolumn:name="DB-Step",type=string,JSONPath=`.status.database.candidate.step`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="(has(self.spec.service.activeName) && size(self.spec.service.activeName) > 0 ? self.spec.service.activeName : self.metadata.name) != (has(self.spec.service.previewName) && size(self.spec.service.previewName) > 0 ? self.spec.service.previewName : self.metadata.name + '-preview')",message="spec.service.activeName and spec.service.previewName resolve to the same Service name"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.promotion) || self.spec.promotion.upstreams.all(u, u.name != self.metadata.name || (has(u.namespace) && size(u.namespace) > 0))",message="spec.promotion.upstreams must not name this SiteDeployment itself"
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 57",message="metadata.name must be at most 57 characters so that <name>-green and <name>-preview are valid names"
 type SiteDeployment struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -51,6 +51,9 @@ spec:
     connectionSecretRef: {name: shop-db-admin}
     name: shop
     schemaRevision: "1"
+  promotion:
+    upstreams: [{namespace: staging, name: shop}, {name: shop-dev}]
+    minLiveDuration: 1h
 `
 
 const refreshYAML = `
@@ -116,6 +119,14 @@ var invalidCases = []invalidCase{
 	{"unknown clone method", siteYAML, set("Snapshot", "spec", "database", "cloneMethod"), "spec.database.cloneMethod"},
 	{"database without schemaRevision", siteYAML, drop("spec", "database", "schemaRevision"), "spec.database.schemaRevision"},
 	{"revisionHistoryLimit zero", siteYAML, set(int64(0), "spec", "revisionHistoryLimit"), "spec.revisionHistoryLimit"},
+	{"no upstreams", siteYAML, set([]any{}, "spec", "promotion", "upstreams"), "spec.promotion.upstreams"},
+	{"an upstream named twice", siteYAML, set([]any{map[string]any{"name": "shop-dev"}, map[string]any{"name": "shop-dev", "namespace": ""}},
+		"spec", "promotion", "upstreams"), "spec.promotion.upstreams[1]: Duplicate value"},
+	{"an upstream naming the site itself", siteYAML, set([]any{map[string]any{"name": "shop"}}, "spec", "promotion", "upstreams"),
+		"spec.promotion.upstreams must not name this SiteDeployment itself"},
+	{"upstream name not a DNS label", siteYAML, set([]any{map[string]any{"name": "Shop_Dev"}}, "spec", "promotion", "upstreams"),
+		"spec.promotion.upstreams[0].name"},
+	{"minLiveDuration not a duration", siteYAML, set("an hour", "spec", "promotion", "minLiveDuration"), "spec.promotion.minLiveDuration"},
 	{"name too long for the color suffixes", siteYAML, set(strings.Repeat("a", 60), "metadata", "name"), "metadata.name"},
 
 	{"refresh name too long for its CronJob's Jobs", refreshYAML, set(strings.Repeat("a", 53), "metadata", "name"), "metadata.name"},

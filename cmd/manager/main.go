@@ -113,7 +113,7 @@ func run(o options) error {
 	if err != nil {
 		return fmt.Errorf("cannot create manager: %w", err)
 	}
-	if err := controllers.Setup(mgr, controllers.Options{RunnerImage: o.runnerImage, Workers: o.workers}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{RunnerImage: o.runnerImage, Workers: o.workers, Namespaces: shard}); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

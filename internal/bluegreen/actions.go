@@ -37,6 +37,9 @@ func (p *planner) answerActions(current, activeRev string) {
 	if v, ok := p.unanswered(v1.AnnotationPromote); ok {
 		p.answerPromote(v, activeRev, candidate)
 	}
+	if v, ok := p.unanswered(v1.AnnotationSkipPromotionGate); ok {
+		p.answerSkipGate(v, activeRev, candidate)
+	}
 }
 
 func (p *planner) answerAbort(v, current, activeRev, candidate string) {

@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -196,12 +197,14 @@ func (p *planner) pins(c *candidate) []v1.PinnedImage {
 }
 
 // pinsAt are the pinned images of the candidate's Deployment at a stage:
-// none before the scale-up, so the preview pods resolve the tags.
+// before the scale-up only the upstreams' digests (the promotion gate), so
+// the preview pods resolve the other tags themselves.
 func (p *planner) pinsAt(c *candidate, s candidateStage) map[string]string {
+	up := p.gatePins(c.target)
 	if s != stageFull {
-		return nil
+		return pinned(up)
 	}
-	return pinned(p.pins(c))
+	return pinned(append(slices.Clone(up), p.pins(c)...))
 }
 
 // soakAndSwitch switches to the candidate at full size once it soaked for

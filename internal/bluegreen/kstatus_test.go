@@ -54,7 +54,12 @@ func TestEveryPhaseReadsAsKstatusExpects(t *testing.T) {
 	w.available(v1.Blue)
 	w.reconcile()
 	step(v1.PhaseHealthy, status.CurrentStatus)
+	gated(w.site)
+	w.upstreams = []Upstream{upstreamRunning("shop:1", digest('0'), w.now)}
 	w.release("shop:2")
+	w.reconcile()
+	step(v1.PhaseAwaitingUpstream, status.InProgressStatus) // Flux and Argo CD: see config/flux, config/argocd
+	w.site.Spec.Promotion = nil
 	w.reconcile()
 	step(v1.PhaseProgressing, status.InProgressStatus)
 	w.available(v1.Green)

@@ -29,6 +29,8 @@ type Observed struct {
 	// NeedsPods): the candidate's while it is in preview. A color not in
 	// the map was not read.
 	Pods map[v1.Color][]PodImages
+	// Upstreams are spec.promotion.upstreams as read, in spec order.
+	Upstreams []Upstream
 }
 
 // revisionOf is the revision a Deployment's pod template carries.

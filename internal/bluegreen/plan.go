@@ -76,6 +76,7 @@ func Decide(in Observed) Plan {
 func (p *planner) run() {
 	current := SiteRevision(p.spec)
 	p.st.Database = DatabaseStatus(p.site)
+	p.forgetGate(current)
 	if p.st.CurrentRevision != current {
 		// A new spec.template ends an abort of another revision.
 		if p.st.AbortedRevision != current {
@@ -108,10 +109,16 @@ func (p *planner) run() {
 	// A failed check changes the target; decide again (bounded).
 	for i := 0; i < 3; i++ {
 		target, rollback := p.target(current, activeRev)
-		var again bool
-		if target == activeRev {
+		var again, held bool
+		switch {
+		case target == activeRev:
 			again = p.steady(activeColor, activeRev, current)
-		} else {
+		case !rollback:
+			if held, again = p.awaitingUpstream(activeColor, activeRev, target); held {
+				break
+			}
+			fallthrough
+		default:
 			again = p.release(activeColor, activeRev, target, rollback)
 		}
 		if !again {

@@ -33,6 +33,8 @@ type world struct {
 	// pods are what each color's pods resolved (see runDigests); the
 	// planner is shown the color NeedsPods names, as the controller does.
 	pods map[v1.Color][]PodImages
+	// upstreams are what the controller read of spec.promotion.upstreams.
+	upstreams []Upstream
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -75,7 +77,8 @@ func (w *world) reconcile() Plan {
 		before[c] = *d.DeepCopy()
 	}
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
-		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe()}
+		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
+		Upstreams: w.upstreams}
 	if c := NeedsPods(&w.site.Status); c != "" {
 		in.Pods = map[v1.Color][]PodImages{c: w.pods[c]}
 	}

@@ -41,6 +41,7 @@ func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *met
 		}
 	}
 	rec.Outcome = outcome
+	p.markGate(&rec)
 	if promotedAt != nil {
 		rec.PromotedAt = promotedAt
 		if d := p.st.Database; d != nil && d.ActiveName != "" {
@@ -99,7 +100,7 @@ func (p *planner) setConditions() {
 	switch p.phase {
 	case v1.PhaseHealthy:
 		ready, reason = metav1.ConditionTrue, v1.ReasonSucceeded
-	case v1.PhasePending, v1.PhaseProgressing, v1.PhasePromoting, v1.PhaseAwaitingPromotion:
+	case v1.PhasePending, v1.PhaseProgressing, v1.PhasePromoting, v1.PhaseAwaitingPromotion, v1.PhaseAwaitingUpstream:
 		progressing = true
 	case v1.PhaseDegraded, v1.PhaseAborted:
 		degraded = true

@@ -31,10 +31,14 @@ func PromoteTarget(name string, st *v1.SiteDeploymentStatus, want string) (strin
 	return c, nil
 }
 
-// AbortTarget is the candidate abort annotates.
+// AbortTarget is the candidate abort annotates, or the revision waiting
+// for its upstreams.
 func AbortTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
 	if c := Candidate(st); c != "" {
 		return c, nil
+	}
+	if w, err := SkipGateTarget(name, st, ""); err == nil {
+		return w, nil
 	}
 	return "", fmt.Errorf("sitedeployment %s has no candidate to abort; `kubectl understudy rollback %s` rolls the active revision back", name, name)
 }
@@ -54,6 +58,19 @@ func RollbackTarget(name string, st *v1.SiteDeploymentStatus) (string, error) {
 		return "", fmt.Errorf("sitedeployment %s has nothing to roll back to: no earlier revision in status.history was promoted and not aborted since", name)
 	}
 	return st.ActiveRevision, nil
+}
+
+// SkipGateTarget is the revision skip-gate annotates: the one waiting for
+// its upstreams (status.promotion), which want (when given) must name.
+func SkipGateTarget(name string, st *v1.SiteDeploymentStatus, want string) (string, error) {
+	pr := st.Promotion
+	switch {
+	case st.Phase != v1.PhaseAwaitingUpstream || pr == nil || pr.Gate != "":
+		return "", fmt.Errorf("sitedeployment %s has no release waiting for its upstreams (phase %s)", name, phaseOf(st))
+	case want != "" && want != pr.Revision:
+		return "", fmt.Errorf("revision %s is not the one waiting for its upstreams in sitedeployment %s: that is %s", want, name, pr.Revision)
+	}
+	return pr.Revision, nil
 }
 
 func phaseOf(st *v1.SiteDeploymentStatus) string {

@@ -278,13 +278,14 @@ func TestHistoryListsRevisions(t *testing.T) {
 	st.History[1].Images = []string{"registry.example/web:1.0"}
 	st.History[0].Database, st.History[1].Database = "web_green", "web_blue"
 	st.History[0].Digests = []v1.PinnedImage{{Container: "web", Image: "registry.example/web:1.1", Digest: "sha256:" + strings.Repeat("ab", 32)}}
+	st.History[0].PromotionGate = v1.GateSkipped
 	site := newSite(t, "history", st)
 	out, _, code := run(t, "history", site.Name)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 3 {
 		t.Fatalf("exit %d, out:\n%s", code, out)
 	}
-	if f := strings.Fields(lines[1]); len(f) < 7 || f[0] != revB || f[1] != "registry.example/web:1.1@sha256:abababababab" || f[4] != "Promoted" || f[5] != "web_green" || f[6] != "active" {
+	if f := strings.Fields(lines[1]); len(f) < 7 || f[0] != revB || f[1] != "registry.example/web:1.1@sha256:abababababab" || f[4] != "Promoted" || f[5] != "web_green" || f[6] != "active" || f[7] != "Skipped" {
 		t.Errorf("first row %q", lines[1])
 	}
 	if f := strings.Fields(lines[2]); len(f) < 7 || f[0] != revA || f[4] != "Promoted" || f[5] != "web_blue" || f[6] != "-" {
@@ -319,6 +320,8 @@ func TestGetShowsTheTree(t *testing.T) {
 	site := newSite(t, "tree", awaiting())
 	cur := reread(t, site)
 	cur.Status.ActiveColor, cur.Status.PreviewColor = v1.Blue, v1.Green
+	cur.Status.Promotion = &v1.PromotionStatus{Revision: revB, Upstreams: []v1.UpstreamStatus{{Namespace: "dev", Name: "tree-dev",
+		Revision: revA, Images: []string{"registry.example/web:" + revA + "@sha256:abababababab"}, Message: "dev/tree-dev runs ..."}}}
 	if err := env.Client.Status().Update(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +329,9 @@ func TestGetShowsTheTree(t *testing.T) {
 		labels := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(color), v1.LabelRevision: rev}
 		two := int32(2)
 		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: site.Name + "-" + string(color), Namespace: "default", Labels: labels},
+			// As the controller writes them: the revision only on the pod template.
+			ObjectMeta: metav1.ObjectMeta{Name: site.Name + "-" + string(color), Namespace: "default",
+				Labels: map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(color)}},
 			Spec: appsv1.DeploymentSpec{Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: labels},
 				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "registry.example/web:" + rev}}}}},
@@ -353,6 +358,8 @@ func TestGetShowsTheTree(t *testing.T) {
 		"├── green  revision " + revB + "  0/2 ready  preview",
 		"│   images: registry.example/web:" + revB,
 		"├── Service tree  selects deploy.understudy.dev/color=blue deploy.understudy.dev/revision=" + revA,
+		"├── promotion gate for " + revB + ": waiting",
+		"│   upstream dev/tree-dev  revision " + revA + "  registry.example/web:" + revA + "@sha256:abababababab  live since -  does not qualify",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tree lacks %q:\n%s", want, out)

@@ -63,7 +63,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
 	e.flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(e.promoteCommand(), e.abortCommand(), e.rollbackCommand(), e.statusCommand(), e.historyCommand(), e.getCommand(), e.refreshCommand(), versionCommand(streams))
+	root.AddCommand(e.promoteCommand(), e.skipGateCommand(), e.abortCommand(), e.rollbackCommand(), e.statusCommand(), e.historyCommand(), e.getCommand(), e.refreshCommand(), versionCommand(streams))
 	return root
 }
 

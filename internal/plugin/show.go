@@ -13,11 +13,11 @@ import (
 )
 
 // WriteHistory prints status.history, newest first: revision, images (with
-// the short digest they ran, when recorded), when it took traffic, how it ended, the database it served from and its
-// role now.
+// the short digest they ran, when recorded), when it took traffic, how it ended, the database it served from, its
+// role now, and how it passed the promotion gate (Qualified, Skipped).
 func WriteHistory(w io.Writer, site *v1.SiteDeployment, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REVISION\tIMAGES\tPROMOTED\tOUTCOME\tDATABASE\tROLE")
+	fmt.Fprintln(tw, "REVISION\tIMAGES\tPROMOTED\tOUTCOME\tDATABASE\tROLE\tGATE")
 	for _, h := range site.Status.History {
 		role := ""
 		switch h.Revision {
@@ -26,8 +26,8 @@ func WriteHistory(w io.Writer, site *v1.SiteDeployment, now time.Time) error {
 		case site.Status.PreviewRevision:
 			role = "preview"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Revision, imagesOf(h), ago(h.PromotedAt, now), or(string(h.Outcome), "-"),
-			or(h.Database, "-"), or(role, "-"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Revision, imagesOf(h), ago(h.PromotedAt, now), or(string(h.Outcome), "-"),
+			or(h.Database, "-"), or(role, "-"), or(string(h.PromotionGate), "-"))
 	}
 	return tw.Flush()
 }

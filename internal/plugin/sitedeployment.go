@@ -67,6 +67,22 @@ func (e *env) promoteCommand() *cobra.Command {
 	return cmd
 }
 
+func (e *env) skipGateCommand() *cobra.Command {
+	var revision string
+	cmd := &cobra.Command{
+		Use:   "skip-gate NAME",
+		Short: "Release the revision waiting for its upstreams without them (a hotfix; recorded in history)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.siteAction(cmd, args[0], v1.AnnotationSkipPromotionGate, "skipping the promotion gate for", func(s *v1.SiteDeployment) (string, error) {
+				return SkipGateTarget(s.Name, &s.Status, revision)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&revision, "revision", "", "refuse unless this is the revision waiting")
+	return cmd
+}
+
 func (e *env) abortCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "abort NAME",

@@ -68,7 +68,7 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 			fmt.Fprintf(w, "├── %s: none\n", color)
 			continue
 		}
-		rev := d.Labels[v1.LabelRevision]
+		rev := d.Spec.Template.Labels[v1.LabelRevision]
 		var desired int32
 		if d.Spec.Replicas != nil {
 			desired = *d.Spec.Replicas
@@ -83,6 +83,9 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 	if db := st.Database; db != nil && db.Candidate != nil {
 		fmt.Fprintf(w, "├── database step %s: %s for %s (schema %s)\n", db.Candidate.Step, db.Candidate.Name, db.Candidate.Color, db.Candidate.SchemaRevision)
 	}
+	if pr := st.Promotion; pr != nil {
+		writeGate(w, pr, now)
+	}
 	for _, s := range o.Services {
 		fmt.Fprintf(w, "├── Service %s  selects %s=%s %s=%s\n", s.Name, v1.LabelColor, s.Spec.Selector[v1.LabelColor], v1.LabelRevision, s.Spec.Selector[v1.LabelRevision])
 	}
@@ -90,6 +93,20 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 		fmt.Fprintf(w, "├── Job %s  %s  %s  (age %s)\n", j.Name, or(j.Labels[v1.LabelCheck], "migration"), jobResult(&j), age(j.CreationTimestamp.Time, now))
 	}
 	fmt.Fprintf(w, "└── history: %d revisions (kubectl understudy history %s)\n", len(st.History), site.Name)
+}
+
+// writeGate shows the promotion gate's decision: each upstream, what it
+// runs since when, and whether it qualifies the revision.
+func writeGate(w io.Writer, pr *v1.PromotionStatus, now time.Time) {
+	fmt.Fprintf(w, "├── promotion gate for %s: %s\n", pr.Revision, or(string(pr.Gate), "waiting"))
+	for _, u := range pr.Upstreams {
+		verdict := "qualifies"
+		if !u.Qualified {
+			verdict = "does not qualify"
+		}
+		fmt.Fprintf(w, "│   upstream %s/%s  revision %s  %s  live since %s  %s\n", u.Namespace, u.Name, or(u.Revision, "-"),
+			or(strings.Join(u.Images, ", "), "-"), ago(u.LiveSince, now), verdict)
+	}
 }
 
 // role names what a color does: active, preview, warm until, scaled down.

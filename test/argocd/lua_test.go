@@ -126,6 +126,8 @@ func TestActionsRefuseWhatDoesNotApply(t *testing.T) {
 		{"promote", "healthy.yaml", "no candidate awaits promotion"},
 		{"abort", "healthy_first_revision.yaml", "nothing to abort: no candidate, and no previous revision to roll back to"},
 		{"abort", "aborted.yaml", "nothing to abort: no candidate, and no previous revision to roll back to"},
+		{"skip-promotion-gate", "healthy.yaml", "no release waits for its upstreams"},
+		{"skip-promotion-gate", "awaiting_promotion.yaml", "no release waits for its upstreams"},
 	} {
 		script, err := argocd.Script("SiteDeployment", filepath.Join("actions", tc.action, "action.lua"))
 		if err != nil {

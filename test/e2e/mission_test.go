@@ -11,7 +11,8 @@ import (
 // users do: blue/green releases, a rollback and a failed check under
 // continuous traffic, a schema-changing release and its abort under
 // continuous writes, and a scheduled, sanitised dev database refresh on a
-// real PostgreSQL. It is not parallel with the package's other tests, so no
+// real PostgreSQL, and a production site that releases only what dev has
+// served for a while. It is not parallel with the package's other tests, so no
 // other manager acts on its objects; its own cases run in parallel under one
 // manager.
 func TestMission(t *testing.T) {
@@ -28,4 +29,5 @@ func TestMission(t *testing.T) {
 	t.Run("FailingPrePromotionCheckKeepsOldVersion", testFailingCheck)
 	t.Run("SchemaChangingReleaseUnderWrites", testSchemaRelease)
 	t.Run("ScheduledDatabaseRefresh", testScheduledRefresh)
+	t.Run("PromotionGateBetweenEnvironments", testPromotionGate)
 }

@@ -52,7 +52,7 @@ local phase = st.phase
 local reconciling = condition(st, "Reconciling")
 if phase == "Degraded" or phase == "Aborted" then
   hs.status = "Degraded"
-elseif phase == "AwaitingPromotion" or phase == "Paused" or (obj.spec ~= nil and obj.spec.paused == true) then
+elseif phase == "AwaitingPromotion" or phase == "AwaitingUpstream" or phase == "Paused" or (obj.spec ~= nil and obj.spec.paused == true) then
   hs.status = "Suspended"
 elseif phase == "Healthy" and (reconciling == nil or reconciling.status ~= "True") then
   hs.status = "Healthy"

@@ -1,9 +1,14 @@
--- Aborts the candidate or, when there is none, the active revision: a
--- rollback to the previous one. The same rules as discovery.lua.
+-- Aborts the candidate, or the revision waiting for its upstreams, or when
+-- there is none the active revision: a rollback to the previous one. The
+-- same rules as discovery.lua.
 local st = obj.status or {}
 local target = st.previewRevision
 if target == "" or target == st.abortedRevision then
   target = nil
+end
+if target == nil and st.phase == "AwaitingUpstream" and st.promotion ~= nil and
+    (st.promotion.gate == nil or st.promotion.gate == "") then
+  target = st.promotion.revision
 end
 if target == nil and st.rollbackRevision ~= nil and st.rollbackRevision ~= "" then
   target = st.activeRevision

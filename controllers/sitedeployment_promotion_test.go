@@ -1,0 +1,125 @@
+package controllers_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+)
+
+// gatedOn makes a site wait for the SiteDeployment shop in namespace ns to
+// run a revision's images for minLive.
+func gatedOn(ns string, minLive time.Duration) func(*v1.SiteDeployment) {
+	return func(sd *v1.SiteDeployment) {
+		sd.Spec.Promotion = &v1.PromotionSpec{Upstreams: []v1.UpstreamReference{{Namespace: ns, Name: "shop"}},
+			MinLiveDuration: &metav1.Duration{Duration: minLive}}
+	}
+}
+
+// waitAwaiting waits until the site waits for its upstreams with a
+// message that says what, and returns it.
+func (s *site) waitAwaiting(what string) *v1.SiteDeployment {
+	s.t.Helper()
+	var sd *v1.SiteDeployment
+	eventually(s.t, "AwaitingUpstream: "+what, func() error {
+		sd = s.get()
+		c := condition(sd, v1.ConditionReady)
+		if sd.Status.Phase != v1.PhaseAwaitingUpstream || c == nil || c.Reason != v1.ReasonUpstreamNotQualified || !strings.Contains(c.Message, what) {
+			return fmt.Errorf("phase %s, Ready %+v", sd.Status.Phase, c)
+		}
+		return nil
+	})
+	return sd
+}
+
+// releaseOnDigest takes a site with previewReplicas 1 through a release of
+// img whose preview pod resolves it to digest, to Healthy on green.
+func (s *site) releaseOnDigest(img, digest string) string {
+	s.t.Helper()
+	s.release(img)
+	r := s.revision()
+	s.waitReplicas(v1.Green, 1)
+	s.runPod("shop-green-"+digest[7:12], v1.Green, r, img, digest)
+	s.available(v1.Green, r, 1)
+	s.waitReplicas(v1.Green, s.sd.Spec.DesiredReplicas())
+	s.available(v1.Green, r, s.sd.Spec.DesiredReplicas())
+	s.waitActive(v1.PhaseHealthy, v1.Green, r)
+	return r
+}
+
+// Production waits for dev in another namespace: it says what dev runs,
+// is woken by dev's release (a watch, no timer), waits out the minimum
+// live time, and starts by itself on the digest dev ran.
+func TestPromotionGateAcrossNamespaces(t *testing.T) {
+	dev, _ := healthySite(t, previewOne)
+	prod, r1 := healthySite(t, gatedOn(dev.ns, 10*time.Minute))
+	prod.release("shop:2")
+	sd := prod.waitAwaiting(dev.ns + "/shop runs shop:1 (revision")
+	if sd.Status.Promotion == nil || len(sd.Status.Promotion.Upstreams) != 1 || sd.Status.Promotion.Upstreams[0].Namespace != dev.ns {
+		t.Fatalf("status.promotion %+v", sd.Status.Promotion)
+	}
+	prod.eventWith(v1.EventAwaitingUpstream)
+	if d := prod.deployment(v1.Green); d != nil {
+		t.Fatalf("green exists while the release waits: %+v", d.Spec.Template.Spec.Containers)
+	}
+
+	devR2 := dev.releaseOnDigest("shop:2", sha('a'))
+	prod.waitAwaiting(fmt.Sprintf("%s/shop runs shop:2@sha256:aaaaaaaaaaaa (revision %s), live since", dev.ns, devR2))
+	if qa := prod.get().Status.Promotion.QualifiesAt; qa == nil {
+		t.Fatal("status.promotion.qualifiesAt unset while only time is missing")
+	}
+
+	prod.advance(10 * time.Minute)
+	r2 := prod.revision()
+	eventually(t, "prod's candidate started on dev's digest", func() error {
+		d := prod.deployment(v1.Green)
+		if d == nil {
+			return fmt.Errorf("no green deployment")
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != "shop:2@"+sha('a') {
+			return fmt.Errorf("green runs %s", got)
+		}
+		return nil
+	})
+	prod.eventWith(v1.EventUpstreamQualified)
+	prod.available(v1.Green, r2, 2)
+	sd = prod.waitActive(v1.PhaseHealthy, v1.Green, r2)
+	h := sd.Status.History[0]
+	if h.PromotionGate != v1.GateQualified || len(h.QualifiedBy) != 1 || h.QualifiedBy[0] != dev.ns+"/shop@"+devR2 {
+		t.Fatalf("history[0] %+v, want qualified by %s/shop@%s", h, dev.ns, devR2)
+	}
+	if sd.Status.History[1].Revision != r1 {
+		t.Fatalf("history %+v", sd.Status.History)
+	}
+}
+
+// An upstream that does not exist holds the release with a message that
+// says so; the skip annotation naming the revision releases it, answered,
+// evented and marked in history.
+func TestPromotionGateSkippedForAHotfix(t *testing.T) {
+	prod, _ := healthySite(t, gatedOn("nowhere", 0))
+	prod.release("shop:2")
+	r2 := prod.revision()
+	prod.waitAwaiting("nowhere/shop was not found")
+	prod.annotate(v1.AnnotationSkipPromotionGate, r2)
+	prod.waitReplicas(v1.Green, 2)
+	if e := prod.eventWith(v1.EventPromotionGateSkipped); e.Type != "Warning" || !strings.Contains(e.Note, "nowhere/shop was not found") {
+		t.Fatalf("event %s: %s", e.Type, e.Note)
+	}
+	prod.available(v1.Green, r2, 2)
+	sd := prod.waitActive(v1.PhaseHealthy, v1.Green, r2)
+	if h := sd.Status.History[0]; h.PromotionGate != v1.GateSkipped {
+		t.Fatalf("history[0] %+v, want promotionGate Skipped", h)
+	}
+	var answered bool
+	for _, a := range sd.Status.Actions {
+		answered = answered || a.Annotation == v1.AnnotationSkipPromotionGate && a.Value == r2 && a.Result == v1.ActionAccepted
+	}
+	if !answered {
+		t.Fatalf("status.actions %+v", sd.Status.Actions)
+	}
+}
