@@ -259,4 +259,3 @@ func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbre
 func CandidateCopyIsOurs(d *v1.DatabaseStatus, active, copy dbrelease.State) bool {
 	return d != nil && d.Candidate != nil && candidateCopy(d.ActiveName, d.Candidate, active, copy)
 }
-
