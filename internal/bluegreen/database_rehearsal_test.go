@@ -231,36 +231,15 @@ func TestFailedRehearsalNeverFroze(t *testing.T) {
 	}{
 		{"copy fails", v1.ReasonCopyFailed, func(w *world) { w.db.copyErr = "pg_dump: out of disk space"; w.reconcile() }},
 		{"copy times out", v1.ReasonCopyFailed, func(w *world) { w.db.stuck = true; w.reconcile(); w.advance(30 * time.Minute) }},
-		{"migration fails", v1.ReasonMigrationFailed, func(w *world) {
-			w.reconcile()
-			w.reconcile()
-			w.reconcile()
-			w.finishJob(w.site.Status.Database.Candidate.MigrationJob, false)
-		}},
-		{"migration times out", v1.ReasonMigrationTimedOut, func(w *world) {
-			w.reconcile()
-			w.reconcile()
-			w.reconcile()
-			w.advance(16 * time.Minute)
-		}},
+		{"migration fails", v1.ReasonMigrationFailed, func(w *world) { w.finishJob(w.rehearsalMigrating(), false) }},
+		{"migration times out", v1.ReasonMigrationTimedOut, func(w *world) { w.rehearsalMigrating(); w.advance(16 * time.Minute) }},
 		{"pre-promotion check fails", v1.ReasonPrePromotionFailed, func(w *world) {
-			w.reconcile()
-			w.reconcile()
-			w.reconcile()
-			w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
-			w.reconcile()
+			w.rehearsalStarted()
 			w.available(v1.Green)
 			w.reconcile()
 			w.finishJob(CheckJobName("shop", w.siteRev(), PrePromotion), false)
 		}},
-		{"progress deadline", v1.ReasonProgressDeadlineExceeded, func(w *world) {
-			w.reconcile()
-			w.reconcile()
-			w.reconcile()
-			w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
-			w.reconcile()
-			w.advance(11 * time.Minute)
-		}},
+		{"progress deadline", v1.ReasonProgressDeadlineExceeded, func(w *world) { w.rehearsalStarted(); w.advance(11 * time.Minute) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, r1 := rehearsalWorld(t, true, manual)
@@ -291,10 +270,7 @@ func TestFailedRehearsalNeverFroze(t *testing.T) {
 func TestCutoverMigrationFailureUnfreezesAtOnceAndDropsTheFinalCopy(t *testing.T) {
 	w, r1 := rehearsalWorld(t, true, manual)
 	w.rehearseToApproval(false)
-	w.annotate(v1.AnnotationPromote, w.siteRev())
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile() // frozen
+	w.promoteToFreeze()
 	w.reconcile() // final copy
 	w.reconcile() // its migration
 	w.expectStage(v1.StageCuttingOver, v1.StepMigrating)
@@ -373,10 +349,7 @@ func TestCutoverKeepsGoingWhenThePromoteAnnotationGoesAndStopsOnAbort(t *testing
 func TestAnotherRevisionOrMigrationDuringTheReleaseRehearsesAgain(t *testing.T) {
 	w, _ := rehearsalWorld(t, true, manual)
 	w.rehearseToApproval(false)
-	w.annotate(v1.AnnotationPromote, w.siteRev())
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
+	w.promoteToFreeze()
 	w.expectStage(v1.StageCuttingOver, v1.StepFreezing)
 	w.db.ops()
 	w.site.Spec.Template = image("shop:2b")
@@ -400,6 +373,35 @@ func TestAnotherRevisionOrMigrationDuringTheReleaseRehearsesAgain(t *testing.T) 
 	w.reconcile()
 	w.expectOps("Copy shop_green")
 	w.expectStage(v1.StageRehearsing, v1.StepCopying)
+}
+
+// promoteToFreeze approves the rehearsed candidate and runs the cutover
+// until the live database is frozen.
+func (w *world) promoteToFreeze() {
+	w.t.Helper()
+	w.annotate(v1.AnnotationPromote, w.siteRev())
+	w.reconcile()
+	w.available(v1.Green) // the preview pods stopped
+	w.reconcile()
+	if !w.db.get("shop_blue").Frozen {
+		w.t.Fatalf("shop_blue not frozen: %s", w.site.Status.Message)
+	}
+}
+
+// rehearsalMigrating runs a rehearsal up to its migration Job.
+func (w *world) rehearsalMigrating() string {
+	w.t.Helper()
+	w.reconcile()
+	w.reconcile()
+	w.expectStage(v1.StageRehearsing, v1.StepMigrating)
+	return w.site.Status.Database.Candidate.MigrationJob
+}
+
+// rehearsalStarted runs a rehearsal until its candidate starts.
+func (w *world) rehearsalStarted() {
+	w.t.Helper()
+	w.finishJob(w.rehearsalMigrating(), true)
+	w.reconcile()
 }
 
 func (w *world) rehearseToApprovalWithoutMigration() {

@@ -49,12 +49,7 @@ func BenchmarkRehearsedRelease(b *testing.B) {
 	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime; the figures are the output
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{
-		"max_wal_size": "8GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "256MB", "shared_buffers": "256MB",
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv := startCopyServer(b)
 	defer srv.Stop()
 	manager := buildManager(b)
 	env, err := testenv.Start()
