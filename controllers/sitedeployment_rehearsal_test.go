@@ -239,23 +239,30 @@ func TestRehearsedReleaseResumesAfterTheManagerRestarts(t *testing.T) {
 	refusesWrites(t, srv, s.db(v1.Blue))
 }
 
-// Deleting a site while its rehearsed candidate awaits approval drops the
-// rehearsal copy; the live database was never frozen.
-func TestDeletingASiteDuringTheRehearsalDropsItsCopy(t *testing.T) {
-	srv := postgresServer(t)
-	s, _ := schemaSite(t, srv, "rh_del", manualPromotion)
-	rehearseToApproval(t, srv, s)
-	if err := k8sClient.Delete(context.Background(), s.get()); err != nil {
-		t.Fatal(err)
+// Deleting a site while its rehearsed candidate awaits approval, or during
+// its cutover, drops the copy and leaves the live database writable.
+func TestDeletingASiteMidRehearsedReleaseLeavesItsDatabaseWritable(t *testing.T) {
+	for _, cutover := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cutover=%v", cutover), func(t *testing.T) {
+			srv := postgresServer(t)
+			s, _ := schemaSite(t, srv, "rh_del", manualPromotion)
+			job, r2 := rehearseToApproval(t, srv, s)
+			if cutover {
+				cutOverToFinalMigration(t, srv, s, r2, job) // frozen, the final copy made
+			}
+			if err := k8sClient.Delete(context.Background(), s.get()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the site gone and its copy dropped", func() error {
+				if err := k8sClient.Get(context.Background(), s.key("shop"), &v1.SiteDeployment{}); err == nil {
+					return fmt.Errorf("the site is still there")
+				}
+				if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '"+s.db(v1.Green)+"'"); n != 0 {
+					return fmt.Errorf("the copy is still there")
+				}
+				return nil
+			})
+			sqlExec(t, srv, s.db(v1.Blue), "INSERT INTO items VALUES (40, 'after the delete')")
+		})
 	}
-	eventually(t, "the site gone and its rehearsal copy dropped", func() error {
-		if err := k8sClient.Get(context.Background(), s.key("shop"), &v1.SiteDeployment{}); err == nil {
-			return fmt.Errorf("the site is still there")
-		}
-		if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '"+s.db(v1.Green)+"'"); n != 0 {
-			return fmt.Errorf("the rehearsal copy is still there")
-		}
-		return nil
-	})
-	sqlExec(t, srv, s.db(v1.Blue), "INSERT INTO items VALUES (40, 'after the delete')")
 }
