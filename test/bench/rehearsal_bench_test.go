@@ -17,6 +17,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/dbrelease"
 	"github.com/understudy-dev/understudy/internal/postgres"
 	"github.com/understudy-dev/understudy/test/pgtest"
 	"github.com/understudy-dev/understudy/test/testenv"
@@ -34,8 +35,10 @@ import (
 // candidate awaits promotion, for databases of BENCH_REHEARSAL_MB
 // (default "200,1000"). The baseline, measured in the same run before and
 // after: a raw copy (pg_dump -Fd -j N, pg_restore -j N into a new database)
-// and the same migration on it. Target (BENCH.md): window <= 1.2 x (raw
-// copy + migration) + the candidate's start, the same for every delay.
+// and the same migration on it, under the client load of a cutover (the
+// same writer, refused by a frozen database without pause). Target
+// (BENCH.md): window <= 1.2 x (raw copy + migration) + the candidate's
+// start, the same for every delay.
 //
 //	BENCH_REHEARSAL_MB=50 BENCH_APPROVAL_DELAYS_S=2,5 go test ./test/bench -run '^$' -bench RehearsedRelease -benchtime 1x
 func BenchmarkRehearsedRelease(b *testing.B) {
@@ -193,10 +196,20 @@ func (r *rehearsalRun) waitSite(what string, timeout time.Duration, ok func(*v1.
 }
 
 // rawCopyAndMigrate times a plain copy of the site's active database and
-// the migration on it, from a checkpoint, in seconds, while the same
-// client as in a release writes to the active database without pause.
+// the migration on it, from a checkpoint, in seconds, under the client
+// load of a cutover: a writer refused (a frozen database) without pause.
 func (r *rehearsalRun) rawCopyAndMigrate(tag string) (copySecs, migrateSecs float64) {
-	w := startActiveWriter(r.ctx, r.b, r.c, r.srv, r.ns, r.name)
+	refusing := r.name + "_refusing"
+	if err := r.srv.Exec(r.ctx, "", "DROP DATABASE IF EXISTS "+refusing, "CREATE DATABASE "+refusing); err != nil {
+		r.b.Fatal(err)
+	}
+	if err := r.srv.Exec(r.ctx, refusing, "CREATE TABLE items (id bigserial PRIMARY KEY, note text)"); err != nil {
+		r.b.Fatal(err)
+	}
+	if _, err := dbrelease.Freeze(r.ctx, r.srv.Conn(""), refusing); err != nil {
+		r.b.Fatal(err)
+	}
+	w := startWriter(r.ctx, r.b, r.srv, func(context.Context) string { return refusing })
 	defer w.stop()
 	sd := &v1.SiteDeployment{}
 	if err := r.c.Get(r.ctx, keyOf(r.ns, r.name), sd); err != nil {

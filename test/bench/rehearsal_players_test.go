@@ -103,9 +103,7 @@ type activeWriter struct {
 }
 
 func startActiveWriter(ctx context.Context, b *testing.B, c client.Client, srv *pgtest.Server, ns, site string) *activeWriter {
-	ctx, cancel := context.WithCancel(ctx)
-	w := &activeWriter{cancel: cancel}
-	resolve := func() string {
+	return startWriter(ctx, b, srv, func(ctx context.Context) string {
 		svc, sec := &corev1.Service{}, &corev1.Secret{}
 		if c.Get(ctx, keyOf(ns, site), svc) != nil {
 			return ""
@@ -115,7 +113,14 @@ func startActiveWriter(ctx context.Context, b *testing.B, c client.Client, srv *
 			return ""
 		}
 		return string(sec.Data["DATABASE_NAME"])
-	}
+	})
+}
+
+// startWriter writes without pause to the database resolve names.
+func startWriter(ctx context.Context, b *testing.B, srv *pgtest.Server, resolveIn func(context.Context) string) *activeWriter {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &activeWriter{cancel: cancel}
+	resolve := func() string { return resolveIn(ctx) }
 	w.initial = resolve()
 	w.target = w.initial
 	if w.initial == "" {
