@@ -56,7 +56,7 @@ func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1
 	o := &bluegreen.DatabaseObserved{States: states, Existing: existing}
 	if c := d.Candidate; c != nil {
 		o.Copying, o.CopyErr = r.copies.state(client.ObjectKeyFromObject(site), dbrelease.CloneSpec{
-			To: c.Name, From: d.ActiveName, Revision: c.SchemaRevision, Rehearsal: c.Stage == v1.StageRehearsing || c.Stage == v1.StageAwaitingPromotion})
+			To: c.Name, From: d.ActiveName, Revision: c.SchemaRevision, Rehearsal: bluegreen.Rehearsing(c)})
 	}
 	return o, admin, nil
 }

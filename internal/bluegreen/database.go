@@ -185,7 +185,7 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 	if c == nil {
 		c = p.dbStart(idle, want)
 	}
-	if rehearsing(c) {
+	if Rehearsing(c) {
 		return p.dbRehearse(c, activeColor, idle, target)
 	}
 	return p.dbFreezeAndCopy(c, activeColor, idle, target)

@@ -14,14 +14,14 @@ import (
 // candidate: the candidate scales up (from zero, on the final copy) and
 // takes traffic once available.
 
-// rehearsing tells whether c is a rehearsal, before its cutover.
-func rehearsing(c *v1.DatabaseCandidate) bool {
+// Rehearsing tells whether c is a rehearsal, before its cutover.
+func Rehearsing(c *v1.DatabaseCandidate) bool {
 	return c != nil && (c.Stage == v1.StageRehearsing || c.Stage == v1.StageAwaitingPromotion)
 }
 
 // dbRehearsing tells whether the candidate runs on a rehearsal copy.
 func (p *planner) dbRehearsing() bool {
-	return p.st.Database != nil && rehearsing(p.st.Database.Candidate)
+	return p.st.Database != nil && Rehearsing(p.st.Database.Candidate)
 }
 
 // dbCuttingOver tells whether rev was promoted and its cutover runs: it
@@ -90,7 +90,7 @@ func (p *planner) dbProgress(c *v1.DatabaseCandidate, what string) {
 // became of the live side: a rehearsal never froze it.
 func (p *planner) dbAbortNote(c *v1.DatabaseCandidate, activeColor v1.Color) string {
 	name := p.st.Database.ActiveName
-	if rehearsing(c) {
+	if Rehearsing(c) {
 		return fmt.Sprintf("; nothing was frozen: %s keeps serving %s", activeColor, name)
 	}
 	return fmt.Sprintf("; %s keeps serving %s, writable again", activeColor, name)
@@ -108,7 +108,7 @@ func cutoverPrefix(c *v1.DatabaseCandidate) string {
 // copyKind names the copy a migration ran on.
 func copyKind(c *v1.DatabaseCandidate) string {
 	switch {
-	case rehearsing(c):
+	case Rehearsing(c):
 		return "the rehearsal copy " + c.Name
 	case c.Stage == v1.StageCuttingOver:
 		return "the final copy " + c.Name + " (it passed on the rehearsal)"
@@ -123,7 +123,7 @@ func (p *planner) dbFrozenNote() string {
 	switch {
 	case d == nil || d.Candidate == nil:
 		return ""
-	case rehearsing(d.Candidate):
+	case Rehearsing(d.Candidate):
 		return fmt.Sprintf(" (rehearsed on the copy %s: %s keeps taking writes until the cutover that follows the approval)",
 			d.Candidate.Name, d.ActiveName)
 	case d.FrozenSince == nil:
