@@ -37,13 +37,13 @@ func newCopies() *copies {
 	return &copies{runs: map[types.NamespacedName]*copyRun{}, done: make(chan event.GenericEvent, 64)}
 }
 
-// state reports whether the copy to, from, revision of a site is running,
-// and why it failed if it did.
-func (c *copies) state(site types.NamespacedName, to, from, revision string) (running bool, failed string) {
+// state reports whether the copy of a site (its To, From, Revision and
+// Rehearsal) is running, and why it failed if it did.
+func (c *copies) state(site types.NamespacedName, spec dbrelease.CloneSpec) (running bool, failed string) {
 	c.mu.Lock()
 	run := c.runs[site]
 	c.mu.Unlock()
-	if run == nil || run.spec.To != to || run.spec.From != from || run.spec.Revision != revision {
+	if run == nil || !sameCopy(run.spec, spec) {
 		return false, ""
 	}
 	select {
@@ -63,7 +63,7 @@ func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrele
 	key := types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
 	c.mu.Lock()
 	if run := c.runs[key]; run != nil {
-		if run.spec.To == spec.To && run.spec.From == spec.From && run.spec.Revision == spec.Revision {
+		if sameCopy(run.spec, spec) {
 			c.mu.Unlock()
 			return
 		}
@@ -95,6 +95,12 @@ func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrele
 			c.done <- event.GenericEvent{Object: wake}
 		}
 	}()
+}
+
+// sameCopy tells whether two copies make the same database: a rehearsal
+// and the final copy of one release have the same names.
+func sameCopy(a, b dbrelease.CloneSpec) bool {
+	return a.To == b.To && a.From == b.From && a.Revision == b.Revision && a.Rehearsal == b.Rehearsal
 }
 
 // stop cancels a site's copy, waits for it to end and forgets it.

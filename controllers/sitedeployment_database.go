@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -54,7 +55,8 @@ func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1
 	}
 	o := &bluegreen.DatabaseObserved{States: states, Existing: existing}
 	if c := d.Candidate; c != nil {
-		o.Copying, o.CopyErr = r.copies.state(client.ObjectKeyFromObject(site), c.Name, d.ActiveName, c.SchemaRevision)
+		o.Copying, o.CopyErr = r.copies.state(client.ObjectKeyFromObject(site), dbrelease.CloneSpec{
+			To: c.Name, From: d.ActiveName, Revision: c.SchemaRevision, Rehearsal: bluegreen.Rehearsing(c)})
 	}
 	return o, admin, nil
 }
@@ -93,8 +95,17 @@ func (r *SiteDeploymentReconciler) runDatabaseStep(ctx context.Context, site *v1
 	case bluegreen.OpUnfreeze:
 		err = dbrelease.Unfreeze(ctx, admin, s.Name)
 	case bluegreen.OpCopy:
-		r.copies.start(site, admin, dbrelease.CloneSpec{Method: dbrelease.Method(cloneMethod(site)),
+		method := dbrelease.Method(cloneMethod(site))
+		if s.Rehearsal {
+			method = dbrelease.Dump // a snapshot of a database that keeps its clients
+		}
+		r.copies.start(site, admin, dbrelease.CloneSpec{Method: method, Rehearsal: s.Rehearsal,
 			From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision})
+	case bluegreen.OpMeasureFreeze:
+		var frozen time.Duration
+		if frozen, err = dbrelease.FrozenFor(ctx, admin, s.Name); err == nil && frozen > 0 {
+			out.FrozenFor = &frozen
+		}
 	case bluegreen.OpStopCopy:
 		r.copies.stop(client.ObjectKeyFromObject(site))
 	case bluegreen.OpDropCopy:

@@ -12,12 +12,12 @@ import (
 )
 
 // A manager that stops in the middle of a copy, and again while the
-// migration runs, leaves a release the next manager finishes from what it
-// reads: the half-done copy is made again, the finished one is not, the
+// migration runs, leaves a release (without a rehearsal) the next manager
+// finishes from what it reads: the half-done copy is made again, the finished one is not, the
 // migration Job is not run twice, and the old side stays frozen throughout.
 func TestSchemaReleaseResumesAfterTheManagerRestarts(t *testing.T) {
 	srv := postgresServer(t)
-	s, _ := schemaSite(t, srv, "sr_rs")
+	s, _ := schemaSite(t, srv, "sr_rs", withoutRehearsal)
 	// A prepared transaction keeps its lock when the freeze ends every
 	// session, so pg_dump waits on it: the copy is caught in the middle.
 	sqlExec(t, srv, s.db(v1.Blue), "BEGIN", "LOCK TABLE items IN ACCESS EXCLUSIVE MODE", "PREPARE TRANSACTION '"+s.base+"_hold'")

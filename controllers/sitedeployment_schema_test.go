@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -37,6 +38,10 @@ func schemaSite(t *testing.T, srv *pgtest.Server, base string, mutate ...func(*v
 		"INSERT INTO items SELECT g, 'before' FROM generate_series(1, 3) g")
 	return s, r1
 }
+
+// withoutRehearsal keeps a site's schema-changing releases frozen from
+// their start to their switch (spec.database.rehearse: false).
+func withoutRehearsal(sd *v1.SiteDeployment) { sd.Spec.Database.Rehearse = ptr.To(false) }
 
 // sqlTry runs statements on db; the first error is returned.
 func sqlTry(srv *pgtest.Server, db string, stmts ...string) error {
@@ -128,7 +133,7 @@ func (s *site) eventWith(reason string) *eventsv1.Event {
 
 func TestSchemaReleaseFreezesCopiesMigratesSwitchesAndAbortRestoresTheOldDatabase(t *testing.T) {
 	srv := postgresServer(t)
-	s, r1 := schemaSite(t, srv, "sr_ok")
+	s, r1 := schemaSite(t, srv, "sr_ok", withoutRehearsal)
 
 	s.update(func(sd *v1.SiteDeployment) {
 		sd.Spec.Template = podTemplate("shop:2")
@@ -205,7 +210,7 @@ func TestSchemaReleaseFreezesCopiesMigratesSwitchesAndAbortRestoresTheOldDatabas
 
 func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
 	srv := postgresServer(t)
-	s, r1 := schemaSite(t, srv, "sr_fail")
+	s, r1 := schemaSite(t, srv, "sr_fail", withoutRehearsal)
 	s.update(func(sd *v1.SiteDeployment) {
 		sd.Spec.Template = podTemplate("shop:2")
 		sd.Spec.Database.SchemaRevision = "2"
@@ -240,7 +245,7 @@ func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
 // is dropped as beyond retainPrevious (1: the previous database, green's).
 func TestSchemaReleasesByTemplateKeepOnlyRetainPreviousCopies(t *testing.T) {
 	srv := postgresServer(t)
-	s, r1 := schemaSite(t, srv, "sr_tp", func(sd *v1.SiteDeployment) {
+	s, r1 := schemaSite(t, srv, "sr_tp", withoutRehearsal, func(sd *v1.SiteDeployment) {
 		sd.Spec.Database.CloneMethod = v1.CloneTemplate
 		sd.Spec.Database.Migration = nil
 	})
@@ -279,7 +284,7 @@ func TestSchemaReleasesByTemplateKeepOnlyRetainPreviousCopies(t *testing.T) {
 // databases usable: the copy is dropped and the frozen one writable again.
 func TestDeletingASiteMidReleaseUnfreezesItsDatabase(t *testing.T) {
 	srv := postgresServer(t)
-	s, _ := schemaSite(t, srv, "sr_del")
+	s, _ := schemaSite(t, srv, "sr_del", withoutRehearsal)
 	if sd := s.get(); !slices.Contains(sd.Finalizers, controllers.DatabaseFinalizer) {
 		t.Fatalf("finalizers %v", sd.Finalizers)
 	}

@@ -33,6 +33,15 @@ const (
 	EventDatabaseAdopted = "DatabaseAdopted"
 	// EventDatabaseReleaseStarted: a schema-changing release began freezing.
 	EventDatabaseReleaseStarted = "DatabaseReleaseStarted"
+	// EventDatabaseRehearsalStarted: a schema-changing release began its
+	// rehearsal on a snapshot copy; the live database keeps taking writes.
+	EventDatabaseRehearsalStarted = "DatabaseRehearsalStarted"
+	// EventDatabaseRehearsalPassed: the candidate was migrated, started
+	// and checked on the rehearsal copy; it awaits promotion.
+	EventDatabaseRehearsalPassed = "DatabaseRehearsalPassed"
+	// EventDatabaseCutoverStarted: the rehearsed release was promoted; the
+	// cutover (freeze, final copy, migration, switch) begins.
+	EventDatabaseCutoverStarted = "DatabaseCutoverStarted"
 	// EventDatabaseReleaseCancelled: a schema-changing release ended before its switch.
 	EventDatabaseReleaseCancelled = "DatabaseReleaseCancelled"
 	// EventDatabaseSwitched: the copy takes writes; the old database stays read-only.

@@ -291,7 +291,34 @@ type DatabaseStatus struct {
 	// SwitchBaseline is the active database's commit counters at the switch.
 	// +optional
 	SwitchBaseline *DatabaseCounters `json:"switchBaseline,omitempty"`
+	// LastFreezeDuration is how long the last schema-changing release that
+	// switched refused writes: from the freeze to the switch, by the
+	// database server's clock.
+	// +optional
+	LastFreezeDuration *metav1.Duration `json:"lastFreezeDuration,omitempty"`
 }
+
+// DatabaseStage is where a schema-changing release with a rehearsal
+// (spec.database.rehearse) stands; empty for one without a rehearsal,
+// which refuses writes from its start to its switch.
+// +kubebuilder:validation:Enum=Rehearsing;AwaitingPromotion;CuttingOver
+type DatabaseStage string
+
+const (
+	// StageRehearsing: the rehearsal copy is made from a snapshot of the
+	// live database (which keeps taking writes), migrated, and the
+	// candidate starts and is checked on it.
+	StageRehearsing DatabaseStage = "Rehearsing"
+	// StageAwaitingPromotion: the rehearsal passed; the candidate waits
+	// for approval (or autoPromoteAfter) on the rehearsal copy, while the
+	// live database keeps taking writes.
+	StageAwaitingPromotion DatabaseStage = "AwaitingPromotion"
+	// StageCuttingOver: approved; the candidate's preview pods stop, the
+	// live database is frozen and copied again, the same migration runs
+	// on the final copy, the candidate starts on it at full size and
+	// takes traffic. Writes are refused from the freeze to the switch.
+	StageCuttingOver DatabaseStage = "CuttingOver"
+)
 
 // CandidateStep is where a schema-changing release is with its candidate
 // database (not to be confused with the planner's database steps, the
@@ -300,9 +327,12 @@ type DatabaseStatus struct {
 type CandidateStep string
 
 const (
-	// StepFreezing: the active database is being made read-only.
+	// StepFreezing: the active database is being made read-only (and,
+	// in a cutover, the candidate's preview pods stop and the rehearsal
+	// copy is dropped first).
 	StepFreezing CandidateStep = "Freezing"
-	// StepCopying: the frozen database is being copied.
+	// StepCopying: the active database is being copied: from a snapshot
+	// while it takes writes (a rehearsal), or frozen.
 	StepCopying CandidateStep = "Copying"
 	// StepMigrating: the migration Job runs against the copy.
 	StepMigrating CandidateStep = "Migrating"
@@ -320,12 +350,26 @@ type DatabaseCandidate struct {
 	SchemaRevision string `json:"schemaRevision"`
 	// Step of the release.
 	Step CandidateStep `json:"step"`
-	// StartedAt is when the release began freezing; copyTimeout counts from here.
+	// Stage of a release with a rehearsal: Rehearsing, AwaitingPromotion,
+	// CuttingOver; empty for a release without one.
+	// +optional
+	Stage DatabaseStage `json:"stage,omitempty"`
+	// Revision is the site revision the cutover was approved for; another
+	// revision during the cutover starts over with a rehearsal.
+	// +optional
+	Revision string `json:"revision,omitempty"`
+	// StartedAt is when the current copy began (the rehearsal's, or the
+	// cutover's freeze); copyTimeout counts from here.
 	// +optional
 	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 	// MigrationJob is the Job upgrading the copy, once created.
 	// +optional
 	MigrationJob string `json:"migrationJob,omitempty"`
+	// Migration is the revision (hash) of spec.database.migration's pod
+	// template that ran on the rehearsal copy: the cutover runs the same
+	// one, and a change starts the rehearsal over.
+	// +optional
+	Migration string `json:"migration,omitempty"`
 }
 
 // DatabaseCounters are pg_stat_database counters of one incarnation of a

@@ -255,10 +255,24 @@ type DatabaseSpec struct {
 	// +optional
 	Migration *MigrationSpec `json:"migration,omitempty"`
 
-	// CloneMethod is how the old color's database is copied.
+	// CloneMethod is how the old color's database is copied for the
+	// cutover (the copy made under the write freeze). A rehearsal copy is
+	// always made with pg_dump, from a snapshot of the live database.
 	// +kubebuilder:default=Dump
 	// +optional
 	CloneMethod CloneMethod `json:"cloneMethod,omitempty"`
+
+	// Rehearse, true by default, runs a schema-changing release first on a
+	// copy taken from a snapshot of the live database, which keeps taking
+	// writes: the migration Job, the candidate at preview size, its
+	// pre-promotion check and the wait for approval all happen there.
+	// Only the cutover that follows (freeze, final copy, the same
+	// migration, the candidate at full size, switch) refuses writes.
+	// false freezes the live database from the start of the release to
+	// its switch. A change applies to releases that begin afterwards.
+	// +kubebuilder:default=true
+	// +optional
+	Rehearse *bool `json:"rehearse,omitempty"`
 
 	// CopyTimeout bounds freezing and copying the active database for a
 	// schema-changing release; a copy still running then has failed, and
@@ -305,6 +319,7 @@ type MigrationSpec struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.ready`
 // +kubebuilder:printcolumn:name="Database",type=string,JSONPath=`.status.database.activeName`,priority=1
+// +kubebuilder:printcolumn:name="DB-Stage",type=string,JSONPath=`.status.database.candidate.stage`,priority=1
 // +kubebuilder:printcolumn:name="DB-Step",type=string,JSONPath=`.status.database.candidate.step`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="(has(self.spec.service.activeName) && size(self.spec.service.activeName) > 0 ? self.spec.service.activeName : self.metadata.name) != (has(self.spec.service.previewName) && size(self.spec.service.previewName) > 0 ? self.spec.service.previewName : self.metadata.name + '-preview')",message="spec.service.activeName and spec.service.previewName resolve to the same Service name"

@@ -283,6 +283,11 @@ func (in *DatabaseSpec) DeepCopyInto(out *DatabaseSpec) {
 		*out = new(MigrationSpec)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.Rehearse != nil {
+		in, out := &in.Rehearse, &out.Rehearse
+		*out = new(bool)
+		**out = **in
+	}
 	if in.CopyTimeout != nil {
 		in, out := &in.CopyTimeout, &out.CopyTimeout
 		*out = new(metav1.Duration)
@@ -321,6 +326,11 @@ func (in *DatabaseStatus) DeepCopyInto(out *DatabaseStatus) {
 		in, out := &in.SwitchBaseline, &out.SwitchBaseline
 		*out = new(DatabaseCounters)
 		(*in).DeepCopyInto(*out)
+	}
+	if in.LastFreezeDuration != nil {
+		in, out := &in.LastFreezeDuration, &out.LastFreezeDuration
+		*out = new(metav1.Duration)
+		**out = **in
 	}
 }
 

@@ -53,6 +53,9 @@ const (
 	stageFull
 	// stageRejected: aborted, scaled to zero.
 	stageRejected
+	// stageStopped: promoted after a rehearsal, scaled to zero to start
+	// again on the final copy (dbBeginCutover).
+	stageStopped
 )
 
 // candidateSize is the candidate's replicas at a stage.
@@ -60,7 +63,7 @@ func candidateSize(s candidateStage, full, previewSize int32) int32 {
 	switch s {
 	case stageFull:
 		return full
-	case stageRejected:
+	case stageRejected, stageStopped:
 		return 0
 	default:
 		return previewSize
@@ -131,11 +134,15 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 		p.set(v1.PhaseProgressing, fmt.Sprintf("pre-promotion check of %s running", c.target))
 		return stagePreview, false
 	}
-	promoted := p.approved(c.target)
+	promoted := p.approved(c.target) || p.dbCuttingOver(c.target)
 	if !promoted && !ptr.Deref(p.spec.Strategy.AutoPromote, true) {
+		p.dbAwaitPromotion()
 		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation%s%s",
 			c.target, c.idle, v1.AnnotationPromote, c.target, p.approvalNote(c.target), p.dbFrozenNote()))
 		return stagePreview, false
+	}
+	if p.dbRehearsing() {
+		return p.dbBeginCutover(c, promoted), false
 	}
 	if !c.warm || !runsPinned(p.in.Deployments[c.idle], pinned(p.pins(c))) {
 		return p.scaleUp(c)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/dbrelease"
 )
@@ -44,6 +46,9 @@ const (
 	OpStopCopy     DatabaseOp = "StopCopy"
 	OpReportWrites DatabaseOp = "ReportWrites"
 	OpRetain       DatabaseOp = "Retain"
+	// OpMeasureFreeze measures, right after a switch, how long the
+	// abandoned side refused writes (dbrelease.FrozenFor).
+	OpMeasureFreeze DatabaseOp = "MeasureFreeze"
 	// OpCreate creates the first, empty database of a site that has none.
 	OpCreate DatabaseOp = "Create"
 )
@@ -57,6 +62,9 @@ type DatabaseStep struct {
 	From string
 	// SchemaRevision is what a Copy is made for.
 	SchemaRevision string
+	// Rehearsal: a Copy from a snapshot of the live source, by pg_dump
+	// whatever spec.database.cloneMethod says (dbrelease.CloneSpec).
+	Rehearsal bool
 	// Baseline is the abandoned side's counters at the switch (ReportWrites).
 	Baseline *v1.DatabaseCounters
 }
@@ -139,9 +147,12 @@ func (p *planner) dbStepAfterSwitch(s DatabaseStep) {
 // tells whether the candidate may start. A release that keeps the schema
 // revision shares the active database; a revert to the revision before a
 // schema release goes back to its database, as an abort does. One that
-// changes it stops the idle color, freezes the active database, copies it
-// into the idle color's, migrates the copy and only then lets the candidate
-// start on it. failed: the release was aborted.
+// changes it stops the idle color and copies the active database into the
+// idle color's, migrates the copy and only then lets the candidate start
+// on it: with a rehearsal (spec.database.rehearse), first on a snapshot
+// copy of the live database (dbRehearse), and after its promotion again
+// under a freeze (dbFreezeAndCopy, the cutover); without one, under a
+// freeze from the start. failed: the release was aborted.
 func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, failed bool) {
 	d := p.st.Database
 	if d == nil {
@@ -159,68 +170,57 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 		return true, false
 	}
 	c := d.Candidate
-	if c != nil && (c.SchemaRevision != want || c.Color != idle) {
-		p.dbCancel(idle) // the schema revision changed again; the freeze stays
+	if c != nil && !p.sameRelease(c, idle, target) {
+		p.dbCancel(idle)
 		c = nil
+		if ptr.Deref(p.spec.Database.Rehearse, true) {
+			// The new release is rehearsed on the server as it will be
+			// once the cancelled copy is gone: the next decision.
+			p.dbWritable()
+			p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: the release changed; rehearsing it anew", want))
+			return false, false
+		}
+		// Without a rehearsal, the freeze stays for the next copy.
 	}
 	if c == nil {
-		// The copy takes the idle color's name, or the other one when
-		// shared releases left the active database under that name.
-		name := ColorDatabase(p.spec.Database.Name, idle)
-		if name == d.ActiveName {
-			name = ColorDatabase(p.spec.Database.Name, idle.Other())
-		}
-		c = &v1.DatabaseCandidate{Name: name, Color: idle, SchemaRevision: want, Step: v1.StepFreezing, StartedAt: p.time()}
-		d.Candidate = c
-		p.event(false, v1.EventDatabaseReleaseStarted, fmt.Sprintf("schema revision %s: freezing writes on %s to copy it to %s",
-			want, d.ActiveName, c.Name))
+		c = p.dbStart(idle, want)
 	}
-	// The idle color's pods stop first: they must not reconnect to a
-	// database that changes under their name. (Once this candidate is
-	// migrating or ready, the idle color's pods are its own.)
-	if c.Step != v1.StepMigrating && c.Step != v1.StepReady && !p.stopPods(idle) {
-		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: stopping %s's pods before its database is replaced", want, idle))
-		return false, false
+	if Rehearsing(c) {
+		return p.dbRehearse(c, activeColor, idle, target)
 	}
-	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
-	frozen := active.Frozen && !active.FrozenSince.IsZero()
-	complete := frozen && copy.CopyOf(d.ActiveName, want, active.FrozenSince) && copy.Marker.Role == dbrelease.RoleCopy && !p.in.Database.Copying
-	if !complete && p.copyTimedOut(c) {
-		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("freezing and copying %s to %s did not finish within copyTimeout (%s); %s keeps serving %s, writable again",
-			d.ActiveName, c.Name, p.copyTimeout(), activeColor, d.ActiveName))
-		return false, true
+	return p.dbFreezeAndCopy(c, activeColor, idle, target)
+}
+
+// sameRelease tells whether the candidate database c is still the one of
+// the release towards target: the same schema revision for the same color,
+// the same migration as was rehearsed, and, once cutting over, the same
+// revision that was approved (another one is rehearsed and approved anew).
+func (p *planner) sameRelease(c *v1.DatabaseCandidate, idle v1.Color, target string) bool {
+	return c.SchemaRevision == p.spec.Database.SchemaRevision && c.Color == idle &&
+		(c.Migration == "" || c.Migration == p.migrationRevision()) &&
+		(c.Stage != v1.StageCuttingOver || c.Revision == target)
+}
+
+// dbStart begins the candidate database of a schema-changing release. The
+// copy takes the idle color's name, or the other one when shared releases
+// left the active database under that name.
+func (p *planner) dbStart(idle v1.Color, want string) *v1.DatabaseCandidate {
+	d := p.st.Database
+	name := ColorDatabase(p.spec.Database.Name, idle)
+	if name == d.ActiveName {
+		name = ColorDatabase(p.spec.Database.Name, idle.Other())
 	}
-	if copy.Exists && !candidateCopy(d.ActiveName, c, active, copy) {
-		// An older database holds the name (a previous release's, kept
-		// for rollback, or an adopted one): it stays, under another name.
-		p.dbStep(DatabaseStep{Op: OpMoveAside, Name: c.Name})
+	c := &v1.DatabaseCandidate{Name: name, Color: idle, SchemaRevision: want, Step: v1.StepFreezing, StartedAt: p.time()}
+	d.Candidate = c
+	if ptr.Deref(p.spec.Database.Rehearse, true) {
+		c.Stage, c.Step = v1.StageRehearsing, v1.StepCopying
+		p.event(false, v1.EventDatabaseRehearsalStarted, fmt.Sprintf("schema revision %s: rehearsing on a snapshot copy of %s in %s; %s keeps taking writes until the cutover",
+			want, d.ActiveName, c.Name, d.ActiveName))
+		return c
 	}
-	if !frozen {
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.ActiveName})
-		c.Step = v1.StepFreezing
-		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: freezing writes on %s", want, d.ActiveName))
-		return false, false
-	}
-	if !complete {
-		if msg := p.in.Database.CopyErr; msg != "" {
-			p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("copying database %s to %s failed (%s); %s keeps serving %s, writable again",
-				d.ActiveName, c.Name, msg, activeColor, d.ActiveName))
-			return false, true
-		}
-		p.dbStep(DatabaseStep{Op: OpCopy, Name: c.Name, From: d.ActiveName, SchemaRevision: want})
-		c.Step = v1.StepCopying
-		p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: copying %s (read-only since %s) to %s",
-			want, d.ActiveName, active.FrozenSince.UTC().Format(time.RFC3339), c.Name))
-		return false, false
-	}
-	d.SetName(idle, c.Name) // its pods are stopped
-	if c.Step != v1.StepReady && p.spec.Database.Migration != nil {
-		if done, failed := p.migrate(c, copy, target, activeColor); !done {
-			return false, failed
-		}
-	}
-	c.Step = v1.StepReady
-	return true, false
+	p.event(false, v1.EventDatabaseReleaseStarted, fmt.Sprintf("schema revision %s: freezing writes on %s to copy it to %s",
+		want, d.ActiveName, c.Name))
+	return c
 }
 
 // revertsToPrevious tells whether target is the revision that served
@@ -236,13 +236,21 @@ func (p *planner) revertsToPrevious(idle v1.Color, target string) bool {
 }
 
 // candidateCopy reports whether copy is the candidate's copy of the active
-// database for the current freeze, finished or being made; anything else
-// under its name is someone else's and is never dropped.
+// database, finished or being made: its rehearsal copy, or its copy for
+// the current freeze; anything else under its name is someone else's and
+// is never dropped.
 func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbrelease.State) bool {
-	if !copy.Exists || !active.Frozen || active.FrozenSince.IsZero() {
+	switch {
+	case !copy.Exists:
 		return false
+	case active.CopyingTo == c.Name, copy.RehearsalOf(activeName, c.SchemaRevision):
+		return true
+	case active.Frozen && !active.FrozenSince.IsZero():
+		return copy.CopyOf(activeName, c.SchemaRevision, active.FrozenSince)
+	default: // a rehearsal being made while the active database takes writes
+		return copy.Marked && copy.Marker.Role == dbrelease.RoleCopying &&
+			copy.Marker.Source == activeName && copy.Marker.Revision == c.SchemaRevision
 	}
-	return active.CopyingTo == c.Name || copy.CopyOf(activeName, c.SchemaRevision, active.FrozenSince)
 }
 
 // CandidateCopyIsOurs tells whether the candidate database named in status
@@ -250,60 +258,4 @@ func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbre
 // before the switch), from the servers' states of it and of the active one.
 func CandidateCopyIsOurs(d *v1.DatabaseStatus, active, copy dbrelease.State) bool {
 	return d != nil && d.Candidate != nil && candidateCopy(d.ActiveName, d.Candidate, active, copy)
-}
-
-func (p *planner) copyTimeout() time.Duration {
-	return durationOr(p.spec.Database.CopyTimeout, 30*time.Minute)
-}
-
-// copyTimedOut tells whether copyTimeout has passed since the release began
-// freezing, and asks to be woken when it will.
-func (p *planner) copyTimedOut(c *v1.DatabaseCandidate) bool {
-	if c.StartedAt == nil {
-		return false
-	}
-	end := c.StartedAt.Add(p.copyTimeout())
-	p.wakeAt(end)
-	return !p.now.Before(end)
-}
-
-// dbFrozenNote tells a person deciding on a schema-changing release that
-// the live site refuses writes until they do.
-func (p *planner) dbFrozenNote() string {
-	d := p.st.Database
-	if d == nil || d.Candidate == nil || d.FrozenSince == nil {
-		return ""
-	}
-	return fmt.Sprintf(" (%s has refused writes since %s, until the switch or an abort)",
-		d.ActiveName, d.FrozenSince.UTC().Format(time.RFC3339))
-}
-
-// migrate runs the migration Job against the copy; done once it succeeded.
-func (p *planner) migrate(c *v1.DatabaseCandidate, copy dbrelease.State, target string, activeColor v1.Color) (done, failed bool) {
-	spec := p.spec.Database.Migration
-	name := MigrationJobName(p.site.Name, copy.OID, c.SchemaRevision)
-	c.MigrationJob, c.Step = name, v1.StepMigrating
-	job := p.in.Jobs[name]
-	state, why := checkState(job)
-	switch state {
-	case jobSucceeded:
-		return true, false
-	case jobFailed:
-		p.abort(target, v1.ReasonMigrationFailed, fmt.Sprintf("migration Job %s to schema revision %s failed (%s); %s keeps serving %s, writable again",
-			name, c.SchemaRevision, why, activeColor, p.st.Database.ActiveName))
-		return false, true
-	case jobMissing:
-		p.plan.Jobs = append(p.plan.Jobs, migrationJob(p.site, c, name, p.now))
-	default:
-		timeout := durationOr(spec.Timeout, 15*time.Minute)
-		deadline := jobStarted(job).Add(timeout)
-		if !p.now.Before(deadline) {
-			p.abort(target, v1.ReasonMigrationTimedOut, fmt.Sprintf("migration Job %s did not finish within %s; %s keeps serving %s, writable again",
-				name, timeout, activeColor, p.st.Database.ActiveName))
-			return false, true
-		}
-		p.wakeAt(deadline)
-	}
-	p.set(v1.PhaseProgressing, fmt.Sprintf("schema revision %s: migration Job %s runs against %s", c.SchemaRevision, name, c.Name))
-	return false, false
 }

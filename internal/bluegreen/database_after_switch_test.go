@@ -55,7 +55,7 @@ func TestLostStatusWriteAfterTheSwitchIsCaughtUp(t *testing.T) {
 	if d := w.site.Status.Database; d.ActiveName != "shop_green" || d.PreviousName != "shop_blue" || d.Candidate != nil {
 		t.Fatalf("status.database: %+v", d)
 	}
-	w.expectOps("Retain ")
+	w.expectOps("MeasureFreeze shop_blue", "Retain ")
 }
 
 func TestNextReleasesMoveTheOldCopyAsideOrShareTheDatabase(t *testing.T) {

@@ -3,6 +3,8 @@ package bluegreen
 import (
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
@@ -21,11 +23,14 @@ type DatabaseOutcome struct {
 	// WritesSinceSwitch is how many rows the abandoned side wrote since the
 	// switch, when a ReportWrites measured them.
 	WritesSinceSwitch *int64
+	// FrozenFor is how long the abandoned side refused writes until the
+	// switch, when a MeasureFreeze measured it.
+	FrozenFor *time.Duration
 }
 
 // RecordDatabaseOutcome folds what step did into d: a database moved aside
-// is followed under its new name, and the writes not carried back are
-// counted.
+// is followed under its new name, the writes not carried back are counted,
+// and the write freeze a switch ended is measured.
 func RecordDatabaseOutcome(d *v1.DatabaseStatus, step DatabaseStep, o DatabaseOutcome) {
 	if o.MovedAsideTo != "" {
 		for _, name := range []*string{&d.PreviousName, &d.Blue, &d.Green} {
@@ -36,5 +41,8 @@ func RecordDatabaseOutcome(d *v1.DatabaseStatus, step DatabaseStep, o DatabaseOu
 	}
 	if o.WritesSinceSwitch != nil {
 		d.WritesSinceSwitch = *o.WritesSinceSwitch
+	}
+	if o.FrozenFor != nil {
+		d.LastFreezeDuration = &metav1.Duration{Duration: o.FrozenFor.Round(time.Millisecond)}
 	}
 }

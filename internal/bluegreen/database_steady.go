@@ -37,7 +37,9 @@ func (p *planner) repoint(c v1.Color, name string) bool {
 		return true
 	}
 	if !p.stopPods(c) {
-		p.set(v1.PhaseProgressing, fmt.Sprintf("stopping %s's pods before giving it database %s", c, name))
+		if p.message == "" { // an abort's message says more
+			p.set(v1.PhaseProgressing, fmt.Sprintf("stopping %s's pods before giving it database %s", c, name))
+		}
 		return false
 	}
 	d.SetName(c, name)
@@ -142,6 +144,7 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 		d.ActiveName, d.SchemaRevision = next, d.Candidate.SchemaRevision
 		d.Candidate = nil
 		d.SwitchBaseline, d.WritesSinceSwitch = counters(p.in.Database.state(next)), 0
+		p.dbStepAfterSwitch(DatabaseStep{Op: OpMeasureFreeze, Name: d.PreviousName})
 		p.dbStepAfterSwitch(DatabaseStep{Op: OpRetain})
 		p.event(false, v1.EventDatabaseSwitched, fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
 			next, d.SchemaRevision, d.PreviousName))

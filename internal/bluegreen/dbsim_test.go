@@ -29,7 +29,9 @@ type dbServer struct {
 }
 
 func (w *world) withDatabase(migration bool) {
-	w.site.Spec.Database = &v1.DatabaseSpec{Name: "shop", SchemaRevision: "1", CloneMethod: v1.CloneDump}
+	// The tests of releases without a rehearsal say so; those with one
+	// set it back to the API's default (withRehearsal).
+	w.site.Spec.Database = &v1.DatabaseSpec{Name: "shop", SchemaRevision: "1", CloneMethod: v1.CloneDump, Rehearse: ptr.To(false)}
 	if migration {
 		w.site.Spec.Database.Migration = &v1.MigrationSpec{Template: image("shop-migrate:1")}
 	}
@@ -121,7 +123,17 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 		s.dbs[step.Name] = st
 	case OpCopy:
 		if s.copyErr == "" && !s.stuck {
-			s.create(step.Name, dbrelease.RoleCopy, step.From, step.SchemaRevision)
+			role := dbrelease.RoleCopy
+			if step.Rehearsal {
+				role = dbrelease.RoleRehearsal
+			} else if !s.dbs[step.From].Frozen {
+				s.w.t.Fatalf("a final copy of %s, which is not frozen", step.From)
+			}
+			s.create(step.Name, role, step.From, step.SchemaRevision)
+		}
+	case OpMeasureFreeze:
+		if st.Frozen {
+			out.FrozenFor = ptr.To(s.w.now.Sub(st.FrozenSince))
 		}
 	case OpDropCopy:
 		delete(s.dbs, step.Name)

@@ -48,6 +48,11 @@ type CloneSpec struct {
 	Base string
 	// Revision is the schema revision the copy is made for.
 	Revision string
+	// Rehearsal copies a source that keeps taking writes, from the
+	// consistent snapshot pg_dump takes (Method must be Dump: a Template
+	// copy would end its clients' sessions), and marks the copy
+	// RoleRehearsal: a rehearsal of a release, never its final copy.
+	Rehearsal bool
 	// Jobs is the number of parallel pg_dump and pg_restore jobs (Dump);
 	// less than 1 means 2.
 	Jobs int
@@ -73,7 +78,8 @@ type CloneResult struct {
 }
 
 // Clone copies the frozen database From into To and marks To as a complete
-// copy (marker role "copy", Source From, Revision) only at the very end.
+// copy (marker role "copy", Source From, Revision) only at the very end; a
+// Rehearsal copies a live From (marker role "rehearsal").
 // It is idempotent: a complete copy of the same source and revision made
 // during the source's current freeze is reused; a half-done copy (marker
 // role "copying", or created but not yet marked) is dropped and redone; any
@@ -98,6 +104,9 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 			return res, fmt.Errorf("cannot copy database %q to %q: %q is longer than %d bytes", s.From, s.To, name, maxNameLen)
 		}
 	}
+	if s.Rehearsal && s.Method != Dump {
+		return res, fmt.Errorf("cannot copy database %q for a rehearsal with method %q: only Dump copies a database that keeps its clients", s.From, s.Method)
+	}
 	if s.Jobs < 1 {
 		s.Jobs = 2
 	}
@@ -107,7 +116,7 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 			return fmt.Errorf("cannot copy database %q: %w", s.From, err)
 		}
 		res.FrozenSince = src.frozenSince()
-		if !src.readOnly() || res.FrozenSince.IsZero() {
+		if !s.Rehearsal && (!src.readOnly() || res.FrozenSince.IsZero()) {
 			return fmt.Errorf("cannot copy database %q: %w (call Freeze first)", s.From, ErrNotFrozen)
 		}
 		done, err := prepareTarget(ctx, c, src, s, &res)
@@ -136,6 +145,9 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 		}
 		if err == nil {
 			m.Role = RoleCopy
+			if s.Rehearsal {
+				m.Role = RoleRehearsal
+			}
 			err = postgres.CommentOnDatabase(ctx, c, s.To, m.Comment())
 		}
 		if err != nil {
@@ -166,7 +178,8 @@ func prepareTarget(ctx context.Context, c *pgx.Conn, src dbInfo, s CloneSpec, re
 	}
 	m, ours := dst.marker()
 	switch {
-	case ours && m.Role == RoleCopy && m.Source == s.From && m.Revision == s.Revision && !m.CreatedAt.Before(res.FrozenSince):
+	case ours && m.Role == RoleCopy && m.Source == s.From && m.Revision == s.Revision && !m.CreatedAt.Before(res.FrozenSince) && !s.Rehearsal,
+		ours && m.Role == RoleRehearsal && m.Source == s.From && m.Revision == s.Revision && s.Rehearsal:
 		res.Reused = true
 		return true, finishCopy(ctx, c, s.From)
 	case ours && m.Role == RoleCopying, !ours && src.copyingTo() == s.To:

@@ -24,6 +24,10 @@ const (
 	RoleCopying = "copying"
 	// RoleCopy marks a complete copy.
 	RoleCopy = "copy"
+	// RoleRehearsal marks a complete rehearsal copy: taken from a live
+	// database, it is never a release's final copy, and is dropped once
+	// its release cuts over or ends.
+	RoleRehearsal = "rehearsal"
 )
 
 // Database-wide settings (ALTER DATABASE ... SET) this package keeps its

@@ -120,3 +120,27 @@ func letClientsIn(ctx context.Context, q postgres.Querier, d dbInfo) error {
 	}
 	return postgres.SetAllowConnections(ctx, q, d.Name, true)
 }
+
+// FrozenFor is how long db has been frozen by Freeze, by the server's
+// clock: read right after a switch, the write freeze a release's clients
+// saw. Zero when db is not frozen by Freeze.
+func FrozenFor(ctx context.Context, admin postgres.Conn, db string) (time.Duration, error) {
+	var d time.Duration
+	err := withAdmin(ctx, admin, func(c *pgx.Conn) error {
+		info, err := lookup(ctx, c, db)
+		if err != nil {
+			return err
+		}
+		since := info.frozenSince()
+		if !info.readOnly() || since.IsZero() {
+			return nil
+		}
+		now, err := serverNow(ctx, c)
+		if err != nil {
+			return err
+		}
+		d = now.Sub(since)
+		return nil
+	})
+	return d, err
+}

@@ -67,8 +67,8 @@ func copySources(ctx context.Context, q postgres.Querier, name string) ([]string
 // DropCopies drops this package's databases for base (marker For == base)
 // beyond retention and returns their names. Databases named in keep (the
 // active one, the previous one, ...) are never dropped; of the other
-// complete ones the retain newest stay; incomplete copies not in keep are
-// leftovers and go. A database without the marker is never touched. Do
+// complete ones the retain newest stay; incomplete copies and rehearsal
+// copies not in keep are leftovers and go. A database without the marker is never touched. Do
 // not call it while a Clone for base is running.
 func DropCopies(ctx context.Context, admin postgres.Conn, base string, keep []string, retain int) ([]string, error) {
 	var dropped []string
@@ -88,7 +88,7 @@ func DropCopies(ctx context.Context, admin postgres.Conn, base string, keep []st
 			if !ok || m.For != base || slices.Contains(keep, d.Name) {
 				continue
 			}
-			if m.Role == RoleCopying {
+			if m.Role == RoleCopying || m.Role == RoleRehearsal {
 				drop = append(drop, d.Name)
 			} else {
 				complete = append(complete, db{d.Name, m.CreatedAt})

@@ -106,6 +106,12 @@ func (s State) CopyOf(from, revision string, frozenSince time.Time) bool {
 	return s.Marker.Role == RoleCopying || s.Marker.Role == RoleCopy && !s.Marker.CreatedAt.Before(frozenSince)
 }
 
+// RehearsalOf reports whether s is a complete rehearsal copy of from made
+// for revision.
+func (s State) RehearsalOf(from, revision string) bool {
+	return s.Exists && s.Marked && s.Marker.Role == RoleRehearsal && s.Marker.Source == from && s.Marker.Revision == revision
+}
+
 // Writes is what a database committed between two Status readings.
 type Writes struct {
 	// Transactions is the growth of xact_commit: every committed

@@ -81,7 +81,11 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 		}
 	}
 	if db := st.Database; db != nil && db.Candidate != nil {
-		fmt.Fprintf(w, "├── database step %s: %s for %s (schema %s)\n", db.Candidate.Step, db.Candidate.Name, db.Candidate.Color, db.Candidate.SchemaRevision)
+		stage := ""
+		if db.Candidate.Stage != "" {
+			stage = string(db.Candidate.Stage) + ", "
+		}
+		fmt.Fprintf(w, "├── database %sstep %s: %s for %s (schema %s)\n", stage, db.Candidate.Step, db.Candidate.Name, db.Candidate.Color, db.Candidate.SchemaRevision)
 	}
 	if pr := st.Promotion; pr != nil {
 		writeGate(w, pr, now)

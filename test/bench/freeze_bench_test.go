@@ -29,12 +29,7 @@ import (
 func BenchmarkWriteFreeze(b *testing.B) {
 	sizes := envSizes("BENCH_FREEZE_MB", []int{200, 1000})
 	jobs := envInt("BENCH_JOBS", 2)
-	srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{
-		"max_wal_size": "8GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "256MB", "shared_buffers": "256MB",
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv := startCopyServer(b)
 	defer srv.Stop()
 	fmt.Printf("\nwrite-freeze benchmark: PostgreSQL %d, jobs %d, CPUs %d, sizes %v MB\n", srv.Version, jobs, numCPU(), sizes)
 	fmt.Printf("%-7s %7s %-9s %11s %9s %9s %7s %9s %15s\n", "size", "dbMB", "method", "rawS b/a", "windowS", "freezeMs", "ratio", "target", "disconnectedMs")
@@ -64,6 +59,18 @@ func BenchmarkWriteFreeze(b *testing.B) {
 			}
 		})
 	}
+}
+
+// startCopyServer starts a PostgreSQL server tuned for copying large
+// databases (no checkpoint in the middle of a copy).
+func startCopyServer(b *testing.B) *pgtest.Server {
+	srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{
+		"max_wal_size": "8GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "256MB", "shared_buffers": "256MB",
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv
 }
 
 // benchFreezeRound measures, for each method, the raw copy before and

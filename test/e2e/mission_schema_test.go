@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -22,15 +23,19 @@ import (
 // migrationSQL is what the release's migration Job runs against the copy.
 const migrationSQL = "ALTER TABLE items ADD COLUMN priority int NOT NULL DEFAULT 0"
 
-// A schema-changing release of the demo site while a client keeps writing
-// through the Service: the active database is frozen, copied, migrated by a
-// real Job (psql), and the new color takes traffic on the copy. No write
-// acknowledged (201) is missing afterwards, writes during the freeze are
-// refused with SQLSTATE 25006 (or their session ended, 57P01), never
-// acknowledged and lost, and writes after the switch land in the new
-// database. An abort then brings back the old color on its old database:
-// old schema, every row it acknowledged, writable again, with the new
-// side's transactions reported as not carried back.
+// A schema-changing release of the demo site with manual promotion while a
+// client keeps writing through the Service. It is rehearsed first: the live
+// database is copied from a snapshot while it keeps taking writes, the
+// migration Job (psql) runs on the copy, v2 starts on it, and approval is
+// awaited: every write is acknowledged through the rehearsal and the wait.
+// On approval the cutover: the active database is frozen, copied again,
+// migrated again by the same Job template, and v2 takes traffic on the
+// final copy. Every write acknowledged (201), during the rehearsal and the
+// wait too, is in the new database afterwards; writes during the cutover
+// are refused with SQLSTATE 25006 and nothing else; writes after the switch
+// land in the new database. An abort then brings back the old color on its
+// old database: old schema, every row it acknowledged, writable again, with
+// the new side's transactions reported as not carried back.
 func testSchemaRelease(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -45,6 +50,7 @@ func testSchemaRelease(t *testing.T) {
 
 	begin := time.Now()
 	site := demoSite(ns, "shop", "v1", 2)
+	site.Spec.Strategy.AutoPromote = ptr.To(false)
 	site.Spec.Database = &deployv1alpha1.DatabaseSpec{
 		ConnectionSecretRef: deployv1alpha1.SecretReference{Name: "shop-db-admin"},
 		Name:                "shop",
@@ -68,40 +74,86 @@ func testSchemaRelease(t *testing.T) {
 	w := startWriter(t, ns, "shop")
 	w.waitAck(t, "v1", begin, 20)
 
-	// The release: v2 expects schema revision 2.
+	// The release: v2 expects schema revision 2. It is rehearsed while v1
+	// keeps acknowledging writes, and waits for a person.
 	start := time.Now()
 	setTemplate(t, c, ns, "shop", func(sd *deployv1alpha1.SiteDeployment) {
 		sd.Spec.Template = demoTemplate("shop", "v2")
 		sd.Spec.Database.SchemaRevision = "2"
 	})
-	rev2, switchedAt := waitSwitch(t, c, ns, "shop", rev1, 3*time.Minute)
-	sd := waitDatabase(t, c, ns, "shop", "v2 on shop_green", func(d *deployv1alpha1.DatabaseStatus) bool {
+	sd := waitDatabase(t, c, ns, "shop", "v2 rehearsed, awaiting promotion", func(d *deployv1alpha1.DatabaseStatus) bool {
+		return d.Candidate != nil && d.Candidate.Stage == deployv1alpha1.StageAwaitingPromotion
+	})
+	rehearsed := time.Now()
+	if sd.Status.Phase != deployv1alpha1.PhaseAwaitingPromotion || sd.Status.Database.FrozenSince != nil {
+		t.Fatalf("rehearsed: phase %s, frozen since %v: %s", sd.Status.Phase, sd.Status.Database.FrozenSince, sd.Status.Message)
+	}
+	rev2 := sd.Status.PreviewRevision
+	if !hasColumn(t, pg, "shop_green", "priority") {
+		t.Fatal("the rehearsal copy shop_green lacks the column the migration Job adds")
+	}
+	w.waitAck(t, "v1", rehearsed, 20) // the wait for a person
+	res := w.snapshot()
+	duringRehearsal := 0
+	for _, r := range res {
+		if r.at.After(start) && r.status != 201 {
+			t.Fatalf("a write during the rehearsal or the wait was not acknowledged: %+v", r)
+		}
+		if r.at.After(start) && r.at.Before(rehearsed) {
+			duringRehearsal++
+		}
+	}
+	if duringRehearsal == 0 {
+		t.Fatal("no write was acknowledged during the rehearsal")
+	}
+	t.Logf("v2 (%s) rehearsed on shop_green in %s; %d writes acknowledged meanwhile and %d during the wait, none refused",
+		rev2, rehearsed.Sub(start).Round(time.Millisecond), duringRehearsal, len(res)-duringRehearsal)
+
+	// The approval: the cutover freezes shop_blue, copies and migrates it
+	// again, and v2 takes traffic on the final copy.
+	approved := time.Now()
+	env.Kubectl(t, "-n", ns, "annotate", "sdep", "shop", deployv1alpha1.AnnotationPromote+"="+rev2)
+	_, switchedAt := waitSwitch(t, c, ns, "shop", rev1, 3*time.Minute)
+	sd = waitDatabase(t, c, ns, "shop", "v2 on shop_green", func(d *deployv1alpha1.DatabaseStatus) bool {
 		return d.ActiveName == "shop_green" && d.PreviousName == "shop_blue" && d.SchemaRevision == "2" &&
-			d.FrozenSince != nil && d.Candidate == nil
+			d.FrozenSince != nil && d.Candidate == nil && d.LastFreezeDuration != nil
 	})
 	if sd.Status.ActiveColor != deployv1alpha1.Green {
 		t.Fatalf("active color %s after the release, want green", sd.Status.ActiveColor)
 	}
 	frozenSince := sd.Status.Database.FrozenSince.Time
-	t.Logf("v2 (%s) took traffic on shop_green %s after the release; shop_blue read-only since %s",
-		rev2, switchedAt.Sub(start).Round(time.Millisecond), frozenSince.Format("15:04:05.000"))
-	checkMigrationJob(t, ns)
+	checkMigrationJobs(t, ns, 2)
 	if !hasColumn(t, pg, "shop_green", "priority") {
 		t.Fatal("shop_green lacks the column the migration Job adds")
 	}
 	w.waitAck(t, "v2", switchedAt, 5)
 
 	// Every write acknowledged so far is in the new database: those from
-	// before the freeze by the copy, those after the switch written there.
-	// Writes during the freeze were refused with SQLSTATE 25006.
-	res := w.snapshot()
+	// before the freeze (the rehearsal and the wait included) by the final
+	// copy, those after the switch written there. Writes during the
+	// cutover were refused with SQLSTATE 25006, and only then.
+	res = w.snapshot()
 	checkAcked(t, pg, "shop_green", res.acked("v1", "v2"))
 	checkRefusals(t, res)
 	if res.refusedWith("25006") == 0 {
 		t.Fatal("no write was refused with SQLSTATE 25006 while shop_blue was frozen: the freeze was not seen by the writer")
 	}
-	t.Logf("after the switch: %d writes acknowledged by v1, %d by v2, all in shop_green; refusals by SQLSTATE %v",
-		len(res.acked("v1")), len(res.acked("v2")), res.refusals())
+	var firstRefused, firstV2 time.Time
+	for _, r := range res {
+		if r.status == 503 && r.at.Before(approved) {
+			t.Fatalf("a write was refused before the approval: %+v", r)
+		}
+		if r.status == 503 && firstRefused.IsZero() {
+			firstRefused = r.at
+		}
+		if r.status == 201 && r.version == "v2" && firstV2.IsZero() {
+			firstV2 = r.at
+		}
+	}
+	t.Logf("approved %s after the rehearsal; shop_blue read-only since %s; writes refused for %s as the writer saw it "+
+		"(first refusal to first v2 acknowledgement), lastFreezeDuration %s; %d writes acknowledged by v1, %d by v2, all in shop_green; refusals by SQLSTATE %v",
+		approved.Sub(rehearsed).Round(time.Millisecond), frozenSince.Format("15:04:05.000"), firstV2.Sub(firstRefused).Round(time.Millisecond),
+		sd.Status.Database.LastFreezeDuration.Duration, len(res.acked("v1")), len(res.acked("v2")), res.refusals())
 
 	// Abort v2: traffic and writes go back to v1 on shop_blue.
 	abortAt := time.Now()
@@ -158,16 +210,23 @@ func migrationPod() corev1.PodTemplateSpec {
 	}}
 }
 
-// checkMigrationJob checks that the release's migration Job ran and succeeded.
-func checkMigrationJob(t *testing.T, ns string) {
+// checkMigrationJobs checks that the release's n migration Jobs (the
+// rehearsal's and the cutover's) ran and succeeded.
+func checkMigrationJobs(t *testing.T, ns string, n int) {
 	t.Helper()
 	jobs, err := env.Client.BatchV1().Jobs(ns).List(context.Background(), metav1.ListOptions{
 		LabelSelector: deployv1alpha1.LabelMigration + "=green"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs.Items) != 1 || !jobHas(&jobs.Items[0], batchv1.JobComplete) {
-		t.Fatalf("want one complete migration Job for green, got %d: %+v", len(jobs.Items), jobs.Items)
+	complete := 0
+	for i := range jobs.Items {
+		if jobHas(&jobs.Items[i], batchv1.JobComplete) {
+			complete++
+		}
+	}
+	if len(jobs.Items) != n || complete != n {
+		t.Fatalf("want %d complete migration Jobs for green, got %d (%d complete): %+v", n, len(jobs.Items), complete, jobs.Items)
 	}
 }
 
@@ -202,13 +261,13 @@ func checkAcked(t *testing.T, pg *pgtest.Server, db string, acked []write) {
 }
 
 // checkRefusals fails the test if any write got an answer other than 201,
-// or a 503 from the site with SQLSTATE 25006 (read-only: frozen) or 57P01
-// (admin_shutdown: the freeze ended the session the write was on).
+// or a 503 from the site with SQLSTATE 25006 (read-only: frozen). (The
+// site tries a write again when the freeze ended its session, 57P01.)
 func checkRefusals(t *testing.T, res writes) {
 	t.Helper()
 	var bad []string
 	for _, r := range res {
-		if r.status == 201 || r.status == 503 && (r.sqlstate == "25006" || r.sqlstate == "57P01") {
+		if r.status == 201 || r.status == 503 && r.sqlstate == "25006" {
 			continue
 		}
 		bad = append(bad, fmt.Sprintf("%s %s: status %d from %q sqlstate %q: %s",

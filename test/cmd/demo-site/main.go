@@ -136,13 +136,16 @@ func (s *site) addItem(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	q := "INSERT INTO " + pgx.Identifier{s.table}.Sanitize() + " (note) VALUES ($1) RETURNING id"
 	var err error
-	for range 3 {
+	for range 8 { // at most every pooled connection once, and one new
 		err = s.db.QueryRow(ctx, q, r.FormValue("note")).Scan(&resp.ID)
 		// A pooled connection the server has ended (a database freeze ends
 		// sessions) can fail before anything is sent, e.g. while pgx
 		// deallocates a statement an earlier error invalidated: the INSERT
-		// never reached the server, so another connection may try it.
-		if err == nil || !pgconn.SafeToRetry(err) {
+		// never reached the server, so another connection may try it. One
+		// ended while the INSERT ran (SQLSTATE 57P01) was not acknowledged:
+		// it is tried again too (in the rare case that its commit made it
+		// before the session ended, the row stays, unacknowledged).
+		if err == nil || !pgconn.SafeToRetry(err) && !sessionEnded(err) {
 			break
 		}
 	}
@@ -156,6 +159,13 @@ func (s *site) addItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, resp)
+}
+
+// sessionEnded tells whether the server ended the session a statement ran
+// on (admin_shutdown: pg_terminate_backend, as a freeze does).
+func sessionEnded(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57P01"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
