@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -41,8 +42,13 @@ func BenchmarkSwitch(b *testing.B) {
 	}
 }
 
+// buildManager builds the manager, or takes BENCH_MANAGER_BIN (to compare
+// two builds on one machine).
 func buildManager(b *testing.B) string {
 	b.Helper()
+	if bin := os.Getenv("BENCH_MANAGER_BIN"); bin != "" {
+		return bin
+	}
 	out := filepath.Join(b.TempDir(), "manager")
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/manager")
 	cmd.Dir = testenv.RepoRoot()
