@@ -204,7 +204,7 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 			o.Templates[rev] = t
 		}
 	}
-	if c := bluegreen.NeedsPods(&site.Status); c != "" {
+	if c := bluegreen.NeedsPods(&site.Status, o.Deployments); c != "" {
 		pods, err := r.colorPods(ctx, site, c)
 		if err != nil {
 			return o, err
