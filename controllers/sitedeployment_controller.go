@@ -138,6 +138,9 @@ func (r *SiteDeploymentReconciler) patchStatus(ctx context.Context, site *deploy
 // SetupWithManager registers the controller. wake, when set, enqueues the
 // SiteDeployments sent on it (tests use it after stepping a fake clock).
 func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers int, wake <-chan event.GenericEvent) error {
+	if err := indexBySite(mgr); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SiteDeployment{}).
 		Owns(&appsv1.Deployment{}).
@@ -189,7 +192,7 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 		}
 	}
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(site.Namespace), client.MatchingLabels{deployv1alpha1.LabelSite: site.Name}); err != nil {
+	if err := r.List(ctx, jobs, ofSite(site)...); err != nil {
 		return o, fmt.Errorf("cannot list check jobs: %w", err)
 	}
 	for i := range jobs.Items {

@@ -15,7 +15,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -84,12 +83,9 @@ func run(o options) error {
 	ctrlmetrics.RegisterRESTClientMetrics(ctrlmetrics.MetricRateLimiterLatency)
 
 	shard := watchedNamespaces(o.namespaces)
-	cacheOpts := cache.Options{}
-	if len(shard) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range shard {
-			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
-		}
+	cacheOpts, err := controllers.CacheOptions(shard)
+	if err != nil {
+		return err
 	}
 	leaseID := o.leaderElectionID
 	if leaseID == "" {
