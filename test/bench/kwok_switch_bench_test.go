@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,9 +86,8 @@ func runClusterSwitch(b *testing.B, managerBin string, n, qps int) {
 	created := time.Since(start)
 
 	w0, r0 := mgr.writes(b), mgr.reconciles(b)
-	for i := 0; i < n; i++ { // touch every site: each is reconciled once more
-		annotate(b, ctx, cl, ns, i)
-	}
+	// Touch every site: each is reconciled once more.
+	forEachSite(b, n, func(i int) { annotate(b, ctx, cl, ns, i) })
 	waitFor(b, "a reconcile of every touched site", func() bool { return mgr.reconciles(b)-r0 >= int64(n) })
 	w1, req1, cpu1 := mgr.writes(b), mgr.requests(b), mgr.cpuSeconds(b)
 
@@ -97,9 +97,7 @@ func runClusterSwitch(b *testing.B, managerBin string, n, qps int) {
 	snap1, depth := mgr.snapshot(b), sampleDepth(mgr)
 	cpuProfile := mgr.profileAsync(b, tag+".release", profileSeconds(b))
 	start = time.Now()
-	for i := 0; i < n; i++ {
-		release(b, ctx, cl, ns, i)
-	}
+	forEachSite(b, n, func(i int) { release(b, ctx, cl, ns, i) })
 	waitAll(b, ctx, cl, ns, n, "2")
 	released := time.Since(start)
 	w2, req2, cpu2 := mgr.writes(b), mgr.requests(b), mgr.cpuSeconds(b)
@@ -172,20 +170,32 @@ func clusterClient(b *testing.B, c *localcluster.Cluster) client.Client {
 	return cl
 }
 
-// createAll creates the N sites, 16 at a time.
+// createAll creates the N sites (see forEachSite).
 func createAll(b *testing.B, ctx context.Context, c client.Client, ns string, n int) {
+	forEachSite(b, n, func(i int) {
+		if err := c.Create(ctx, siteFor(ns, i)); err != nil {
+			b.Error(err)
+		}
+	})
+}
+
+// forEachSite runs f for sites 0..n-1, 16 at a time: N sites are released
+// within seconds, not one API round trip after another. f reports
+// failures with b.Error (not Fatal: it runs on other goroutines).
+func forEachSite(b *testing.B, n int, f func(i int)) {
+	b.Helper()
 	sem := make(chan struct{}, 16)
-	errs := make(chan error, n)
+	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		sem <- struct{}{}
+		wg.Add(1)
 		go func() {
-			defer func() { <-sem }()
-			errs <- c.Create(ctx, siteFor(ns, i))
+			defer func() { <-sem; wg.Done() }()
+			f(i)
 		}()
 	}
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
-		}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
 	}
 }
