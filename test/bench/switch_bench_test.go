@@ -144,7 +144,7 @@ func waitAll(b *testing.B, ctx context.Context, c client.Client, ns string, n in
 	b.Helper()
 	// Every second: listing thousands of sites is work for the API server
 	// the benchmark should not add ten times a second.
-	waitForEvery(b, "every site Healthy on site:"+tag, time.Second, 5*time.Minute+time.Duration(n)*100*time.Millisecond, func() bool {
+	waitForEvery(b, "every site Healthy on site:"+tag, time.Second, 5*time.Minute+time.Duration(n)*500*time.Millisecond, func() bool {
 		list := &v1.SiteDeploymentList{}
 		if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
 			b.Logf("listing the sites (retried): %v", err) // an overloaded API server drops a request now and then
