@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -10,6 +12,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
 // ownWrites remembers the resourceVersion of each object's last status
@@ -48,6 +52,31 @@ func cacheBehind(err error) error {
 		return errors.Join(errCacheBehind, err)
 	}
 	return err
+}
+
+// createFailed explains the error of creating obj. An object that already
+// exists was not in the cache, which keeps only objects labelled with their
+// site (CacheOptions): either the cache is behind (errCacheBehind, retried
+// shortly), or the object is someone else's (an error a person resolves),
+// or it is the site's own with its label removed (the label is put back,
+// so the cache sees it). stored is an empty object of obj's kind.
+func (r *SiteDeploymentReconciler) createFailed(ctx context.Context, site *v1.SiteDeployment, stored, obj client.Object, err error) error {
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	if gerr := r.Reader.Get(ctx, client.ObjectKeyFromObject(obj), stored); gerr != nil {
+		return cacheBehind(err)
+	}
+	if !metaOwnedBy(stored, site) {
+		return fmt.Errorf("%s exists and is not owned by SiteDeployment %s: rename or delete it", obj.GetName(), site.Name)
+	}
+	if _, ok := stored.GetLabels()[v1.LabelSite]; !ok {
+		patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, v1.LabelSite, site.Name))
+		if perr := r.Patch(ctx, stored, patch); perr != nil {
+			return fmt.Errorf("cannot label %s with its site: %w", obj.GetName(), perr)
+		}
+	}
+	return cacheBehind(err)
 }
 
 // cacheBehindRetry is how soon a reconcile that met errCacheBehind runs again.

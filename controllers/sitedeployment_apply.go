@@ -68,7 +68,7 @@ func (r *SiteDeploymentReconciler) applyDeployment(ctx context.Context, site *v1
 			return err
 		}
 		if err := r.Create(ctx, d); err != nil {
-			return fmt.Errorf("cannot create deployment %s: %w", name, cacheBehind(err))
+			return fmt.Errorf("cannot create deployment %s: %w", name, r.createFailed(ctx, site, &appsv1.Deployment{}, d, err))
 		}
 		return nil
 	}
@@ -137,7 +137,7 @@ func (r *SiteDeploymentReconciler) applyService(ctx context.Context, site *v1.Si
 			return err
 		}
 		if err := r.Create(ctx, svc); err != nil {
-			return fmt.Errorf("cannot create service %s: %w", in.Name, cacheBehind(err))
+			return fmt.Errorf("cannot create service %s: %w", in.Name, r.createFailed(ctx, site, &corev1.Service{}, svc, err))
 		}
 		return nil
 	}
@@ -175,7 +175,7 @@ func samePorts(have, want []corev1.ServicePort) bool {
 // revisions lists the site's ControllerRevisions by revision.
 func (r *SiteDeploymentReconciler) revisions(ctx context.Context, site *v1.SiteDeployment) (map[string]*appsv1.ControllerRevision, error) {
 	list := &appsv1.ControllerRevisionList{}
-	if err := r.List(ctx, list, client.InNamespace(site.Namespace), client.MatchingLabels{v1.LabelSite: site.Name}); err != nil {
+	if err := r.List(ctx, list, ofSite(site)...); err != nil {
 		return nil, fmt.Errorf("cannot list revisions: %w", err)
 	}
 	out := map[string]*appsv1.ControllerRevision{}

@@ -141,6 +141,9 @@ func (r *SiteDeploymentReconciler) patchStatus(ctx context.Context, site *deploy
 // SetupWithManager registers the controller. wake, when set, enqueues the
 // SiteDeployments sent on it (tests use it after stepping a fake clock).
 func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers int, wake <-chan event.GenericEvent) error {
+	if err := indexBySite(mgr); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SiteDeployment{}).
 		Owns(&appsv1.Deployment{}).
@@ -197,7 +200,7 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 		}
 	}
 	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(site.Namespace), client.MatchingLabels{deployv1alpha1.LabelSite: site.Name}); err != nil {
+	if err := r.List(ctx, jobs, ofSite(site)...); err != nil {
 		return o, fmt.Errorf("cannot list check jobs: %w", err)
 	}
 	for i := range jobs.Items {
@@ -215,7 +218,7 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 	if o.Upstreams, err = r.observeUpstreams(ctx, site); err != nil {
 		return o, err
 	}
-	if c := bluegreen.NeedsPods(&site.Status); c != "" {
+	if c := bluegreen.NeedsPods(&site.Status, o.Deployments); c != "" {
 		pods, err := r.colorPods(ctx, site, c)
 		if err != nil {
 			return o, err

@@ -76,8 +76,13 @@ var stopManager func() error
 
 // startManager starts a manager with both controllers, as cmd/manager does.
 func startManager() (stop func() error, err error) {
+	cacheOpts, err := controllers.CacheOptions(nil)
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme.Scheme,
+		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},

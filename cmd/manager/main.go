@@ -15,9 +15,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -26,14 +26,15 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr, namespaces, runnerImage string
-		leaderElectionNamespace, leaderElectionID       string
-		leaderElect                                     bool
-		qps                                             float64
-		burst, workers                                  int
+		metricsAddr, probeAddr, pprofAddr, namespaces, runnerImage string
+		leaderElectionNamespace, leaderElectionID                  string
+		leaderElect                                                bool
+		qps                                                        float64
+		burst, workers                                             int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Loopback address (127.0.0.1:port) of the Go profiler's /debug/pprof endpoints; empty disables them.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts.")
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the pod's namespace (POD_NAMESPACE, else the service account's), required outside a cluster.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "", "Name of the leader election Lease; empty derives it from --namespaces, so that shards on disjoint namespaces lead apart.")
@@ -48,7 +49,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 
 	if err := run(options{
-		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace,
+		metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace,
 		leaderElectionID: leaderElectionID, namespaces: namespaces, runnerImage: runnerImage, qps: float32(qps), burst: burst, workers: workers,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
@@ -57,11 +58,11 @@ func main() {
 }
 
 type options struct {
-	metricsAddr, probeAddr, namespaces, runnerImage string
-	leaderElectionNamespace, leaderElectionID       string
-	leaderElect                                     bool
-	qps                                             float32
-	burst, workers                                  int
+	metricsAddr, probeAddr, pprofAddr, namespaces, runnerImage string
+	leaderElectionNamespace, leaderElectionID                  string
+	leaderElect                                                bool
+	qps                                                        float32
+	burst, workers                                             int
 }
 
 func run(o options) error {
@@ -74,14 +75,17 @@ func run(o options) error {
 		return fmt.Errorf("cannot load kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = o.qps, o.burst
+	if err := loopbackOnly(o.pprofAddr); err != nil {
+		return fmt.Errorf("--pprof-bind-address: %w", err)
+	}
+	// Time spent waiting for the client-side rate limit, in
+	// rest_client_rate_limiter_duration_seconds: throttling shows there.
+	ctrlmetrics.RegisterRESTClientMetrics(ctrlmetrics.MetricRateLimiterLatency)
 
 	shard := watchedNamespaces(o.namespaces)
-	cacheOpts := cache.Options{}
-	if len(shard) > 0 {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range shard {
-			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
-		}
+	cacheOpts, err := controllers.CacheOptions(shard)
+	if err != nil {
+		return err
 	}
 	leaseID := o.leaderElectionID
 	if leaseID == "" {
@@ -92,6 +96,7 @@ func run(o options) error {
 		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       leaseID,
 		// The Lease names the namespace it lives in: a manager outside a

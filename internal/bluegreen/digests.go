@@ -29,12 +29,28 @@ type PodImages struct {
 
 // NeedsPods tells the controller which color's pods the planner reads next:
 // the candidate's while it is started and not yet scaled up (its digests
-// are recorded in the reconcile that sees it Ready); "" when none.
-func NeedsPods(st *v1.SiteDeploymentStatus) v1.Color {
+// are recorded in the reconcile that sees it Ready); "" when none. Before
+// the candidate was first seen Ready, only a reconcile that sees its
+// Deployment with every replica available can record them: the others
+// (a candidate's Deployment changes status several times while its pods
+// start) read no pods.
+func NeedsPods(st *v1.SiteDeploymentStatus, deployments map[v1.Color]*appsv1.Deployment) v1.Color {
 	if st.PreviewRevision == "" || st.ScaleUpStartedAt != nil || st.PreviewRevision == st.AbortedRevision {
 		return ""
 	}
+	if st.PreviewReadyAt == nil && !allAvailable(deployments[st.PreviewColor]) {
+		return ""
+	}
 	return st.PreviewColor
+}
+
+// allAvailable: d has replicas and reports them all updated and available
+// (readyAt at whatever revision and size d runs).
+func allAvailable(d *appsv1.Deployment) bool {
+	if d == nil || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
+		return false
+	}
+	return readyAt(d, revisionOf(d), *d.Spec.Replicas)
 }
 
 // digestRecheck is how often a release held by a digest mismatch looks again.

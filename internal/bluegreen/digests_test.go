@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -169,5 +171,34 @@ func TestDigestOf(t *testing.T) {
 		if got := digestOf(id); got != want {
 			t.Errorf("digestOf(%q) = %q, want %q", id, got, want)
 		}
+	}
+}
+
+// While a candidate's pods start, its Deployment's status changes several
+// times; only the reconcile that sees every replica available (or any
+// after the candidate was first Ready) reads pods.
+func TestPodsAreReadOnceTheCandidateIsAvailable(t *testing.T) {
+	st := &v1.SiteDeploymentStatus{PreviewRevision: "r2", PreviewColor: v1.Green}
+	green := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}}
+	green.Spec.Template.Labels = map[string]string{v1.LabelRevision: "r2"}
+	deps := map[v1.Color]*appsv1.Deployment{v1.Green: green}
+	for _, s := range []appsv1.DeploymentStatus{{}, {Replicas: 2, UpdatedReplicas: 2}, {Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}} {
+		green.Status = s
+		if c := NeedsPods(st, deps); c != "" {
+			t.Errorf("status %+v: pods of %s read", s, c)
+		}
+	}
+	green.Status = appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}
+	if c := NeedsPods(st, deps); c != v1.Green {
+		t.Errorf("every replica available: read %q", c)
+	}
+	green.Status = appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}
+	st.PreviewReadyAt = &metav1.Time{}
+	if c := NeedsPods(st, deps); c != v1.Green {
+		t.Errorf("after the candidate was Ready: read %q", c)
+	}
+	st.ScaleUpStartedAt = &metav1.Time{}
+	if c := NeedsPods(st, deps); c != "" {
+		t.Errorf("after the scale-up: read %q", c)
 	}
 }

@@ -79,7 +79,7 @@ func (w *world) reconcile() Plan {
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
 		Upstreams: w.upstreams}
-	if c := NeedsPods(&w.site.Status); c != "" {
+	if c := NeedsPods(&w.site.Status, w.deps); c != "" {
 		in.Pods = map[v1.Color][]PodImages{c: w.pods[c]}
 	}
 	pinnedBefore := pinned(w.site.Status.PreviewDigests)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,21 +86,28 @@ func runClusterSwitch(b *testing.B, managerBin string, n, qps int) {
 	created := time.Since(start)
 
 	w0, r0 := mgr.writes(b), mgr.reconciles(b)
-	for i := 0; i < n; i++ { // touch every site: each is reconciled once more
-		annotate(b, ctx, cl, ns, i)
-	}
+	// Touch every site: each is reconciled once more.
+	forEachSite(b, n, func(i int) { annotate(b, ctx, cl, ns, i) })
 	waitFor(b, "a reconcile of every touched site", func() bool { return mgr.reconciles(b)-r0 >= int64(n) })
 	w1, req1, cpu1 := mgr.writes(b), mgr.requests(b), mgr.cpuSeconds(b)
 
+	tag := fmt.Sprintf("sites-%d", n)
+	mgr.profile(b, tag+".steady", "heap")
 	w.reset()
+	snap1, depth := mgr.snapshot(b), sampleDepth(mgr)
+	cpuProfile := mgr.profileAsync(b, tag+".release", profileSeconds(b))
 	start = time.Now()
-	for i := 0; i < n; i++ {
-		release(b, ctx, cl, ns, i)
-	}
+	forEachSite(b, n, func(i int) { release(b, ctx, cl, ns, i) })
 	waitAll(b, ctx, cl, ns, n, "2")
 	released := time.Since(start)
 	w2, req2, cpu2 := mgr.writes(b), mgr.requests(b), mgr.cpuSeconds(b)
+	snap2, maxDepth := mgr.snapshot(b), depth.stop()
+	cpuProfile()
+	mgr.profile(b, tag+".released", "heap")
 	lat, unsafe := w.results()
+	if notLive := w.notLive(b, ctx, cl, ns, n); len(notLive) > 0 {
+		b.Errorf("%d sites Healthy on site:2 whose active Service does not select all Ready pods of the new revision, e.g. %s", len(notLive), notLive[0])
+	}
 	if len(unsafe) > 0 {
 		b.Errorf("%d switches to a revision without all its pods Ready, e.g. %s", len(unsafe), unsafe[0])
 	}
@@ -119,6 +127,7 @@ func runClusterSwitch(b *testing.B, managerBin string, n, qps int) {
 		float64(req2-req1)/float64(n), float64(w2-w1)/float64(n), float64(w1-w0)/float64(n))
 	fmt.Printf("  manager peak RSS %.1f MB (%.1f KB per site; target < 150 MB at 3000), CPU %.1f s for the release\n",
 		float64(mgr.peakRSS(b))/1024, float64(mgr.peakRSS(b))/float64(n), cpu2-cpu1)
+	printWaits(snap1, snap2, maxDepth)
 	fmt.Printf("  create->healthy %v, release->healthy %v\n", created.Round(time.Millisecond), released.Round(time.Millisecond))
 	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
@@ -161,20 +170,32 @@ func clusterClient(b *testing.B, c *localcluster.Cluster) client.Client {
 	return cl
 }
 
-// createAll creates the N sites, 16 at a time.
+// createAll creates the N sites (see forEachSite).
 func createAll(b *testing.B, ctx context.Context, c client.Client, ns string, n int) {
+	forEachSite(b, n, func(i int) {
+		if err := c.Create(ctx, siteFor(ns, i)); err != nil {
+			b.Error(err)
+		}
+	})
+}
+
+// forEachSite runs f for sites 0..n-1, 16 at a time: N sites are released
+// within seconds, not one API round trip after another. f reports
+// failures with b.Error (not Fatal: it runs on other goroutines).
+func forEachSite(b *testing.B, n int, f func(i int)) {
+	b.Helper()
 	sem := make(chan struct{}, 16)
-	errs := make(chan error, n)
+	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		sem <- struct{}{}
+		wg.Add(1)
 		go func() {
-			defer func() { <-sem }()
-			errs <- c.Create(ctx, siteFor(ns, i))
+			defer func() { <-sem; wg.Done() }()
+			f(i)
 		}()
 	}
-	for i := 0; i < n; i++ {
-		if err := <-errs; err != nil {
-			b.Fatal(err)
-		}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
 	}
 }

@@ -171,6 +171,44 @@ func (w *podWatch) results() (lat []time.Duration, unsafe []string) {
 	return append([]time.Duration(nil), w.lat...), unsafe
 }
 
+// notLive lists the sites whose active Service does not select their
+// status.activeRevision, or whose revision does not have all its pods Ready
+// in the watcher's view now: a release that ended Healthy but not live.
+func (w *podWatch) notLive(b *testing.B, ctx context.Context, c client.Client, ns string, n int) []string {
+	b.Helper()
+	sites := &v1.SiteDeploymentList{}
+	if err := c.List(ctx, sites, client.InNamespace(ns)); err != nil {
+		b.Fatal(err)
+	}
+	svcs := &corev1.ServiceList{}
+	if err := c.List(ctx, svcs, client.InNamespace(ns)); err != nil {
+		b.Fatal(err)
+	}
+	selected := map[string]string{}
+	for _, s := range svcs.Items {
+		selected[s.Name] = s.Spec.Selector[v1.LabelRevision]
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, s := range sites.Items {
+		rev := s.Status.ActiveRevision
+		ready := 0
+		for _, span := range w.spans[s.Name+"/"+rev] {
+			if span.to == 0 {
+				ready++
+			}
+		}
+		if selected[s.Name] != rev || ready < w.replicas {
+			out = append(out, fmt.Sprintf("%s: active revision %s, Service selects %q, %d pod(s) Ready", s.Name, rev, selected[s.Name], ready))
+		}
+	}
+	if len(sites.Items) != n {
+		out = append(out, fmt.Sprintf("%d sites listed, %d expected", len(sites.Items), n))
+	}
+	return out
+}
+
 // installCRDs creates the project's CRDs and waits until they are served.
 func installCRDs(b *testing.B, ctx context.Context, c client.Client) {
 	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "*.yaml"))

@@ -139,6 +139,7 @@ func (p *player) latencies() []time.Duration {
 type managerProcess struct {
 	cmd     *exec.Cmd
 	metrics string
+	pprof   string // base URL of /debug/pprof
 }
 
 func startManager(b *testing.B, bin string, kubeconfigData []byte) (*managerProcess, error) {
@@ -147,13 +148,16 @@ func startManager(b *testing.B, bin string, kubeconfigData []byte) (*managerProc
 	if err := os.WriteFile(kubeconfig, kubeconfigData, 0o600); err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	args := []string{"--metrics-bind-address", addr, "--health-probe-bind-address", "0", "--zap-log-level", "error"}
+	pprofAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--metrics-bind-address", addr, "--pprof-bind-address", pprofAddr,
+		"--health-probe-bind-address", "0", "--zap-log-level", "error"}
 	args = append(args, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
@@ -161,7 +165,7 @@ func startManager(b *testing.B, bin string, kubeconfigData []byte) (*managerProc
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	m := &managerProcess{cmd: cmd, metrics: "http://" + addr + "/metrics"}
+	m := &managerProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", pprof: "http://" + pprofAddr}
 	for i := 0; i < 100; i++ {
 		if resp, err := http.Get(m.metrics); err == nil {
 			resp.Body.Close()
@@ -171,6 +175,15 @@ func startManager(b *testing.B, bin string, kubeconfigData []byte) (*managerProc
 	}
 	m.stop()
 	return nil, fmt.Errorf("manager metrics did not come up on %s", addr)
+}
+
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func (m *managerProcess) stop() {
@@ -211,28 +224,49 @@ func (m *managerProcess) reconciles(b *testing.B) int64 {
 // prefix and contains any of labels.
 func (m *managerProcess) metric(b *testing.B, prefix string, labels ...string) int64 {
 	b.Helper()
-	resp, err := http.Get(m.metrics)
+	v, err := m.metricSum(prefix, labels...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer resp.Body.Close()
+	return v
+}
+
+func (m *managerProcess) metricSum(prefix string, labels ...string) (int64, error) {
 	var total int64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
+	err := m.scan(func(line string) {
 		if !strings.HasPrefix(line, prefix) {
-			continue
+			return
 		}
 		for _, l := range labels {
 			if strings.Contains(line, l) {
 				f := strings.Fields(line)
 				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 				total += int64(v)
-				break
+				return
 			}
 		}
+	})
+	return total, err
+}
+
+// scan calls f with each line of the manager's metrics.
+func (m *managerProcess) scan(f func(string)) error {
+	req, err := http.NewRequest(http.MethodGet, m.metrics, nil)
+	if err != nil {
+		return err
 	}
-	return total
+	// Uncompressed: compressing every scrape costs the manager CPU.
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f(sc.Text())
+	}
+	return sc.Err()
 }
 
 // peakRSS is the manager's VmHWM in KB.
