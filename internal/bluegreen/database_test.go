@@ -163,14 +163,14 @@ func TestCopyPastCopyTimeoutFailsAndUnfreezes(t *testing.T) {
 	w.reconcile()
 	w.reconcile()
 	w.expectCandidate(v1.StepCopying)
-	w.advance(29*time.Minute + 59*time.Second)
+	w.advance(30*time.Minute - 200*time.Millisecond)
 	w.reconcile()
 	w.expectCandidate(v1.StepCopying)
 	// The copy step asks for a look in DatabaseRecheck; copyTimeout comes sooner.
-	if w.last.RequeueAfter != time.Second {
+	if w.last.RequeueAfter != 200*time.Millisecond {
 		t.Fatalf("no wake-up at copyTimeout: requeue after %s", w.last.RequeueAfter)
 	}
-	w.advance(time.Second)
+	w.advance(200 * time.Millisecond)
 	w.reconcile()
 	w.expect(v1.PhaseDegraded, v1.Blue, r1)
 	if w.site.Status.AbortReason != v1.ReasonCopyFailed {
