@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/test/localcluster"
 	"github.com/understudy-dev/understudy/test/testenv"
 )
 
@@ -148,11 +148,11 @@ func startManager(b *testing.B, bin string, kubeconfigData []byte) (*managerProc
 	if err := os.WriteFile(kubeconfig, kubeconfigData, 0o600); err != nil {
 		return nil, err
 	}
-	addr, err := freeLoopbackAddr()
+	addr, err := localcluster.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	pprofAddr, err := freeLoopbackAddr()
+	pprofAddr, err := localcluster.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -175,15 +175,6 @@ func startManager(b *testing.B, bin string, kubeconfigData []byte) (*managerProc
 	}
 	m.stop()
 	return nil, fmt.Errorf("manager metrics did not come up on %s", addr)
-}
-
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func (m *managerProcess) stop() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -78,12 +77,10 @@ func startDemoSite(t *testing.T, env ...string) string {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("cannot build demo-site: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localcluster.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = append(append(os.Environ(), "LISTEN_ADDR="+addr, "DRAIN_DELAY=0s"), env...)
 	var logs strings.Builder

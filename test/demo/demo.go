@@ -168,11 +168,11 @@ func startAgent(c *localcluster.Cluster, imageBin string, stops *[]func()) (*nod
 // its health and metrics endpoints on loopback only; it returns the metrics
 // address.
 func startManager(c *localcluster.Cluster, imageBin string) (*localcluster.Process, string, error) {
-	health, err := freeLoopback()
+	health, err := localcluster.FreeLoopbackAddr()
 	if err != nil {
 		return nil, "", err
 	}
-	metrics, err := freeLoopback()
+	metrics, err := localcluster.FreeLoopbackAddr()
 	if err != nil {
 		return nil, "", err
 	}
@@ -184,14 +184,4 @@ func startManager(c *localcluster.Cluster, imageBin string) (*localcluster.Proce
 func managerArgs(kubeconfig, health, metrics string) []string {
 	return []string{"-kubeconfig=" + kubeconfig, "-metrics-bind-address=" + metrics,
 		"-health-probe-bind-address=" + health, "-refresh-runner-image=local/refresh-runner"}
-}
-
-// freeLoopback is a free TCP address on 127.0.0.1.
-func freeLoopback() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -3,6 +3,8 @@ package demo
 import (
 	"strings"
 	"testing"
+
+	"github.com/understudy-dev/understudy/test/localcluster"
 )
 
 // Every kubectl command the demo prints can be pasted as is: a watch (-w)
@@ -46,7 +48,7 @@ func TestPrintedKubectlCommandsParse(t *testing.T) {
 // The demo turns on the operator's metrics endpoint, on loopback only, and
 // prints its URL.
 func TestMetricsEndpointIsOnAndPrinted(t *testing.T) {
-	metrics, err := freeLoopback()
+	metrics, err := localcluster.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ package e2e
 import (
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/understudy-dev/understudy/test/localcluster"
 	"github.com/understudy-dev/understudy/test/promtest"
 )
 
@@ -24,12 +24,11 @@ var metricsAddr string
 // freeLoopback is a free host:port on 127.0.0.1.
 func freeLoopback(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localcluster.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // scrape reads the manager's /metrics as Prometheus would.

@@ -248,6 +248,17 @@ func (c *Cluster) waitDefaultServiceAccount(ctx context.Context) error {
 	}
 }
 
+// FreeLoopbackAddr is a free host:port on 127.0.0.1, for a process the
+// rig starts (a manager's metrics or health endpoint, a test server).
+func FreeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("cannot reserve a port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
 // freePorts reserves n distinct loopback ports by listening and releasing them.
 func freePorts(n int) ([]int, error) {
 	var ports []int
