@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -24,6 +26,10 @@ type copies struct {
 	runs map[types.NamespacedName]*copyRun
 	// done receives the site of each finished copy.
 	done chan event.GenericEvent
+	// analyses are the ANALYZEs after a switch, by database; all stops
+	// them (their copies are live: autovacuum analyzes them later).
+	analyses map[string]context.CancelFunc
+	all      sync.WaitGroup
 }
 
 type copyRun struct {
@@ -34,7 +40,7 @@ type copyRun struct {
 }
 
 func newCopies() *copies {
-	return &copies{runs: map[types.NamespacedName]*copyRun{}, done: make(chan event.GenericEvent, 64)}
+	return &copies{runs: map[types.NamespacedName]*copyRun{}, done: make(chan event.GenericEvent, 64), analyses: map[string]context.CancelFunc{}}
 }
 
 // state reports whether the copy of a site (its To, From, Revision and
@@ -58,8 +64,9 @@ func (c *copies) state(site types.NamespacedName, spec dbrelease.CloneSpec) (run
 }
 
 // start begins the copy unless the same one is running or has failed (its
-// error stays until stop); another copy of the site is stopped first.
-func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrelease.CloneSpec) {
+// error stays until stop); another copy of the site is stopped first. The
+// copy is analyzed before it is reported done unless analyzeLater.
+func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrelease.CloneSpec, analyzeLater bool) {
 	key := types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
 	c.mu.Lock()
 	if run := c.runs[key]; run != nil {
@@ -80,14 +87,15 @@ func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrele
 		defer cancel()
 		log := ctrl.Log.WithName("copy").WithValues("sitedeployment", key, "from", spec.From, "to", spec.To)
 		res, err := dbrelease.Clone(ctx, admin, spec)
-		if err == nil {
+		analyzed := time.Now()
+		if err == nil && !analyzeLater {
 			err = dbrelease.Analyze(ctx, admin, spec.To)
 		}
 		if err != nil {
 			log.Error(err, "copy failed")
 			run.err = err
 		} else {
-			log.Info("copy done", "took", res.Took, "reused", res.Reused, "redone", res.Redone)
+			log.Info("copy done", "took", res.Took, "analyze", time.Since(analyzed), "reused", res.Reused, "redone", res.Redone)
 			c.forget(key, run)
 		}
 		close(run.finished)
@@ -115,8 +123,42 @@ func (c *copies) stop(site types.NamespacedName) {
 	}
 }
 
-// stopAll cancels every copy and waits for them to end.
+// analyze runs ANALYZE on db in the background, once at a time per
+// database. A failure is only logged: autovacuum analyzes a copy too, a
+// minute or so later.
+func (c *copies) analyze(site *v1.SiteDeployment, admin postgres.Conn, db string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, running := c.analyses[db]; running {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.analyses[db] = cancel
+	c.all.Add(1)
+	log := ctrl.Log.WithName("copy").WithValues("sitedeployment", client.ObjectKeyFromObject(site), "database", db)
+	go func() {
+		defer c.all.Done()
+		start := time.Now()
+		if err := dbrelease.Analyze(ctx, admin, db); err != nil {
+			log.Error(err, "ANALYZE after the switch failed; autovacuum will analyze it")
+		} else {
+			log.Info("analyzed after the switch", "took", time.Since(start))
+		}
+		c.mu.Lock()
+		delete(c.analyses, db)
+		c.mu.Unlock()
+		cancel()
+	}()
+}
+
+// stopAll cancels every copy and analysis and waits for them to end.
 func (c *copies) stopAll() {
+	c.mu.Lock()
+	for _, cancel := range c.analyses {
+		cancel()
+	}
+	c.mu.Unlock()
+	defer c.all.Wait()
 	c.mu.Lock()
 	var keys []types.NamespacedName
 	for k := range c.runs {

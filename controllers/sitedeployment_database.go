@@ -100,7 +100,9 @@ func (r *SiteDeploymentReconciler) runDatabaseStep(ctx context.Context, site *v1
 			method = dbrelease.Dump // a snapshot of a database that keeps its clients
 		}
 		r.copies.start(site, admin, dbrelease.CloneSpec{Method: method, Rehearsal: s.Rehearsal,
-			From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision})
+			From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision}, s.AnalyzeAfterSwitch)
+	case bluegreen.OpAnalyze:
+		r.copies.analyze(site, admin, s.Name)
 	case bluegreen.OpMeasureFreeze:
 		var frozen time.Duration
 		if frozen, err = dbrelease.FrozenFor(ctx, admin, s.Name); err == nil && frozen > 0 {

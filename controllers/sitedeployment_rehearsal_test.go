@@ -147,6 +147,14 @@ func TestRehearsedSchemaReleaseRefusesWritesOnlyForTheCutover(t *testing.T) {
 	}
 	sqlExec(t, srv, s.db(v1.Green), "INSERT INTO items VALUES (13, 'after', 1)")
 	refusesWrites(t, srv, s.db(v1.Blue))
+	// Its planner statistics are gathered once it is live, not inside the
+	// freeze (autovacuum would record last_autoanalyze, not last_analyze).
+	eventually(t, "the new database analyzed after the switch", func() error {
+		if n := sqlInt(t, srv, s.db(v1.Green), "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'items' AND last_analyze IS NOT NULL"); n != 1 {
+			return fmt.Errorf("items was not analyzed")
+		}
+		return nil
+	})
 	if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE '"+s.base+"%'"); n != 2 {
 		t.Fatalf("%d databases of the site; want the active and the previous one (the rehearsal copy dropped)", n)
 	}

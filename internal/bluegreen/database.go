@@ -51,6 +51,10 @@ const (
 	OpMeasureFreeze DatabaseOp = "MeasureFreeze"
 	// OpCreate creates the first, empty database of a site that has none.
 	OpCreate DatabaseOp = "Create"
+	// OpAnalyze gathers the planner statistics of a database the site just
+	// switched to, in the background: the final copy of a rehearsed
+	// release goes live without them rather than refuse writes longer.
+	OpAnalyze DatabaseOp = "Analyze"
 )
 
 // DatabaseStep is an operation on the database Name. What it did that
@@ -65,6 +69,10 @@ type DatabaseStep struct {
 	// Rehearsal: a Copy from a snapshot of the live source, by pg_dump
 	// whatever spec.database.cloneMethod says (dbrelease.CloneSpec).
 	Rehearsal bool
+	// AnalyzeAfterSwitch: a Copy made inside a cutover's freeze; its
+	// statistics are gathered after the switch (OpAnalyze), not before
+	// its migration as for every other copy.
+	AnalyzeAfterSwitch bool
 	// Baseline is the abandoned side's counters at the switch (ReportWrites).
 	Baseline *v1.DatabaseCounters
 }

@@ -92,7 +92,7 @@ func (p *planner) dbFreezeAndCopy(c *v1.DatabaseCandidate, activeColor, idle v1.
 				cutoverPrefix(c), d.ActiveName, c.Name, msg, p.dbAbortNote(c, activeColor)))
 			return false, true
 		}
-		p.dbStep(DatabaseStep{Op: OpCopy, Name: c.Name, From: d.ActiveName, SchemaRevision: want})
+		p.dbStep(DatabaseStep{Op: OpCopy, Name: c.Name, From: d.ActiveName, SchemaRevision: want, AnalyzeAfterSwitch: c.Stage == v1.StageCuttingOver})
 		c.Step = v1.StepCopying
 		p.dbProgress(c, fmt.Sprintf("copying %s (read-only since %s) to %s",
 			d.ActiveName, active.FrozenSince.UTC().Format(time.RFC3339), c.Name))

@@ -32,6 +32,12 @@ func TestRehearsedReleaseRefusesWritesOnlyForTheCutover(t *testing.T) {
 	if i := slices.Index(all, "Freeze shop_blue"); i < 0 || !slices.Equal(all[i-1:i+1], []string{"DropCopy shop_green", "Freeze shop_blue"}) {
 		t.Fatalf("the rehearsal copy is dropped right before the freeze: %q", all)
 	}
+	// The final copy's statistics are gathered once it is live, not
+	// inside the freeze; the rehearsal's before its migration.
+	if i := slices.Index(all, "Analyze shop_green"); i < slices.Index(all, "Freeze shop_blue") ||
+		!slices.Equal(w.db.analyzedLater, []bool{false, true}) {
+		t.Fatalf("want the final copy analyzed after the switch: copies analyzed later %v, steps %q", w.db.analyzedLater, all)
+	}
 	d := w.site.Status.Database
 	if d.ActiveName != "shop_green" || d.PreviousName != "shop_blue" || d.Candidate != nil || d.SchemaRevision != "2" ||
 		d.LastFreezeDuration == nil || d.LastFreezeDuration.Duration != 8*time.Second || !d.FrozenSince.Time.Equal(frozenAt) {

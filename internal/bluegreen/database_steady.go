@@ -140,6 +140,9 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 	case next == d.ActiveName:
 		d.PreviousName, d.PreviousSchemaRevision = "", ""
 	case d.Candidate != nil && next == d.Candidate.Name:
+		if d.Candidate.Stage == v1.StageCuttingOver { // its final copy was not analyzed inside the freeze
+			p.dbStepAfterSwitch(DatabaseStep{Op: OpAnalyze, Name: next})
+		}
 		d.PreviousName, d.PreviousSchemaRevision = d.ActiveName, d.SchemaRevision
 		d.ActiveName, d.SchemaRevision = next, d.Candidate.SchemaRevision
 		d.Candidate = nil

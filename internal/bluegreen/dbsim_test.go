@@ -26,6 +26,9 @@ type dbServer struct {
 	stuck bool
 	// ran is every step run, in order.
 	ran []DatabaseStep
+	// analyzedLater is each Copy made, in order: true when its ANALYZE
+	// waits for the switch.
+	analyzedLater []bool
 }
 
 func (w *world) withDatabase(migration bool) {
@@ -130,6 +133,11 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 				s.w.t.Fatalf("a final copy of %s, which is not frozen", step.From)
 			}
 			s.create(step.Name, role, step.From, step.SchemaRevision)
+			s.analyzedLater = append(s.analyzedLater, step.AnalyzeAfterSwitch)
+		}
+	case OpAnalyze:
+		if d.ActiveName != step.Name || !st.Exists {
+			s.w.t.Fatalf("ANALYZE of %s after the switch, which is not the live database (%s)", step.Name, d.ActiveName)
 		}
 	case OpMeasureFreeze:
 		if st.Frozen {

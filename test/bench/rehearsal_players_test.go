@@ -102,45 +102,63 @@ type activeWriter struct {
 	done                      sync.WaitGroup
 }
 
-func startActiveWriter(ctx context.Context, b *testing.B, c client.Client, srv *pgtest.Server, ns, site string) *activeWriter {
-	return startWriter(ctx, b, srv, func(ctx context.Context) string {
-		svc, sec := &corev1.Service{}, &corev1.Secret{}
-		if c.Get(ctx, keyOf(ns, site), svc) != nil {
-			return ""
-		}
+// startActiveWriter writes to the database of the color the site's Service
+// selects. It learns of the switch from a watch: polling the API server
+// would load the machine the copy runs on, which the raw baseline's writer
+// does not.
+func startActiveWriter(ctx context.Context, b *testing.B, c client.WithWatch, srv *pgtest.Server, ns, site string) *activeWriter {
+	database := func(ctx context.Context, svc *corev1.Service) string {
+		sec := &corev1.Secret{}
 		color := v1.Color(svc.Spec.Selector[v1.LabelColor])
 		if c.Get(ctx, keyOf(ns, bluegreen.DatabaseSecretName(site, color)), sec) != nil {
 			return ""
 		}
 		return string(sec.Data["DATABASE_NAME"])
+	}
+	svc := &corev1.Service{}
+	if err := c.Get(ctx, keyOf(ns, site), svc); err != nil {
+		b.Fatal(err)
+	}
+	return startWriter(ctx, b, srv, database(ctx, svc), func(ctx context.Context, follow func(string)) {
+		for ctx.Err() == nil {
+			list := &corev1.ServiceList{}
+			wi, err := c.Watch(ctx, list, client.InNamespace(ns), client.MatchingFields{"metadata.name": site})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for ev := range wi.ResultChan() {
+				if svc, ok := ev.Object.(*corev1.Service); ok {
+					if db := database(ctx, svc); db != "" {
+						follow(db)
+					}
+				}
+			}
+			wi.Stop()
+		}
 	})
 }
 
-// startWriter writes without pause to the database resolve names.
-func startWriter(ctx context.Context, b *testing.B, srv *pgtest.Server, resolveIn func(context.Context) string) *activeWriter {
+// startWriter writes without pause to initial, and to what follow (when
+// not nil, run in its own goroutine) later names.
+func startWriter(ctx context.Context, b *testing.B, srv *pgtest.Server, initial string, follow func(context.Context, func(string))) *activeWriter {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &activeWriter{cancel: cancel}
-	resolve := func() string { return resolveIn(ctx) }
-	w.initial = resolve()
-	w.target = w.initial
-	if w.initial == "" {
+	w := &activeWriter{cancel: cancel, initial: initial, target: initial}
+	if initial == "" {
 		b.Fatal("no active database to write to")
 	}
-	w.done.Add(2)
-	go func() {
-		defer w.done.Done()
-		for ctx.Err() == nil {
-			if db := resolve(); db != "" {
+	if follow != nil {
+		w.done.Add(1)
+		go func() {
+			defer w.done.Done()
+			follow(ctx, func(db string) {
 				w.mu.Lock()
 				w.target = db
 				w.mu.Unlock()
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+			})
+		}()
+	}
+	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
 		var conn *pgx.Conn
