@@ -91,6 +91,11 @@ func cutOverToFinalMigration(t *testing.T, srv *pgtest.Server, s *site, r2, rehe
 	s.available(v1.Green, r2, 0) // the preview pods stop before the freeze
 	s.waitStage(v1.StageCuttingOver, v1.StepMigrating)
 	refusesWrites(t, srv, s.db(v1.Blue))
+	// It was vacuumed right before the freeze (autovacuum would record
+	// last_autovacuum), so the copy inside the freeze read settled pages.
+	if n := sqlInt(t, srv, s.db(v1.Blue), "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'items' AND last_vacuum IS NOT NULL"); n != 1 {
+		t.Fatal("the live database was not vacuumed before its freeze")
+	}
 	var job string
 	eventually(t, "the final copy's migration Job", func() error {
 		for name := range s.migrationJobs() {

@@ -73,6 +73,10 @@ type DatabaseStep struct {
 	// statistics are gathered after the switch (OpAnalyze), not before
 	// its migration as for every other copy.
 	AnalyzeAfterSwitch bool
+	// SettleFirst: a Freeze before a copy; the database is vacuumed
+	// first, while it still takes writes (dbrelease.Settle), so the copy
+	// inside the freeze reads settled pages.
+	SettleFirst bool
 	// Baseline is the abandoned side's counters at the switch (ReportWrites).
 	Baseline *v1.DatabaseCounters
 }

@@ -38,6 +38,9 @@ func TestRehearsedReleaseRefusesWritesOnlyForTheCutover(t *testing.T) {
 		!slices.Equal(w.db.analyzedLater, []bool{false, true}) {
 		t.Fatalf("want the final copy analyzed after the switch: copies analyzed later %v, steps %q", w.db.analyzedLater, all)
 	}
+	if !slices.Equal(w.db.settled, []string{"shop_blue"}) {
+		t.Fatalf("want the live database vacuumed once, right before its freeze; vacuumed %q", w.db.settled)
+	}
 	d := w.site.Status.Database
 	if d.ActiveName != "shop_green" || d.PreviousName != "shop_blue" || d.Candidate != nil || d.SchemaRevision != "2" ||
 		d.LastFreezeDuration == nil || d.LastFreezeDuration.Duration != 8*time.Second || !d.FrozenSince.Time.Equal(frozenAt) {

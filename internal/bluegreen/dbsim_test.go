@@ -29,6 +29,8 @@ type dbServer struct {
 	// analyzedLater is each Copy made, in order: true when its ANALYZE
 	// waits for the switch.
 	analyzedLater []bool
+	// settled lists the databases vacuumed before a freeze.
+	settled []string
 }
 
 func (w *world) withDatabase(migration bool) {
@@ -117,6 +119,9 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 			s.create(step.Name, dbrelease.RoleInitial, "", "")
 		}
 	case OpFreeze:
+		if step.SettleFirst {
+			s.settled = append(s.settled, step.Name)
+		}
 		if !st.Frozen {
 			st.Frozen, st.FrozenSince = true, s.w.now
 		}

@@ -141,18 +141,3 @@ func WritesSince(baseline, now State) Writes {
 	}
 	return w
 }
-
-// Analyze refreshes the planner statistics of db: a Dump copy has none
-// (pg_restore does not carry them), so run it on a new copy before the
-// candidate takes load, outside the write freeze's copy window.
-func Analyze(ctx context.Context, admin postgres.Conn, db string) error {
-	c, err := postgres.Connect(ctx, admin.WithDatabase(db), Tool)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
-	if _, err := c.Exec(ctx, "ANALYZE"); err != nil {
-		return fmt.Errorf("cannot analyze database %q: %w", db, err)
-	}
-	return nil
-}

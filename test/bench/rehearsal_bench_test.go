@@ -81,7 +81,7 @@ func BenchmarkRehearsedRelease(b *testing.B) {
 	defer mgr.stop()
 	fmt.Printf("\nrehearsed-release benchmark: PostgreSQL %d, jobs %d, CPUs %d, sizes %v MB, approval %v s after AwaitingPromotion, "+
 		"cloneMethod Dump, migration: ADD COLUMN + CREATE INDEX on a third of the data\n", srv.Version, jobs, numCPU(), sizes, delays)
-	fmt.Printf("%-7s %6s %8s %8s %8s %9s %9s %8s %9s %s\n", "size", "delayS", "copyS", "migrS", "windowS", "freezeS", "startS", "ratio", "targetS", "verdict")
+	fmt.Printf("%-7s %6s %7s %8s %8s %8s %9s %9s %8s %9s %s\n", "size", "delayS", "copyMB", "copyS", "migrS", "windowS", "freezeS", "startS", "ratio", "targetS", "verdict")
 	for _, size := range sizes {
 		b.Run(fmt.Sprintf("%dMB", size), func(b *testing.B) {
 			r := &rehearsalRun{b: b, ctx: ctx, c: watcher, srv: srv, ns: ns, name: fmt.Sprintf("rh%d", size), jobs: jobs, migrations: migrations}
@@ -94,7 +94,11 @@ func BenchmarkRehearsedRelease(b *testing.B) {
 				if res.window > target {
 					verdict = "MISSED"
 				}
-				fmt.Printf("%-7s %6d %8.2f %8.2f %8.2f %9.2f %9.2f %8.3f %9.2f %s\n", fmt.Sprintf("%dMB", size), delay, rawCopy, rawMigr,
+				copied, err := srv.QueryInt(ctx, "", "SELECT pg_database_size('"+res.frozen+"')")
+				if err != nil {
+					b.Fatal(err)
+				}
+				fmt.Printf("%-7s %6d %7d %8.2f %8.2f %8.2f %9.2f %9.2f %8.3f %9.2f %s\n", fmt.Sprintf("%dMB", size), delay, copied>>20, rawCopy, rawMigr,
 					res.window, res.freeze, res.start, res.window/(rawCopy+rawMigr), target, "<= target "+verdict)
 				b.ReportMetric(res.window, fmt.Sprintf("window-s-delay%ds", delay))
 			}
