@@ -53,10 +53,11 @@ func TestSiteDeploymentMetricsCountReleasesAndRollbacks(t *testing.T) {
 		}
 		return nil
 	})
-	if n := sample(t, "understudy_sitedeployment_switch_latency_seconds", site); n != 2 {
+	// The histograms are per namespace; this one has one site.
+	if n := sample(t, "understudy_sitedeployment_switch_latency_seconds", map[string]string{"namespace": s.ns}); n != 2 {
 		t.Errorf("switch latency samples = %v, want 2 (the release and the rollback)", n)
 	}
-	if n := sample(t, "understudy_sitedeployment_release_duration_seconds", site); n < 1 {
+	if n := sample(t, "understudy_sitedeployment_release_duration_seconds", map[string]string{"namespace": s.ns}); n < 1 {
 		t.Errorf("release duration samples = %v, want at least 1", n)
 	}
 	if n := sample(t, "understudy_sitedeployment_info", with("phase", "Healthy")); n != 0 {

@@ -5,7 +5,10 @@
 // Every metric is derived from what a reconcile wrote: the status before and
 // after the write and the events of the decision. Labels are bounded:
 // namespace, name, outcome, phase, color, result; never a revision hash or
-// an image, which would make a new series per release.
+// an image, which would make a new series per release. The SiteDeployment
+// histograms are per namespace, not per site: a site's releases are too few
+// for a distribution of their own, and at thousands of sites per-site
+// buckets would be most of the manager's memory and of the scrape.
 package metrics
 
 import (
@@ -47,6 +50,7 @@ type key struct{ namespace, name string }
 // New creates the collectors and registers them with reg.
 func New(reg prometheus.Registerer) (*Metrics, error) {
 	site := []string{"namespace", "name"}
+	namespace := []string{"namespace"}
 	m := &Metrics{
 		siteInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "understudy_sitedeployment_info",
@@ -60,17 +64,17 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name:    "understudy_sitedeployment_release_duration_seconds",
 			Help:    "From the candidate's start to the switch of traffic to it.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1 s to about 2.3 h
-		}, site),
+		}, namespace),
 		switchLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "understudy_sitedeployment_switch_latency_seconds",
 			Help:    "From the start of the reconcile that found the candidate fully available to the selector flip written.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12), // 5 ms to about 10 s
-		}, site),
+		}, namespace),
 		writeFreeze: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "understudy_sitedeployment_write_freeze_seconds",
 			Help:    "How long a schema-changing release refused writes: from the freeze to the switch.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
-		}, site),
+		}, namespace),
 		refreshLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "understudy_databaserefresh_last_success_timestamp_seconds",
 			Help: "When the last successful refresh finished (Unix time).",

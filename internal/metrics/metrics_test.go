@@ -192,3 +192,23 @@ func TestARollbackObservesOnlyTheSwitchLatency(t *testing.T) {
 		t.Errorf("rolled back = %v, want 1", got)
 	}
 }
+
+// The release histograms are per namespace: two sites' switches are one
+// series with two samples, and deleting a site keeps what it observed.
+func TestReleaseHistogramsArePerNamespace(t *testing.T) {
+	m, _ := newMetrics(t)
+	for _, name := range []string{"web", "api"} {
+		m.ObserveSite(SiteWrite{Namespace: "prod", Name: name, Before: &v1.SiteDeploymentStatus{PreviewStartedAt: at(now.Add(-time.Minute))},
+			After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Reasons: []string{v1.EventSwitched}, Now: now})
+	}
+	m.ForgetSite("prod", "web")
+	for _, h := range []*prometheus.HistogramVec{m.switchLatency, m.releaseDuration} {
+		if n := testutil.CollectAndCount(h); n != 1 {
+			t.Errorf("%d series, want one for the namespace", n)
+		}
+		s := &dto.Metric{}
+		if err := h.WithLabelValues("prod").(prometheus.Histogram).Write(s); err != nil || s.GetHistogram().GetSampleCount() != 2 {
+			t.Errorf("namespace prod: %d samples (%v), want the two sites' switches", s.GetHistogram().GetSampleCount(), err)
+		}
+	}
+}

@@ -46,15 +46,15 @@ func (m *Metrics) ObserveSite(w SiteWrite) {
 		if reason != v1.EventSwitched {
 			continue
 		}
-		m.switchLatency.WithLabelValues(w.Namespace, w.Name).Observe(w.Written.Sub(w.Started).Seconds())
+		m.switchLatency.WithLabelValues(w.Namespace).Observe(w.Written.Sub(w.Started).Seconds())
 		if outcome == OutcomeRolledBack {
 			continue // no release ends here: status still has the aborted one's times
 		}
 		if t := w.Before.PreviewStartedAt; t != nil {
-			m.releaseDuration.WithLabelValues(w.Namespace, w.Name).Observe(w.Now.Sub(t.Time).Seconds())
+			m.releaseDuration.WithLabelValues(w.Namespace).Observe(w.Now.Sub(t.Time).Seconds())
 		}
 		if d := w.Before.Database; d != nil && d.FrozenSince != nil {
-			m.writeFreeze.WithLabelValues(w.Namespace, w.Name).Observe(w.Now.Sub(d.FrozenSince.Time).Seconds())
+			m.writeFreeze.WithLabelValues(w.Namespace).Observe(w.Now.Sub(d.FrozenSince.Time).Seconds())
 		}
 	}
 }
@@ -95,7 +95,8 @@ func (m *Metrics) setInfo(namespace, name string, labels ...string) {
 	m.infoLabels[k] = values
 }
 
-// ForgetSite removes the series of a deleted SiteDeployment.
+// ForgetSite removes the series of a deleted SiteDeployment (the
+// namespace's histograms keep what it observed).
 func (m *Metrics) ForgetSite(namespace, name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -104,5 +105,5 @@ func (m *Metrics) ForgetSite(namespace, name string) {
 		m.siteInfo.DeleteLabelValues(old...)
 		delete(m.infoLabels, k)
 	}
-	deleteSeries(namespace, name, m.releases, m.releaseDuration, m.switchLatency, m.writeFreeze)
+	deleteSeries(namespace, name, m.releases)
 }

@@ -67,6 +67,10 @@ func expectMetrics(t *testing.T, ns, name string, want ...metricWant) {
 	})
 }
 
+// perNamespace selects the namespace's series of a histogram (the
+// namespace has one site).
+var perNamespace = map[string]string{"name": ""}
+
 type metricWant struct {
 	name   string
 	labels map[string]string

@@ -99,7 +99,7 @@ func testReleasesUnderTraffic(t *testing.T) {
 	}
 	// v1 available, v2, v3 and v4 switched to; v2 aborted and rolled back.
 	expectMetrics(t, ns, "service0", releases("promoted", 4), releases("aborted", 1), releases("rolled_back", 1),
-		metricWant{"understudy_sitedeployment_switch_latency_seconds", nil, 4},
+		metricWant{"understudy_sitedeployment_switch_latency_seconds", perNamespace, 4},
 		metricWant{"understudy_sitedeployment_info", map[string]string{"phase": "Healthy", "active_color": string(sd.Status.ActiveColor)}, 1})
 }
 

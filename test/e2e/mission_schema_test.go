@@ -171,7 +171,7 @@ func testSchemaRelease(t *testing.T) {
 	t.Logf("abort switched back to v1 on shop_blue in %s", backAt.Sub(abortAt).Round(time.Millisecond))
 	// v1 available, v2 switched to after a write freeze, then aborted and rolled back.
 	expectMetrics(t, ns, "shop", releases("promoted", 2), releases("aborted", 1), releases("rolled_back", 1),
-		metricWant{"understudy_sitedeployment_write_freeze_seconds", nil, 1})
+		metricWant{"understudy_sitedeployment_write_freeze_seconds", perNamespace, 1})
 	w.waitAck(t, "v1", backAt, 5)
 	ev := waitEvent(t, ns, "WritesNotCarriedBack")
 	if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Note, "shop_green") {

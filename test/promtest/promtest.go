@@ -7,8 +7,9 @@ import (
 )
 
 // Value is the value of the first series of metric name whose labels
-// include want: a counter's or gauge's value, or a histogram's sample
-// count. It reports false when no such series exists.
+// include want (an empty value: the series has no such label, as in
+// PromQL): a counter's or gauge's value, or a histogram's sample count.
+// It reports false when no such series exists.
 func Value(families []*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
 	for _, f := range families {
 		if f.GetName() != name {
@@ -39,6 +40,11 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 				return false
 			}
 			found++
+		}
+	}
+	for _, v := range want {
+		if v == "" {
+			found++ // absent, or it would have failed above
 		}
 	}
 	return found == len(want)
