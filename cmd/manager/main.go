@@ -30,7 +30,7 @@ func main() {
 		leaderElectionNamespace, leaderElectionID                  string
 		leaderElect                                                bool
 		qps                                                        float64
-		burst, workers                                             int
+		burst, workers, gcPercent                                  int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -43,10 +43,12 @@ func main() {
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server (queries per second).")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
 	flag.IntVar(&workers, "workers", 32, "Objects of each kind reconciled in parallel.")
+	flag.IntVar(&gcPercent, "gc-percent", defaultGCPercent, "Heap growth in percent that triggers a garbage collection (as GOGC, which wins when set): lower trades CPU for memory.")
 	opts := zap.Options{Development: false, Level: zapcore.InfoLevel}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	setGCPercent(gcPercent)
 
 	if err := run(options{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/informers"
@@ -41,6 +42,12 @@ type podWatch struct {
 	flips   []flip
 	lat     []time.Duration
 	resetAt time.Time
+	// availAt is when a revision's Deployment first reported all its
+	// replicas updated and available; toAvail and afterAvail split each
+	// switch latency at that moment (kube-controller-manager's status
+	// writes, then the manager).
+	availAt             map[string]time.Time
+	toAvail, afterAvail []time.Duration
 }
 
 type readySpan struct{ from, to int64 } // to 0: still Ready
@@ -58,7 +65,7 @@ func startPodWatch(ctx context.Context, cfg *rest.Config, ns string, replicas in
 		return nil, err
 	}
 	w := &podWatch{replicas: replicas, ready: map[string]map[string]time.Time{}, allAt: map[string]time.Time{},
-		spans: map[string][]readySpan{}, open: map[string]int{}}
+		spans: map[string][]readySpan{}, open: map[string]int{}, availAt: map[string]time.Time{}}
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	pods := f.Core().V1().Pods().Informer()
 	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -69,6 +76,13 @@ func startPodWatch(ctx context.Context, cfg *rest.Config, ns string, replicas in
 				w.pod(p, true)
 			}
 		},
+	}); err != nil {
+		return nil, err
+	}
+	deps := f.Apps().V1().Deployments().Informer()
+	if _, err := deps.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { w.deployment(o.(*appsv1.Deployment)) },
+		UpdateFunc: func(_, n any) { w.deployment(n.(*appsv1.Deployment)) },
 	}); err != nil {
 		return nil, err
 	}
@@ -118,6 +132,23 @@ func (w *podWatch) pod(p *corev1.Pod, deleted bool) {
 	}
 }
 
+// deployment records when a revision's Deployment first says all its
+// replicas are updated and available.
+func (w *podWatch) deployment(d *appsv1.Deployment) {
+	now := time.Now()
+	want := int32(w.replicas)
+	s := d.Status
+	if d.Status.ObservedGeneration < d.Generation || s.UpdatedReplicas != want || s.AvailableReplicas != want || s.Replicas != want {
+		return
+	}
+	key := d.Labels[v1.LabelSite] + "/" + d.Spec.Template.Labels[v1.LabelRevision]
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.availAt[key]; !ok {
+		w.availAt[key] = now
+	}
+}
+
 func podReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -142,13 +173,17 @@ func (w *podWatch) service(o, n *corev1.Service) {
 	w.flips = append(w.flips, flip{key: key, rv: rv(n)})
 	if at, ok := w.allAt[key]; ok && at.After(w.resetAt) {
 		w.lat = append(w.lat, now.Sub(at))
+		if avail, ok := w.availAt[key]; ok && !avail.Before(at) {
+			w.toAvail = append(w.toAvail, avail.Sub(at))
+			w.afterAvail = append(w.afterAvail, now.Sub(avail))
+		}
 	}
 }
 
 func (w *podWatch) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.lat, w.resetAt = nil, time.Now()
+	w.lat, w.toAvail, w.afterAvail, w.resetAt = nil, nil, nil, time.Now()
 }
 
 // results are the switch latencies since reset, and every flip (since the

@@ -187,6 +187,20 @@ func (m *managerProcess) writes(b *testing.B) int64 {
 	return m.metric(b, "rest_client_requests_total{", `method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`)
 }
 
+// quiesce waits until the manager has written nothing for 3 s (at most
+// 2 minutes).
+func (m *managerProcess) quiesce(b *testing.B) {
+	last, still := m.writes(b), 0
+	for deadline := time.Now().Add(2 * time.Minute); still < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		if now := m.writes(b); now != last {
+			last, still = now, 0
+		} else {
+			still++
+		}
+	}
+}
+
 // requests counts the manager's client-go requests of every kind.
 func (m *managerProcess) requests(b *testing.B) int64 {
 	return m.metric(b, "rest_client_requests_total{", `method=`)
