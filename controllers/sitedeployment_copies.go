@@ -26,10 +26,16 @@ type copies struct {
 	runs map[types.NamespacedName]*copyRun
 	// done receives the site of each finished copy.
 	done chan event.GenericEvent
-	// analyses are the ANALYZEs after a switch, by database; all stops
-	// them (their copies are live: autovacuum analyzes them later).
-	analyses map[string]context.CancelFunc
+	// analyses are the ANALYZEs after a switch, by site and database;
+	// stopAll cancels them (autovacuum analyzes a live copy later) and
+	// waits for them on all.
+	analyses map[analysis]context.CancelFunc
 	all      sync.WaitGroup
+}
+
+type analysis struct {
+	site types.NamespacedName
+	db   string
 }
 
 type copyRun struct {
@@ -40,7 +46,7 @@ type copyRun struct {
 }
 
 func newCopies() *copies {
-	return &copies{runs: map[types.NamespacedName]*copyRun{}, done: make(chan event.GenericEvent, 64), analyses: map[string]context.CancelFunc{}}
+	return &copies{runs: map[types.NamespacedName]*copyRun{}, done: make(chan event.GenericEvent, 64), analyses: map[analysis]context.CancelFunc{}}
 }
 
 // state reports whether the copy of a site (its To, From, Revision and
@@ -123,19 +129,20 @@ func (c *copies) stop(site types.NamespacedName) {
 	}
 }
 
-// analyze runs ANALYZE on db in the background, once at a time per
-// database. A failure is only logged: autovacuum analyzes a copy too, a
+// analyze runs ANALYZE on a site's database db in the background, one at
+// a time. A failure is only logged: autovacuum analyzes a copy too, a
 // minute or so later.
 func (c *copies) analyze(site *v1.SiteDeployment, admin postgres.Conn, db string) {
+	key := analysis{site: client.ObjectKeyFromObject(site), db: db}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, running := c.analyses[db]; running {
+	if _, running := c.analyses[key]; running {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c.analyses[db] = cancel
+	c.analyses[key] = cancel
 	c.all.Add(1)
-	log := ctrl.Log.WithName("copy").WithValues("sitedeployment", client.ObjectKeyFromObject(site), "database", db)
+	log := ctrl.Log.WithName("copy").WithValues("sitedeployment", key.site, "database", db)
 	go func() {
 		defer c.all.Done()
 		start := time.Now()
@@ -145,7 +152,7 @@ func (c *copies) analyze(site *v1.SiteDeployment, admin postgres.Conn, db string
 			log.Info("analyzed after the switch", "took", time.Since(start))
 		}
 		c.mu.Lock()
-		delete(c.analyses, db)
+		delete(c.analyses, key)
 		c.mu.Unlock()
 		cancel()
 	}()
