@@ -93,15 +93,17 @@ func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrele
 		defer cancel()
 		log := ctrl.Log.WithName("copy").WithValues("sitedeployment", key, "from", spec.From, "to", spec.To)
 		res, err := dbrelease.Clone(ctx, admin, spec)
-		analyzed := time.Now()
+		var analyzed time.Duration
 		if err == nil && !analyzeLater {
+			start := time.Now()
 			err = dbrelease.Analyze(ctx, admin, spec.To)
+			analyzed = time.Since(start)
 		}
 		if err != nil {
 			log.Error(err, "copy failed")
 			run.err = err
 		} else {
-			log.Info("copy done", "took", res.Took, "analyze", time.Since(analyzed), "reused", res.Reused, "redone", res.Redone)
+			log.Info("copy done", "took", res.Took, "analyze", analyzed, "reused", res.Reused, "redone", res.Redone)
 			c.forget(key, run)
 		}
 		close(run.finished)
