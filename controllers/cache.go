@@ -18,8 +18,9 @@ import (
 
 // CacheOptions is what the manager's cache keeps: the namespaces of a shard
 // (all when empty), no managedFields (nothing reads them; they are often
-// the largest part of an object), and of the kinds a cluster has many of
-// only the objects the controllers made:
+// the largest part of an object), of Deployments, Services and
+// SiteDeployments only what the controllers read (cache_transform.go), and
+// of the kinds a cluster has many of only the objects the controllers made:
 //   - Deployments, Services and ControllerRevisions labelled with a site
 //     (every one a SiteDeployment creates carries deploy.understudy.dev/site;
 //     a same-named object without it is found on create, see createFailed);
@@ -41,8 +42,9 @@ func CacheOptions(namespaces []string) (cache.Options, error) {
 	o := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:         {Label: site},
-			&corev1.Service{}:            {Label: site},
+			&appsv1.Deployment{}:         {Label: site, Transform: slimDeployment},
+			&corev1.Service{}:            {Label: site, Transform: slimService},
+			&v1.SiteDeployment{}:         {Transform: slimSite},
 			&appsv1.ControllerRevision{}: {Label: site},
 			&corev1.Pod{}:                {Label: refresh},
 		},

@@ -77,6 +77,16 @@ func (r *SiteDeploymentReconciler) applyDeployment(ctx context.Context, site *v1
 	if equality.Semantic.DeepEqual(want.Spec, d.Spec) {
 		return nil
 	}
+	if !equality.Semantic.DeepEqual(want.Spec.Template, d.Spec.Template) {
+		// The cache keeps a slim pod template (slimDeployment): a new or
+		// changed one is written onto the whole object, read past it.
+		live := &appsv1.Deployment{}
+		if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(d), live); err != nil {
+			return fmt.Errorf("cannot read deployment %s: %w", name, err)
+		}
+		d, want = live, live.DeepCopy()
+		setDeployment(want, site, in, restartedAt)
+	}
 	if err := r.Patch(ctx, want, client.MergeFrom(d)); err != nil {
 		return fmt.Errorf("cannot update deployment %s: %w", name, err)
 	}

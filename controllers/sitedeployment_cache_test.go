@@ -67,3 +67,51 @@ func TestSiteDeploymentLeavesAServiceItDoesNotOwn(t *testing.T) {
 		return nil
 	})
 }
+
+// The manager caches a slim copy of its Deployments (their containers'
+// names and images), yet writes whole templates: a color reused by a later
+// release runs exactly that release's template, nothing left of the one it
+// ran before, and pinning the checked digest keeps the rest of the
+// container.
+func TestSiteDeploymentWritesWholeTemplatesFromASlimCache(t *testing.T) {
+	template := func(image, env string, volume bool) corev1.PodTemplateSpec {
+		tmpl := podTemplate(image)
+		c := &tmpl.Spec.Containers[0]
+		c.Env = []corev1.EnvVar{{Name: env, Value: "1"}}
+		c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}}
+		if volume {
+			tmpl.Spec.Volumes = []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			c.VolumeMounts = []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}
+		}
+		return tmpl
+	}
+	s, _ := healthySite(t, previewOne, func(sd *v1.SiteDeployment) { sd.Spec.Template = template("shop:1", "FIRST", true) })
+	releaseOn := func(c v1.Color, image, env string, digest byte) string {
+		t.Helper()
+		s.update(func(sd *v1.SiteDeployment) { sd.Spec.Template = template(image, env, false) })
+		rev := s.revision()
+		s.waitReplicas(c, 1)
+		s.runPod(fmt.Sprintf("shop-%s-%c", c, digest), c, rev, image, sha(digest))
+		s.available(c, rev, 1)
+		s.waitReplicas(c, 2)
+		s.available(c, rev, 2)
+		s.waitActive(v1.PhaseHealthy, c, rev)
+		return rev
+	}
+	releaseOn(v1.Green, "shop:2", "SECOND", 'a')
+	releaseOn(v1.Blue, "shop:3", "THIRD", 'b')
+	spec := s.deployment(v1.Blue).Spec.Template.Spec
+	c := spec.Containers[0]
+	if c.Image != "shop:3@"+sha('b') {
+		t.Errorf("blue runs %s, want the checked digest of shop:3", c.Image)
+	}
+	if len(c.Env) != 1 || c.Env[0].Name != "THIRD" {
+		t.Errorf("blue's env %v, want THIRD alone", c.Env)
+	}
+	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 8080 {
+		t.Errorf("blue's ports %v, want 8080 kept by the pin", c.Ports)
+	}
+	if len(spec.Volumes) != 0 || len(c.VolumeMounts) != 0 {
+		t.Errorf("blue still has the first release's volume: %v, mounts %v", spec.Volumes, c.VolumeMounts)
+	}
+}

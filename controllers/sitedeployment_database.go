@@ -165,21 +165,21 @@ func cloneMethod(site *v1.SiteDeployment) v1.CloneMethod {
 	return v1.CloneDump
 }
 
-// settleWithin bounds the vacuum before a freeze: the cutover waits for
+// settleWithin bounds the vacuum and checkpoint before a freeze: the cutover waits for
 // it, and a copy under the freeze does what it left undone.
 const settleWithin = 30 * time.Second
 
-// settle vacuums the live database before it is frozen for a copy; it
-// only saves time inside the freeze, so a failure is logged, not returned.
+// settle vacuums and checkpoints the live database before it is frozen
+// for a copy; it only saves time inside the freeze, so a failure is logged, not returned.
 func (r *SiteDeploymentReconciler) settle(ctx context.Context, admin postgres.Conn, db string) {
 	log := logf.FromContext(ctx).WithValues("database", db)
 	start := time.Now()
-	complete, err := dbrelease.Settle(ctx, admin, db, settleWithin)
+	done, err := dbrelease.Settle(ctx, admin, db, settleWithin)
 	if err != nil {
-		log.Error(err, "vacuum before the freeze failed; the copy inside the freeze does its work")
+		log.Error(err, "settling before the freeze failed; the copy inside the freeze does its work")
 		return
 	}
-	log.Info("vacuumed before the freeze", "took", time.Since(start), "complete", complete)
+	log.Info("settled before the freeze", "took", time.Since(start), "vacuumed", done.Vacuumed, "checkpointed", done.Checkpointed)
 }
 
 // reportWrites tells how many rows the abandoned side wrote since the

@@ -62,11 +62,19 @@ func BenchmarkWriteFreeze(b *testing.B) {
 }
 
 // startCopyServer starts a PostgreSQL server tuned for copying large
-// databases (no checkpoint in the middle of a copy).
+// databases (no checkpoint in the middle of a copy), with any settings of
+// BENCH_PG_SETTINGS ("name=value;..."; log_autovacuum_min_duration=0 and
+// log_lock_waits=on explain a slow copy) on top.
 func startCopyServer(b *testing.B) *pgtest.Server {
-	srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{
+	settings := map[string]string{
 		"max_wal_size": "8GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "256MB", "shared_buffers": "256MB",
-	}})
+	}
+	for _, kv := range strings.Split(os.Getenv("BENCH_PG_SETTINGS"), ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	srv, err := pgtest.Start(pgtest.Options{Settings: settings})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -38,15 +40,18 @@ import (
 // the side the release left frozen, which holds exactly the data its
 // cutover copied, and the same migration on it, under the client load of a
 // cutover (the same writer, refused by a frozen database without pause).
-// Target
-// (BENCH.md): window <= 1.2 x (raw copy + migration) + the candidate's
-// start, the same for every delay.
+// Each delay runs BENCH_ROUNDS times (default 3), the delays alternating;
+// a copy of the same data takes 15% more or less from one run to the next
+// on a shared machine, so the verdict is on the medians. Target (BENCH.md):
+// window <= 1.2 x (raw copy + migration) + the candidate's start, the same
+// for every delay.
 //
-//	BENCH_REHEARSAL_MB=50 BENCH_APPROVAL_DELAYS_S=2,5 go test ./test/bench -run '^$' -bench RehearsedRelease -benchtime 1x
+//	BENCH_REHEARSAL_MB=50 BENCH_APPROVAL_DELAYS_S=2,5 BENCH_ROUNDS=1 go test ./test/bench -run '^$' -bench RehearsedRelease -benchtime 1x
 func BenchmarkRehearsedRelease(b *testing.B) {
 	sizes := envSizes("BENCH_REHEARSAL_MB", []int{200, 1000})
 	delays := envSizes("BENCH_APPROVAL_DELAYS_S", []int{10, 60})
 	jobs := envInt("BENCH_JOBS", 2)
+	rounds := envInt("BENCH_ROUNDS", 3)
 	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime; the figures are the output
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -79,31 +84,98 @@ func BenchmarkRehearsedRelease(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer mgr.stop()
-	fmt.Printf("\nrehearsed-release benchmark: PostgreSQL %d, jobs %d, CPUs %d, sizes %v MB, approval %v s after AwaitingPromotion, "+
-		"cloneMethod Dump, migration: ADD COLUMN + CREATE INDEX on a third of the data\n", srv.Version, jobs, numCPU(), sizes, delays)
-	fmt.Printf("%-7s %6s %7s %8s %8s %8s %9s %9s %8s %9s %s\n", "size", "delayS", "copyMB", "copyS", "migrS", "windowS", "freezeS", "startS", "ratio", "targetS", "verdict")
+	fmt.Printf("\nrehearsed-release benchmark: PostgreSQL %d, jobs %d, CPUs %d, sizes %v MB, approval %v s after AwaitingPromotion, %d rounds, "+
+		"cloneMethod Dump, migration: ADD COLUMN + CREATE INDEX on a third of the data\n", srv.Version, jobs, numCPU(), sizes, delays, rounds)
+	fmt.Printf("%-7s %6s %7s %8s %8s %8s %9s %9s %8s %9s %s\n", "size", "delayS", "copyMB", "copyS", "migrS", "windowS", "freezeS", "startS", "ratio*", "targetS", "verdict")
+	fmt.Println("ratio* = (window - start) / (raw copy + migration), at most 1.2 on target")
 	for _, size := range sizes {
 		b.Run(fmt.Sprintf("%dMB", size), func(b *testing.B) {
 			r := &rehearsalRun{b: b, ctx: ctx, c: watcher, srv: srv, ns: ns, name: fmt.Sprintf("rh%d", size), jobs: jobs, migrations: migrations}
 			r.setUp(size)
-			for _, delay := range delays {
-				res := r.release(time.Duration(delay) * time.Second)
-				rawCopy, rawMigr := r.rawCopyAndMigrate(res.frozen)
-				target := 1.2*(rawCopy+rawMigr) + res.start
-				verdict := "ok"
-				if res.window > target {
-					verdict = "MISSED"
+			rows := map[int][]rehearsalRow{}
+			for range rounds { // the delays alternate, so drift of the machine touches each alike
+				for _, delay := range delays {
+					row := r.measure(size, delay)
+					rows[delay] = append(rows[delay], row)
+					row.print()
 				}
-				copied, err := srv.QueryInt(ctx, "", "SELECT pg_database_size('"+res.frozen+"')")
-				if err != nil {
-					b.Fatal(err)
-				}
-				fmt.Printf("%-7s %6d %7d %8.2f %8.2f %8.2f %9.2f %9.2f %8.3f %9.2f %s\n", fmt.Sprintf("%dMB", size), delay, copied>>20, rawCopy, rawMigr,
-					res.window, res.freeze, res.start, res.window/(rawCopy+rawMigr), target, "<= target "+verdict)
-				b.ReportMetric(res.window, fmt.Sprintf("window-s-delay%ds", delay))
 			}
+			var windows, ratios []float64
+			for _, delay := range delays {
+				m := summarize(rows[delay])
+				fmt.Printf("%-7s %6d median of %d: window %.2f s, (window - start) / (raw copy + migration) %.3f of %v <= 1.2 %s\n",
+					fmt.Sprintf("%dMB", size), delay, len(rows[delay]), m.window, m.ratio, m.ratios, verdict(m.ratio <= 1.2))
+				b.ReportMetric(m.window, fmt.Sprintf("window-s-delay%ds", delay))
+				b.ReportMetric(m.ratio, fmt.Sprintf("ratio-delay%ds", delay))
+				windows, ratios = append(windows, m.window), append(ratios, m.ratio)
+			}
+			fmt.Printf("%-7s across approval delays %v s: median windows %.2f s (the data written while waiting is copied too), median ratios %.3f\n",
+				fmt.Sprintf("%dMB", size), delays, windows, ratios)
 		})
 	}
+}
+
+// rehearsalRow is one release and its baseline, in seconds.
+type rehearsalRow struct {
+	size, delay                             int
+	copiedMB                                int64
+	rawCopy, rawMigr, window, freeze, start float64
+}
+
+// measure releases once with approval after delay, then takes the baseline
+// on the side the release left frozen.
+func (r *rehearsalRun) measure(size, delay int) rehearsalRow {
+	res := r.release(time.Duration(delay) * time.Second)
+	rawCopy, rawMigr := r.rawCopyAndMigrate(res.frozen)
+	copied, err := r.srv.QueryInt(r.ctx, "", "SELECT pg_database_size('"+res.frozen+"')")
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	return rehearsalRow{size: size, delay: delay, copiedMB: copied >> 20, rawCopy: rawCopy, rawMigr: rawMigr,
+		window: res.window, freeze: res.freeze, start: res.start}
+}
+
+// ratio is the round's (window - start) / (raw copy + migration): at most
+// 1.2 meets the target.
+func (w rehearsalRow) ratio() float64 { return (w.window - w.start) / (w.rawCopy + w.rawMigr) }
+
+func (w rehearsalRow) print() {
+	target := 1.2*(w.rawCopy+w.rawMigr) + w.start
+	fmt.Printf("%-7s %6d %7d %8.2f %8.2f %8.2f %9.2f %9.2f %8.3f %9.2f %s\n", fmt.Sprintf("%dMB", w.size), w.delay, w.copiedMB, w.rawCopy, w.rawMigr,
+		w.window, w.freeze, w.start, w.ratio(), target, "<= target "+verdict(w.window <= target))
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+// rehearsalSummary is the medians of a delay's rounds. The rounds are not
+// alike (each copies what the writer added before it), so the verdict is
+// on the median of the rounds' ratios, each against its own baseline.
+type rehearsalSummary struct {
+	window, ratio float64
+	ratios        []float64
+}
+
+func summarize(rows []rehearsalRow) rehearsalSummary {
+	var s rehearsalSummary
+	var windows []float64
+	for _, w := range rows {
+		windows, s.ratios = append(windows, w.window), append(s.ratios, math.Round(w.ratio()*1000)/1000)
+	}
+	s.window, s.ratio = median(windows), median(s.ratios)
+	return s
+}
+
+func median(v []float64) float64 {
+	v = slices.Sorted(slices.Values(v))
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 type rehearsalRun struct {
