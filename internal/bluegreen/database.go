@@ -77,6 +77,10 @@ type DatabaseStep struct {
 	// first, while it still takes writes (dbrelease.Settle), so the copy
 	// inside the freeze reads settled pages.
 	SettleFirst bool
+	// PrepareCopy: a Freeze before a Copy into this database, for
+	// SchemaRevision; it is created empty before the freeze, when the
+	// copy will restore a dump into it (dbrelease.PrepareCopy).
+	PrepareCopy string
 	// Baseline is the abandoned side's counters at the switch (ReportWrites).
 	Baseline *v1.DatabaseCounters
 }
@@ -259,9 +263,8 @@ func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbre
 		return true
 	case active.Frozen && !active.FrozenSince.IsZero():
 		return copy.CopyOf(activeName, c.SchemaRevision, active.FrozenSince)
-	default: // a rehearsal being made while the active database takes writes
-		return copy.Marked && copy.Marker.Role == dbrelease.RoleCopying &&
-			copy.Marker.Source == activeName && copy.Marker.Revision == c.SchemaRevision
+	default: // a rehearsal being made, or the final copy prepared, while the active database takes writes
+		return copy.Unfinished() && copy.Marker.Source == activeName && copy.Marker.Revision == c.SchemaRevision
 	}
 }
 

@@ -81,7 +81,7 @@ func (p *planner) dbFreezeAndCopy(c *v1.DatabaseCandidate, activeColor, idle v1.
 		p.dbStep(DatabaseStep{Op: OpMoveAside, Name: c.Name})
 	}
 	if !frozen {
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.ActiveName, SettleFirst: true})
+		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.ActiveName, SettleFirst: true, PrepareCopy: c.Name, SchemaRevision: want})
 		c.Step = v1.StepFreezing
 		p.dbProgress(c, fmt.Sprintf("freezing writes on %s", d.ActiveName))
 		return false, false

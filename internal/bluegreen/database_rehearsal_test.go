@@ -41,6 +41,9 @@ func TestRehearsedReleaseRefusesWritesOnlyForTheCutover(t *testing.T) {
 	if !slices.Equal(w.db.settled, []string{"shop_blue"}) {
 		t.Fatalf("want the live database vacuumed once, right before its freeze; vacuumed %q", w.db.settled)
 	}
+	if w.db.prepared != "shop_green" {
+		t.Fatalf("want the final copy's database created before the freeze; prepared %q", w.db.prepared)
+	}
 	d := w.site.Status.Database
 	if d.ActiveName != "shop_green" || d.PreviousName != "shop_blue" || d.Candidate != nil || d.SchemaRevision != "2" ||
 		d.LastFreezeDuration == nil || d.LastFreezeDuration.Duration != 8*time.Second || !d.FrozenSince.Time.Equal(frozenAt) {
@@ -229,7 +232,9 @@ func TestAnotherRevisionOrMigrationDuringTheReleaseRehearsesAgain(t *testing.T) 
 	w.site.Spec.Template = image("shop:2b")
 	w.site.Generation++
 	w.reconcile()
-	w.expectOps("StopCopy shop_green", "Unfreeze shop_blue") // the rehearsal copy went before the freeze
+	// The rehearsal copy went before the freeze; the database prepared
+	// for the final copy goes now.
+	w.expectOps("StopCopy shop_green", "DropCopy shop_green", "Unfreeze shop_blue")
 	w.expectWritable("shop_blue")
 	w.reconcile()
 	w.expectOps("Copy shop_green")

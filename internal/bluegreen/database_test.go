@@ -176,7 +176,7 @@ func TestCopyPastCopyTimeoutFailsAndUnfreezes(t *testing.T) {
 	if w.site.Status.AbortReason != v1.ReasonCopyFailed {
 		t.Fatalf("abort reason %q: %s", w.site.Status.AbortReason, w.site.Status.Message)
 	}
-	w.expectOps("Freeze shop_blue", "Copy shop_green", "Copy shop_green", "StopCopy shop_green", "Unfreeze shop_blue")
+	w.expectOps("Freeze shop_blue", "Copy shop_green", "Copy shop_green", "StopCopy shop_green", "DropCopy shop_green", "Unfreeze shop_blue")
 }
 
 func TestSchemaRevertedDuringTheCopyDropsItAndSharesTheActiveDatabase(t *testing.T) {

@@ -31,6 +31,8 @@ type dbServer struct {
 	analyzedLater []bool
 	// settled lists the databases vacuumed before a freeze.
 	settled []string
+	// prepared is the last database prepared for a copy before a freeze.
+	prepared string
 }
 
 func (w *world) withDatabase(migration bool) {
@@ -122,6 +124,10 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 		if step.SettleFirst {
 			s.settled = append(s.settled, step.Name)
 		}
+		if step.PrepareCopy != "" && !s.dbs[step.PrepareCopy].Exists { // as dbrelease.PrepareCopy
+			s.create(step.PrepareCopy, dbrelease.RolePrepared, step.Name, step.SchemaRevision)
+			s.prepared = step.PrepareCopy
+		}
 		if !st.Frozen {
 			st.Frozen, st.FrozenSince = true, s.w.now
 		}
@@ -137,7 +143,13 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 			} else if !s.dbs[step.From].Frozen {
 				s.w.t.Fatalf("a final copy of %s, which is not frozen", step.From)
 			}
+			prepared := s.dbs[step.Name]
 			s.create(step.Name, role, step.From, step.SchemaRevision)
+			if prepared.Unfinished() { // restored into, as dbrelease.Clone does
+				st := s.dbs[step.Name]
+				st.OID = prepared.OID
+				s.dbs[step.Name] = st
+			}
 			s.analyzedLater = append(s.analyzedLater, step.AnalyzeAfterSwitch)
 		}
 	case OpAnalyze:

@@ -111,8 +111,8 @@ func (w *world) cutOver(crash bool, tick time.Duration) time.Time {
 	w.available(v1.Green)
 	w.step(crash)
 	frozenAt := w.db.get("shop_blue").FrozenSince
-	if frozenAt.IsZero() || w.db.get("shop_green").Exists {
-		w.t.Fatalf("cutover: want shop_blue frozen and the rehearsal copy dropped: %+v %+v", w.db.get("shop_blue"), w.db.get("shop_green"))
+	if green := w.db.get("shop_green"); frozenAt.IsZero() || green.Marker.Role != dbrelease.RolePrepared || green.Marker.Source != "shop_blue" {
+		w.t.Fatalf("cutover: want shop_blue frozen, and the rehearsal copy dropped for an empty database prepared for the final copy: %+v %+v", w.db.get("shop_blue"), green)
 	}
 	for range 2 {
 		w.advance(tick)

@@ -93,19 +93,8 @@ type CloneResult struct {
 // role), but not the freeze: the copy is writable for the migration.
 func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, error) {
 	var res CloneResult
-	if s.Method != Dump && s.Method != Template {
-		return res, fmt.Errorf("cannot copy database %q: unknown method %q (want Dump or Template)", s.From, s.Method)
-	}
-	if s.From == "" || s.To == "" || s.From == s.To || s.Base == "" {
-		return res, fmt.Errorf("cannot copy database %q to %q: source, target and base are required and differ", s.From, s.To)
-	}
-	for _, name := range []string{s.From, s.To} {
-		if len(name) > maxNameLen { // PostgreSQL would truncate it silently
-			return res, fmt.Errorf("cannot copy database %q to %q: %q is longer than %d bytes", s.From, s.To, name, maxNameLen)
-		}
-	}
-	if s.Rehearsal && s.Method != Dump {
-		return res, fmt.Errorf("cannot copy database %q for a rehearsal with method %q: only Dump copies a database that keeps its clients", s.From, s.Method)
+	if err := s.check(); err != nil {
+		return res, err
 	}
 	if s.Jobs < 1 {
 		s.Jobs = 2
@@ -119,7 +108,7 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 		if !s.Rehearsal && (!src.readOnly() || res.FrozenSince.IsZero()) {
 			return fmt.Errorf("cannot copy database %q: %w (call Freeze first)", s.From, ErrNotFrozen)
 		}
-		done, err := prepareTarget(ctx, c, src, s, &res)
+		done, prepared, err := prepareTarget(ctx, c, src, s, &res)
 		if err != nil || done {
 			return err
 		}
@@ -135,7 +124,7 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 		if s.Method == Template {
 			err = copyByTemplate(ctx, c, src, s, &res)
 		} else {
-			err = copyByDump(ctx, c, admin, src, s, m)
+			err = copyByDump(ctx, c, admin, src, s, m, prepared)
 		}
 		if err == nil {
 			err = postgres.CopyDatabaseGrants(ctx, c, s.From, s.To)
@@ -160,41 +149,100 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 	return res, err
 }
 
+func (s CloneSpec) check() error {
+	if s.Method != Dump && s.Method != Template {
+		return fmt.Errorf("cannot copy database %q: unknown method %q (want Dump or Template)", s.From, s.Method)
+	}
+	if s.From == "" || s.To == "" || s.From == s.To || s.Base == "" {
+		return fmt.Errorf("cannot copy database %q to %q: source, target and base are required and differ", s.From, s.To)
+	}
+	for _, name := range []string{s.From, s.To} {
+		if len(name) > maxNameLen { // PostgreSQL would truncate it silently
+			return fmt.Errorf("cannot copy database %q to %q: %q is longer than %d bytes", s.From, s.To, name, maxNameLen)
+		}
+	}
+	if s.Rehearsal && s.Method != Dump {
+		return fmt.Errorf("cannot copy database %q for a rehearsal with method %q: only Dump copies a database that keeps its clients", s.From, s.Method)
+	}
+	return nil
+}
+
+// PrepareCopy creates To empty, as the Dump copy of s would, while From
+// still takes writes, so that the Clone under the freeze that follows
+// restores into it instead of creating it inside the window writes are
+// refused (CREATE DATABASE writes its template to WAL, and before
+// PostgreSQL 15 checkpoints twice). It records the copy intent on From
+// first, as Clone does, and marks To RolePrepared. It does nothing for a
+// Template copy or a rehearsal, nor when To exists: Clone then decides
+// what To is.
+func PrepareCopy(ctx context.Context, admin postgres.Conn, s CloneSpec) (prepared bool, err error) {
+	if err := s.check(); err != nil || s.Method != Dump || s.Rehearsal {
+		return false, err
+	}
+	err = withAdmin(ctx, admin, func(c *pgx.Conn) error {
+		if _, err := lookup(ctx, c, s.To); !errors.Is(err, postgres.ErrNoDatabase) {
+			return err
+		}
+		src, err := lookup(ctx, c, s.From)
+		if err != nil {
+			return fmt.Errorf("cannot prepare a copy of database %q: %w", s.From, err)
+		}
+		if err := setSetting(ctx, c, s.From, settingCopyingTo, s.To); err != nil {
+			return fmt.Errorf("cannot record the copy of %q to %q: %w", s.From, s.To, err)
+		}
+		now, err := serverNow(ctx, c)
+		if err != nil {
+			return err
+		}
+		m := postgres.Marker{Tool: Tool, Role: RolePrepared, For: s.Base, Source: s.From, Revision: s.Revision, CreatedAt: now}
+		if err := createLike(ctx, c, src, s.To, m.Comment()); err != nil {
+			return err
+		}
+		prepared = true
+		return nil
+	})
+	return prepared, err
+}
+
 // ownSetting tells the settings this package keeps its state in, which a
 // copy must not inherit.
 func ownSetting(name string) bool {
 	return name == settingReadOnly || strings.HasPrefix(name, "understudy.")
 }
 
-// prepareTarget looks at To: done when it is already the wanted copy; a
-// half-done copy is dropped.
-func prepareTarget(ctx context.Context, c *pgx.Conn, src dbInfo, s CloneSpec, res *CloneResult) (done bool, err error) {
+// prepareTarget looks at To: done when it is already the wanted copy;
+// prepared when PrepareCopy made it empty for this copy; a half-done copy
+// (or one prepared for another) is dropped.
+func prepareTarget(ctx context.Context, c *pgx.Conn, src dbInfo, s CloneSpec, res *CloneResult) (done, prepared bool, err error) {
 	dst, err := lookup(ctx, c, s.To)
 	if errors.Is(err, postgres.ErrNoDatabase) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	m, ours := dst.marker()
+	same := ours && m.Source == s.From && m.Revision == s.Revision
 	switch {
-	case ours && m.Role == RoleCopy && m.Source == s.From && m.Revision == s.Revision && !m.CreatedAt.Before(res.FrozenSince) && !s.Rehearsal,
-		ours && m.Role == RoleRehearsal && m.Source == s.From && m.Revision == s.Revision && s.Rehearsal:
+	case same && m.Role == RoleCopy && !m.CreatedAt.Before(res.FrozenSince) && !s.Rehearsal,
+		same && m.Role == RoleRehearsal && s.Rehearsal:
 		res.Reused = true
-		return true, finishCopy(ctx, c, s.From)
-	case ours && m.Role == RoleCopying, !ours && src.copyingTo() == s.To:
+		return true, false, finishCopy(ctx, c, s.From)
+	case same && m.Role == RolePrepared && s.Method == Dump && !s.Rehearsal:
+		return false, true, nil
+	case ours && unfinished(m.Role), !ours && src.copyingTo() == s.To:
 		// Interrupted: either marked incomplete, or created by the copy
 		// the source records but not yet marked.
 		if err := postgres.DropDatabase(ctx, c, s.To); err != nil {
-			return false, err
+			return false, false, err
 		}
 		res.Redone = true
-		return false, nil
+		return false, false, nil
 	case ours:
-		return false, fmt.Errorf("cannot copy database %q to %q: %w (%s of %q, revision %q, made %s): move it aside or drop it first",
+		return false, false, fmt.Errorf("cannot copy database %q to %q: %w (%s of %q, revision %q, made %s): move it aside or drop it first",
 			s.From, s.To, ErrStaleCopy, m.Role, m.Source, m.Revision, m.CreatedAt.Format(time.RFC3339))
 	default:
-		return false, fmt.Errorf("cannot copy database %q to %q: %q exists: %w", s.From, s.To, s.To, ErrNotOurs)
+		return false, false, fmt.Errorf("cannot copy database %q to %q: %q exists: %w", s.From, s.To, s.To, ErrNotOurs)
 	}
 }
 

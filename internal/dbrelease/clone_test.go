@@ -173,3 +173,68 @@ func TestFailedCloneLeavesNoCopyAndSourceOpen(t *testing.T) {
 	}
 	execIn(t, "fl_src", "INSERT INTO t VALUES (1)")
 }
+
+// A Dump copy's database is created before the freeze, while the source
+// takes writes; the copy under the freeze restores into that same database.
+// One prepared for another revision is redone, an abandoned one is dropped
+// with the other unfinished copies, and nothing is prepared for a Template
+// copy or over an existing database.
+func TestPreparedCopyIsRestoredInto(t *testing.T) {
+	ctx := context.Background()
+	createDB(t, "pc_src", appSQL)
+	if prepared, err := PrepareCopy(ctx, admin(), cloneSpec(t, Template, "pc_src", "pc_tmpl")); err != nil || prepared || mustStatus(t, "pc_tmpl").Exists {
+		t.Fatalf("PrepareCopy for a Template copy = %v, %v; want nothing made", prepared, err)
+	}
+	spec := cloneSpec(t, Dump, "pc_src", "pc_dump")
+	if prepared, err := PrepareCopy(ctx, admin(), spec); err != nil || !prepared {
+		t.Fatalf("PrepareCopy = %v, %v", prepared, err)
+	}
+	st := mustStatus(t, "pc_dump")
+	if !st.Unfinished() || st.Marker.Role != RolePrepared || st.Marker.Source != "pc_src" || st.Owner != "app_owner" ||
+		mustStatus(t, "pc_src").CopyingTo != "pc_dump" || mustStatus(t, "pc_src").Frozen {
+		t.Fatalf("prepared database %+v, source %+v", st, mustStatus(t, "pc_src"))
+	}
+	if prepared, err := PrepareCopy(ctx, admin(), spec); err != nil || prepared {
+		t.Fatalf("PrepareCopy over the prepared database = %v, %v; want nothing done", prepared, err)
+	}
+	execIn(t, "pc_src", "INSERT INTO users (email) VALUES ('late@example')") // written after the prepare
+	want := mustSums(t, "pc_src")
+	if _, err := Freeze(ctx, admin(), "pc_src"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Clone(ctx, admin(), spec)
+	if err != nil || res.Redone || res.Reused {
+		t.Fatalf("Clone into the prepared database = %+v, %v", res, err)
+	}
+	sameSums(t, "copy into the prepared database", mustSums(t, "pc_dump"), want)
+	if got := mustStatus(t, "pc_dump"); got.OID != st.OID || !got.Complete() || got.Marker.CreatedAt.Before(res.FrozenSince) {
+		t.Errorf("copy %+v: want the prepared database (OID %d), complete, marked after the freeze", got, st.OID)
+	}
+	if src := mustStatus(t, "pc_src"); src.CopyingTo != "" {
+		t.Errorf("copy intent left on the source: %+v", src)
+	}
+
+	// Prepared for another revision: dropped and made again.
+	other := cloneSpec(t, Dump, "pc_src", "pc_other")
+	other.Revision = "41"
+	if _, err := PrepareCopy(ctx, admin(), other); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Clone(ctx, admin(), cloneSpec(t, Dump, "pc_src", "pc_other"))
+	if err != nil || !res.Redone {
+		t.Fatalf("Clone over a database prepared for another revision = %+v, %v; want Redone", res, err)
+	}
+	sameSums(t, "redone copy", mustSums(t, "pc_other"), want)
+
+	// Abandoned (the release ended before its freeze): dropped like any
+	// unfinished copy, the intent with it.
+	abandoned := cloneSpec(t, Dump, "pc_src", "pc_gone")
+	abandoned.Base = "pc"
+	if _, err := PrepareCopy(ctx, admin(), abandoned); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := DropCopies(ctx, admin(), "pc", nil, 5)
+	if err != nil || len(dropped) != 1 || dropped[0] != "pc_gone" || mustStatus(t, "pc_gone").Exists {
+		t.Fatalf("DropCopies = %v, %v; want the prepared pc_gone dropped", dropped, err)
+	}
+}

@@ -22,6 +22,11 @@ const (
 	RoleInitial = "initial"
 	// RoleCopying marks a copy being made: it is dropped and redone.
 	RoleCopying = "copying"
+	// RolePrepared marks an empty database made for a Dump copy before
+	// its source is frozen (PrepareCopy): the copy restores into it
+	// instead of creating it under the freeze. Like RoleCopying, it is an
+	// unfinished copy.
+	RolePrepared = "prepared"
 	// RoleCopy marks a complete copy.
 	RoleCopy = "copy"
 	// RoleRehearsal marks a complete rehearsal copy: taken from a live

@@ -18,10 +18,15 @@ import (
 )
 
 // copyByDump creates To empty (with the source's owner, encoding and
-// locale, marked "copying"), dumps From in parallel directory format into
-// a scratch directory and restores it with the source's owners.
-func copyByDump(ctx context.Context, c *pgx.Conn, admin postgres.Conn, src dbInfo, s CloneSpec, m postgres.Marker) error {
-	if err := createLike(ctx, c, src, s.To, m.Comment()); err != nil {
+// locale, marked "copying"; a prepared To is only marked), dumps From in
+// parallel directory format into a scratch directory and restores it with
+// the source's owners.
+func copyByDump(ctx context.Context, c *pgx.Conn, admin postgres.Conn, src dbInfo, s CloneSpec, m postgres.Marker, prepared bool) error {
+	if prepared {
+		if err := postgres.CommentOnDatabase(ctx, c, s.To, m.Comment()); err != nil {
+			return err
+		}
+	} else if err := createLike(ctx, c, src, s.To, m.Comment()); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp(s.ScratchDir, "dbrelease-")

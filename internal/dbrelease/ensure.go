@@ -33,7 +33,7 @@ func EnsureDatabase(ctx context.Context, admin postgres.Conn, name, base, owner 
 			if err != nil {
 				return err
 			}
-			if (ours && m.Role == RoleCopying) || (!ours && len(sources) > 0) {
+			if (ours && unfinished(m.Role)) || (!ours && len(sources) > 0) {
 				return fmt.Errorf("cannot use database %q: it is an incomplete copy (resume the copy or drop it)", name)
 			}
 			return nil

@@ -88,7 +88,7 @@ func DropCopies(ctx context.Context, admin postgres.Conn, base string, keep []st
 			if !ok || m.For != base || slices.Contains(keep, d.Name) {
 				continue
 			}
-			if m.Role == RoleCopying || m.Role == RoleRehearsal {
+			if unfinished(m.Role) || m.Role == RoleRehearsal {
 				drop = append(drop, d.Name)
 			} else {
 				complete = append(complete, db{d.Name, m.CreatedAt})

@@ -103,8 +103,13 @@ func (s State) CopyOf(from, revision string, frozenSince time.Time) bool {
 	if !s.Exists || !s.Marked || s.Marker.Source != from || s.Marker.Revision != revision {
 		return false
 	}
-	return s.Marker.Role == RoleCopying || s.Marker.Role == RoleCopy && !s.Marker.CreatedAt.Before(frozenSince)
+	return s.Unfinished() || s.Marker.Role == RoleCopy && !s.Marker.CreatedAt.Before(frozenSince)
 }
+
+// Unfinished reports whether s is a copy being made, or prepared for one.
+func (s State) Unfinished() bool { return s.Marked && unfinished(s.Marker.Role) }
+
+func unfinished(role string) bool { return role == RoleCopying || role == RolePrepared }
 
 // RehearsalOf reports whether s is a complete rehearsal copy of from made
 // for revision.
