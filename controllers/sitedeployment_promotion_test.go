@@ -123,3 +123,16 @@ func TestPromotionGateSkippedForAHotfix(t *testing.T) {
 		t.Fatalf("status.actions %+v", sd.Status.Actions)
 	}
 }
+
+// An upstream that names the site itself by its own namespace (the schema
+// refuses it only without one: a CRD's rules cannot read
+// metadata.namespace) holds the release with a message that says so.
+func TestPromotionGateNamingItselfSaysSo(t *testing.T) {
+	var own string
+	prod, _ := healthySite(t, func(sd *v1.SiteDeployment) {
+		own = sd.Namespace
+		gatedOn(own, 0)(sd)
+	})
+	prod.release("shop:2")
+	prod.waitAwaiting(own + "/shop is this site itself: remove it from spec.promotion.upstreams")
+}
