@@ -168,12 +168,14 @@ func cloneMethod(site *v1.SiteDeployment) v1.CloneMethod {
 	return v1.CloneDump
 }
 
-// settleWithin bounds the vacuum and checkpoint before a freeze: the cutover waits for
-// it, and a copy under the freeze does what it left undone.
+// settleWithin bounds the vacuum and checkpoint before a freeze: the
+// cutover waits for them, and a copy under the freeze does what they left
+// undone.
 const settleWithin = 30 * time.Second
 
 // settle vacuums and checkpoints the live database before it is frozen
-// for a copy; it only saves time inside the freeze, so a failure is logged, not returned.
+// for a copy; it only saves time inside the freeze, so a failure is
+// logged, not returned.
 func (r *SiteDeploymentReconciler) settle(ctx context.Context, admin postgres.Conn, db string) {
 	log := logf.FromContext(ctx).WithValues("database", db)
 	start := time.Now()

@@ -112,14 +112,10 @@ func Clone(ctx context.Context, admin postgres.Conn, s CloneSpec) (CloneResult, 
 		if err != nil || done {
 			return err
 		}
-		if err := setSetting(ctx, c, s.From, settingCopyingTo, s.To); err != nil {
-			return fmt.Errorf("cannot record the copy of %q to %q: %w", s.From, s.To, err)
-		}
-		created, err := serverNow(ctx, c)
+		m, err := recordCopy(ctx, c, s, RoleCopying)
 		if err != nil {
 			return err
 		}
-		m := postgres.Marker{Tool: Tool, Role: RoleCopying, For: s.Base, Source: s.From, Revision: s.Revision, CreatedAt: created}
 		start := time.Now()
 		if s.Method == Template {
 			err = copyByTemplate(ctx, c, src, s, &res)
@@ -187,14 +183,10 @@ func PrepareCopy(ctx context.Context, admin postgres.Conn, s CloneSpec) (prepare
 		if err != nil {
 			return fmt.Errorf("cannot prepare a copy of database %q: %w", s.From, err)
 		}
-		if err := setSetting(ctx, c, s.From, settingCopyingTo, s.To); err != nil {
-			return fmt.Errorf("cannot record the copy of %q to %q: %w", s.From, s.To, err)
-		}
-		now, err := serverNow(ctx, c)
+		m, err := recordCopy(ctx, c, s, RolePrepared)
 		if err != nil {
 			return err
 		}
-		m := postgres.Marker{Tool: Tool, Role: RolePrepared, For: s.Base, Source: s.From, Revision: s.Revision, CreatedAt: now}
 		if err := createLike(ctx, c, src, s.To, m.Comment()); err != nil {
 			return err
 		}
@@ -202,6 +194,20 @@ func PrepareCopy(ctx context.Context, admin postgres.Conn, s CloneSpec) (prepare
 		return nil
 	})
 	return prepared, err
+}
+
+// recordCopy records the copy intent on From (a database created under To
+// before it is marked is then known as the copy's) and returns the marker
+// To gets, with role and the server's time.
+func recordCopy(ctx context.Context, c *pgx.Conn, s CloneSpec, role string) (postgres.Marker, error) {
+	if err := setSetting(ctx, c, s.From, settingCopyingTo, s.To); err != nil {
+		return postgres.Marker{}, fmt.Errorf("cannot record the copy of %q to %q: %w", s.From, s.To, err)
+	}
+	now, err := serverNow(ctx, c)
+	if err != nil {
+		return postgres.Marker{}, err
+	}
+	return postgres.Marker{Tool: Tool, Role: role, For: s.Base, Source: s.From, Revision: s.Revision, CreatedAt: now}, nil
 }
 
 // ownSetting tells the settings this package keeps its state in, which a
