@@ -27,7 +27,9 @@ const leaseName = "understudy-manager.deploy.understudy.dev"
 // of a release; the standby takes the Lease within its duration and
 // finishes the release; the Service selector only ever moves to a fully
 // available color of the revision it names. Then a SIGTERM of the new
-// leader (a rolling update) hands over to a third manager in under 2 s.
+// leader (a rolling update) hands over to a third manager at once: the
+// Lease is released on shutdown (0.7-0.9 s measured here), where a leader
+// that kept it would hold the standby for its 15 s.
 // Not parallel: no manager without leader election may act meanwhile.
 func TestLeaderFailoverFinishesARelease(t *testing.T) {
 	env.InstallCRDs(t)
@@ -81,8 +83,10 @@ func TestLeaderFailoverFinishesARelease(t *testing.T) {
 	thirdHolder := waitLeaseHolder(t, ns, secondHolder, 10*time.Second)
 	handover := time.Since(termAt)
 	t.Logf("leader SIGTERMed; %s leads %s later", thirdHolder, handover.Round(time.Millisecond))
-	if handover >= 2*time.Second {
-		t.Errorf("SIGTERM handover took %s, want under 2 s (the Lease is released on shutdown)", handover)
+	// 5 s: a third of the lease, so a shared machine's slow shutdown does
+	// not pass for a Lease kept to its end.
+	if handover >= 5*time.Second {
+		t.Errorf("SIGTERM handover took %s, want under 5 s (the Lease is released on shutdown, not left to expire after 15 s)", handover)
 	}
 }
 
