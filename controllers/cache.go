@@ -45,7 +45,7 @@ func CacheOptions(namespaces []string) (cache.Options, error) {
 			&appsv1.Deployment{}:         {Label: site, Transform: slimDeployment},
 			&corev1.Service{}:            {Label: site, Transform: slimService},
 			&v1.SiteDeployment{}:         {Transform: slimSite},
-			&appsv1.ControllerRevision{}: {Label: site},
+			&appsv1.ControllerRevision{}: {Label: site, Transform: internRevision},
 			&corev1.Pod{}:                {Label: refresh},
 		},
 	}

@@ -81,3 +81,8 @@ func (r *SiteDeploymentReconciler) createFailed(ctx context.Context, site *v1.Si
 
 // cacheBehindRetry is how soon a reconcile that met errCacheBehind runs again.
 const cacheBehindRetry = 200 * time.Millisecond
+
+// ownWriteRecheck is how soon a reconcile that found the cache behind our
+// own last write looks again if the write's watch event has not come back
+// by then (it normally comes within milliseconds, and takes its place).
+const ownWriteRecheck = time.Second

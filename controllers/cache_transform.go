@@ -15,6 +15,7 @@ import (
 // that replaces what was dropped reads the whole object from the API
 // server first (applyDeployment). Like cache.TransformStripManagedFields,
 // each drops managedFields, and leaves anything else (a tombstone) alone.
+// Each also shares the strings many objects repeat (cache_intern.go).
 
 // slimDeployment keeps of a site's Deployment its metadata, its replicas,
 // selector and strategy, its pod template's labels and annotations
@@ -30,6 +31,7 @@ func slimDeployment(obj any) (any, error) {
 	spec := &d.Spec.Template.Spec
 	*spec = corev1.PodSpec{InitContainers: namesAndImages(spec.InitContainers), Containers: namesAndImages(spec.Containers)}
 	d.Status.Conditions = nil
+	internDeployment(d)
 	return d, nil
 }
 
@@ -56,6 +58,7 @@ func slimService(obj any) (any, error) {
 	svc.ManagedFields = nil
 	svc.Spec = corev1.ServiceSpec{Type: svc.Spec.Type, Selector: svc.Spec.Selector, Ports: svc.Spec.Ports}
 	svc.Status = corev1.ServiceStatus{}
+	internService(svc)
 	return svc, nil
 }
 
@@ -71,5 +74,6 @@ func slimSite(obj any) (any, error) {
 	}
 	site.ManagedFields = nil
 	delete(site.Annotations, corev1.LastAppliedConfigAnnotation)
+	internSite(site)
 	return site, nil
 }

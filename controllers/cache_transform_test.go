@@ -2,11 +2,13 @@ package controllers
 
 import (
 	"testing"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -61,5 +63,64 @@ func TestCacheTransformsKeepWhatIsRead(t *testing.T) {
 	}
 	if got, _ := slimDeployment("tombstone"); got != "tombstone" {
 		t.Errorf("slimDeployment changed a non-Deployment: %v", got)
+	}
+}
+
+// Objects decoded apart share, once cached, the strings they repeat (label
+// keys and values, owner references, condition reasons), and keep their
+// values.
+func TestCacheTransformsShareRepeatedStrings(t *testing.T) {
+	// decoded gives each object its own copy of every string, as the
+	// decoder does.
+	decoded := func(s string) string { return string([]byte(s)) }
+	owner := func() []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: decoded("deploy.understudy.dev/v1alpha1"), Kind: decoded("SiteDeployment"),
+			Name: decoded("shop"), UID: types.UID(decoded("0b1c"))}}
+	}
+	labels := func() map[string]string { return map[string]string{decoded(v1.LabelSite): decoded("shop")} }
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "shop-blue", Labels: labels(), OwnerReferences: owner()},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: labels()},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels()},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: decoded("web"), Image: decoded("shop:2")}}}}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: labels(), OwnerReferences: owner()},
+		Spec: corev1.ServiceSpec{Selector: labels()}}
+	cr := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "shop-r2", Labels: labels(), OwnerReferences: owner()}}
+	sites := []*v1.SiteDeployment{{}, {}}
+	for _, s := range sites {
+		s.Status.Conditions = []metav1.Condition{{Type: decoded("Ready"), Status: metav1.ConditionStatus(decoded("True")), Reason: decoded("Live")}}
+	}
+	for _, transform := range []struct {
+		f   func(any) (any, error)
+		obj any
+	}{{slimDeployment, d}, {slimService, svc}, {internRevision, cr}, {slimSite, sites[0]}, {slimSite, sites[1]}} {
+		if _, err := transform.f(transform.obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	siteValues := []string{d.Labels[v1.LabelSite], d.Spec.Selector.MatchLabels[v1.LabelSite], d.Spec.Template.Labels[v1.LabelSite],
+		svc.Labels[v1.LabelSite], svc.Spec.Selector[v1.LabelSite], cr.Labels[v1.LabelSite],
+		d.OwnerReferences[0].Name, svc.OwnerReferences[0].Name, cr.OwnerReferences[0].Name}
+	for i, s := range siteValues {
+		if s != "shop" {
+			t.Fatalf("value %d = %q, want shop", i, s)
+		}
+		if unsafe.StringData(s) != unsafe.StringData(siteValues[0]) {
+			t.Errorf("value %d of the site's name is a copy of its own, not shared", i)
+		}
+	}
+	for k := range svc.Labels {
+		for k2 := range cr.Labels {
+			if unsafe.StringData(k) != unsafe.StringData(k2) {
+				t.Errorf("label key %q is not shared between a Service and a revision", k)
+			}
+		}
+	}
+	if unsafe.StringData(string(d.OwnerReferences[0].UID)) != unsafe.StringData(string(cr.OwnerReferences[0].UID)) {
+		t.Error("the owner's UID is not shared")
+	}
+	a, b := sites[0].Status.Conditions[0], sites[1].Status.Conditions[0]
+	if a != b || unsafe.StringData(a.Reason) != unsafe.StringData(b.Reason) || unsafe.StringData(a.Type) != unsafe.StringData(b.Type) {
+		t.Errorf("conditions %+v and %+v do not share their type and reason", a, b)
 	}
 }

@@ -71,7 +71,10 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return r.finalize(ctx, site)
 	}
 	if r.written.behind(site) {
-		return ctrl.Result{}, nil // the event of our own write brings us back
+		// The event of our own write brings the site back; the requeue
+		// merges with it and keeps this request's priority, so a switch
+		// queued first (availableFirst) is not sent to the back.
+		return ctrl.Result{RequeueAfter: ownWriteRecheck}, nil
 	}
 	if added, err := r.ensureFinalizer(ctx, site); added || err != nil {
 		return ctrl.Result{}, err
@@ -146,7 +149,9 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SiteDeployment{}).
-		Owns(&appsv1.Deployment{}).
+		// Owns, with the reconcile that may switch traffic queued first.
+		Watches(&appsv1.Deployment{}, availableFirst{handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
+			&deployv1alpha1.SiteDeployment{}, handler.OnlyControllerOwner())}).
 		Owns(&corev1.Service{}).
 		Owns(&batchv1.Job{}).
 		// An upstream's changes wake the sites whose promotion gate names it.

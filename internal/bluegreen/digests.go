@@ -38,15 +38,15 @@ func NeedsPods(st *v1.SiteDeploymentStatus, deployments map[v1.Color]*appsv1.Dep
 	if st.PreviewRevision == "" || st.ScaleUpStartedAt != nil || st.PreviewRevision == st.AbortedRevision {
 		return ""
 	}
-	if st.PreviewReadyAt == nil && !allAvailable(deployments[st.PreviewColor]) {
+	if st.PreviewReadyAt == nil && !AllAvailable(deployments[st.PreviewColor]) {
 		return ""
 	}
 	return st.PreviewColor
 }
 
-// allAvailable: d has replicas and reports them all updated and available
+// AllAvailable: d has replicas and reports them all updated and available
 // (readyAt at whatever revision and size d runs).
-func allAvailable(d *appsv1.Deployment) bool {
+func AllAvailable(d *appsv1.Deployment) bool {
 	if d == nil || d.Spec.Replicas == nil || *d.Spec.Replicas == 0 {
 		return false
 	}

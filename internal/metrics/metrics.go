@@ -12,8 +12,6 @@
 package metrics
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,8 +27,7 @@ const (
 // Metrics are understudy's collectors. One set per process: New registers
 // them, and registering twice in one registry fails.
 type Metrics struct {
-	siteInfo        *prometheus.GaugeVec
-	releases        *prometheus.CounterVec
+	sites           *siteSeries
 	releaseDuration *prometheus.HistogramVec
 	switchLatency   *prometheus.HistogramVec
 	writeFreeze     *prometheus.HistogramVec
@@ -40,26 +37,14 @@ type Metrics struct {
 	refreshDuration    *prometheus.HistogramVec
 	refreshes          *prometheus.CounterVec
 	refreshFailures    *prometheus.CounterVec
-
-	mu         sync.Mutex
-	infoLabels map[key][]string // label values of the info series now set, per site
 }
-
-type key struct{ namespace, name string }
 
 // New creates the collectors and registers them with reg.
 func New(reg prometheus.Registerer) (*Metrics, error) {
 	site := []string{"namespace", "name"}
 	namespace := []string{"namespace"}
 	m := &Metrics{
-		siteInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "understudy_sitedeployment_info",
-			Help: "1 for each SiteDeployment, labelled with its phase and active color.",
-		}, append(site, "phase", "active_color")),
-		releases: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "understudy_sitedeployment_releases_total",
-			Help: "Releases that ended, by outcome: promoted, aborted, rolled_back, superseded, failed.",
-		}, append(site, "outcome")),
+		sites: newSiteSeries(),
 		releaseDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "understudy_sitedeployment_release_duration_seconds",
 			Help:    "From the candidate's start to the switch of traffic to it.",
@@ -96,7 +81,6 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "understudy_databaserefresh_failures_total",
 			Help: "Failed refreshes, by the step they failed in (validate, connect, lock, source, restore, sanitize, analyze, swap, job).",
 		}, append(site, "step")),
-		infoLabels: map[key][]string{},
 	}
 	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
@@ -107,7 +91,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.siteInfo, m.releases, m.releaseDuration, m.switchLatency, m.writeFreeze,
+	return []prometheus.Collector{m.sites, m.releaseDuration, m.switchLatency, m.writeFreeze,
 		m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes, m.refreshFailures}
 }
 

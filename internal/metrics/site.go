@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"slices"
 	"time"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -37,11 +36,11 @@ var failureReasons = map[string]bool{
 // latency, and a switch to a new revision the release duration and, for a
 // schema-changing release, the write freeze.
 func (m *Metrics) ObserveSite(w SiteWrite) {
-	m.setInfo(w.Namespace, w.Name, string(w.After.Phase), string(w.After.ActiveColor))
+	m.sites.setInfo(w.Namespace, w.Name, string(w.After.Phase), string(w.After.ActiveColor))
 	for _, reason := range w.Reasons {
 		outcome := releaseOutcome(reason, w.Before, w.After)
 		if outcome != "" {
-			m.releases.WithLabelValues(w.Namespace, w.Name, outcome).Inc()
+			m.sites.countRelease(w.Namespace, w.Name, outcome)
 		}
 		if reason != v1.EventSwitched {
 			continue
@@ -80,30 +79,6 @@ func releaseOutcome(reason string, before, after *v1.SiteDeploymentStatus) strin
 	return ""
 }
 
-func (m *Metrics) setInfo(namespace, name string, labels ...string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := key{namespace, name}
-	values := append([]string{namespace, name}, labels...)
-	if old, ok := m.infoLabels[k]; ok {
-		if slices.Equal(old, values) {
-			return
-		}
-		m.siteInfo.DeleteLabelValues(old...)
-	}
-	m.siteInfo.WithLabelValues(values...).Set(1)
-	m.infoLabels[k] = values
-}
-
 // ForgetSite removes the series of a deleted SiteDeployment (the
 // namespace's histograms keep what it observed).
-func (m *Metrics) ForgetSite(namespace, name string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := key{namespace, name}
-	if old, ok := m.infoLabels[k]; ok {
-		m.siteInfo.DeleteLabelValues(old...)
-		delete(m.infoLabels, k)
-	}
-	deleteSeries(namespace, name, m.releases)
-}
+func (m *Metrics) ForgetSite(namespace, name string) { m.sites.forget(namespace, name) }

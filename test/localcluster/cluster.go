@@ -39,6 +39,19 @@ type Options struct {
 	// the pace of anything creating many pods.
 	ClientQPS   float32
 	ClientBurst int
+	// ControllerSyncs is kube-controller-manager's number of Deployment and
+	// ReplicaSet workers; zero keeps its default (5 each), which bounds how
+	// fast it writes their statuses when thousands of pods turn Ready at once.
+	ControllerSyncs int
+}
+
+// controllerSyncs are kcm's worker-count flags.
+func (o Options) controllerSyncs() []string {
+	if o.ControllerSyncs <= 0 {
+		return nil
+	}
+	n := fmt.Sprint(o.ControllerSyncs)
+	return []string{"--concurrent-deployment-syncs", n, "--concurrent-replicaset-syncs", n}
 }
 
 // clientLimits are the rate-limit flags of kcm and the scheduler.
@@ -154,7 +167,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"--kubeconfig", c.Kubeconfig, "--service-account-private-key-file", p.saKey,
 		"--root-ca-file", p.caCert, "--controllers", "*", "--bind-address", "127.0.0.1",
 		"--secure-port", "0", "--leader-elect=false", "--node-monitor-grace-period", "1h",
-		"--profiling=false"}, opts.clientLimits()...)...); err != nil {
+		"--profiling=false"}, append(opts.clientLimits(), opts.controllerSyncs()...)...)...); err != nil {
 		return nil, err
 	}
 	if err := c.start(opts.Assets, "kube-scheduler", append([]string{

@@ -1,0 +1,71 @@
+package controllers
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/understudy-dev/understudy/internal/bluegreen"
+)
+
+// availablePriority is the queue priority of a site whose Deployment has
+// just become fully available: above the default (0) and the resyncs
+// (handler.LowPriority).
+const availablePriority = 100
+
+// availableFirst queues the site of a Deployment that has just become
+// fully available ahead of the other sites waiting: that reconcile is the
+// one that switches traffic to a candidate (or scales it up, or starts its
+// checks). With a thousand sites released at once the queue was hundreds
+// deep with other sites' reconciles, and a switch waited its turn behind
+// them for seconds after the candidate was ready (docs/design/scale.md).
+// Every other event is queued as inner queues it. It needs the priority
+// queue (controller-runtime's default); with another queue it changes
+// nothing.
+type availableFirst struct{ inner handler.EventHandler }
+
+type workQueue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+func (h availableFirst) Create(ctx context.Context, e event.CreateEvent, q workQueue) {
+	h.inner.Create(ctx, e, q)
+}
+
+func (h availableFirst) Delete(ctx context.Context, e event.DeleteEvent, q workQueue) {
+	h.inner.Delete(ctx, e, q)
+}
+
+func (h availableFirst) Generic(ctx context.Context, e event.GenericEvent, q workQueue) {
+	h.inner.Generic(ctx, e, q)
+}
+
+func (h availableFirst) Update(ctx context.Context, e event.UpdateEvent, q workQueue) {
+	old, oldOK := e.ObjectOld.(*appsv1.Deployment)
+	now, nowOK := e.ObjectNew.(*appsv1.Deployment)
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && oldOK && nowOK &&
+		!bluegreen.AllAvailable(old) && bluegreen.AllAvailable(now) {
+		q = prioritized{pq}
+	}
+	h.inner.Update(ctx, e, q)
+}
+
+// prioritized adds at availablePriority what is added without a priority.
+type prioritized struct {
+	priorityqueue.PriorityQueue[reconcile.Request]
+}
+
+func (p prioritized) Add(r reconcile.Request) {
+	p.AddWithOpts(priorityqueue.AddOpts{}, r)
+}
+
+func (p prioritized) AddWithOpts(o priorityqueue.AddOpts, rs ...reconcile.Request) {
+	if o.Priority == nil {
+		o.Priority = ptr.To(availablePriority)
+	}
+	p.PriorityQueue.AddWithOpts(o, rs...)
+}
