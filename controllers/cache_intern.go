@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -80,14 +81,37 @@ func internService(svc *corev1.Service) {
 	}
 }
 
-// internSite shares a site's metadata and its conditions' types, statuses
-// and reasons (the same few words in every site).
+// internSite shares a site's metadata, and of its status the strings
+// repeated within it and across sites: each condition's type, status,
+// reason and message (the five conditions and status.message usually say
+// the same), the revisions it names, and each history record's revision,
+// images and changes (sites of one service in several environments run the
+// same images). The conditions and history are also copied to their
+// length: decoding leaves their slices up to twice as long.
 func internSite(site *v1.SiteDeployment) {
 	internMeta(&site.ObjectMeta)
-	for i := range site.Status.Conditions {
-		c := &site.Status.Conditions[i]
-		c.Type, c.Reason = intern(c.Type), intern(c.Reason)
+	st := &site.Status
+	st.Message = intern(st.Message)
+	st.CurrentRevision, st.ActiveRevision = intern(st.CurrentRevision), intern(st.ActiveRevision)
+	st.PreviewRevision, st.RollbackRevision = intern(st.PreviewRevision), intern(st.RollbackRevision)
+	st.Conditions = slices.Clone(st.Conditions)
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		c.Type, c.Reason, c.Message = intern(c.Type), intern(c.Reason), intern(c.Message)
 		c.Status = metav1.ConditionStatus(intern(string(c.Status)))
+	}
+	st.History = slices.Clone(st.History)
+	for i := range st.History {
+		h := &st.History[i]
+		h.Revision = intern(h.Revision)
+		internStrings(h.Images)
+		internStrings(h.Changes)
+	}
+}
+
+func internStrings(ss []string) {
+	for i := range ss {
+		ss[i] = intern(ss[i])
 	}
 }
 

@@ -87,7 +87,10 @@ func TestCacheTransformsShareRepeatedStrings(t *testing.T) {
 	cr := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "shop-r2", Labels: labels(), OwnerReferences: owner()}}
 	sites := []*v1.SiteDeployment{{}, {}}
 	for _, s := range sites {
-		s.Status.Conditions = []metav1.Condition{{Type: decoded("Ready"), Status: metav1.ConditionStatus(decoded("True")), Reason: decoded("Live")}}
+		s.Status.Conditions = []metav1.Condition{
+			{Type: decoded("Ready"), Status: metav1.ConditionStatus(decoded("True")), Reason: decoded("Live"), Message: decoded("revision r2 serves traffic")},
+			{Type: decoded("Degraded"), Status: metav1.ConditionStatus(decoded("False")), Reason: decoded("Live"), Message: decoded("revision r2 serves traffic")}}
+		s.Status.History = []v1.RevisionRecord{{Revision: decoded("r2"), Images: []string{decoded("shop:2")}}}
 	}
 	for _, transform := range []struct {
 		f   func(any) (any, error)
@@ -122,5 +125,12 @@ func TestCacheTransformsShareRepeatedStrings(t *testing.T) {
 	a, b := sites[0].Status.Conditions[0], sites[1].Status.Conditions[0]
 	if a != b || unsafe.StringData(a.Reason) != unsafe.StringData(b.Reason) || unsafe.StringData(a.Type) != unsafe.StringData(b.Type) {
 		t.Errorf("conditions %+v and %+v do not share their type and reason", a, b)
+	}
+	if m := sites[0].Status.Conditions[1].Message; m != a.Message || unsafe.StringData(m) != unsafe.StringData(a.Message) {
+		t.Errorf("a site's conditions do not share their message %q", m)
+	}
+	h0, h1 := sites[0].Status.History[0], sites[1].Status.History[0]
+	if h0.Images[0] != "shop:2" || unsafe.StringData(h0.Images[0]) != unsafe.StringData(h1.Images[0]) || unsafe.StringData(h0.Revision) != unsafe.StringData(h1.Revision) {
+		t.Errorf("history records %+v and %+v do not share their revision and images", h0, h1)
 	}
 }
