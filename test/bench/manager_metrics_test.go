@@ -108,8 +108,8 @@ func printWaits(before, after managerSnapshot, maxDepth int64) {
 // work queue, sampled every depthEvery until stopped. A scrape gathers
 // every series of the manager, thousands at thousands of sites: sampled
 // every 500 ms, the benchmark's own scrapes were over half of all the
-// manager allocated during an N = 3000 run, and raised its peak RSS. A
-// Prometheus scrapes every 15-60 s.
+// manager allocated during an N = 3000 run, and most of its CPU in the
+// release. A Prometheus scrapes every 15-60 s.
 type depthSampler struct {
 	stop func() int64
 }
