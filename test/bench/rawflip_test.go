@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,9 @@ import (
 // named raw-*): the floor the API server and the watch impose, the baseline
 // of a switch.
 type rawTimer struct {
-	mu    sync.Mutex
+	mu sync.Mutex
+	// start is when the flip of a Service to a selector value was written,
+	// by "name=value".
 	start map[string]time.Time
 	lat   []time.Duration
 	// services is the watcher's view of the namespace's Services.
@@ -36,12 +39,36 @@ func (r *rawTimer) observe(o, n *corev1.Service, now time.Time) bool {
 	if !strings.HasPrefix(n.Name, "raw-") {
 		return false
 	}
+	to := n.Spec.Selector["flip"]
+	if to == o.Spec.Selector["flip"] {
+		return true
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if start, ok := r.start[n.Name]; ok && n.Spec.Selector["flip"] == "2" && o.Spec.Selector["flip"] != "2" {
+	if start, ok := r.start[n.Name+"="+to]; ok {
 		r.lat = append(r.lat, now.Sub(start))
+		delete(r.start, n.Name+"="+to)
 	}
 	return true
+}
+
+// flip writes the selector flip=to on svc and notes when.
+func (r *rawTimer) flip(ctx context.Context, c client.Client, svc *corev1.Service, to string) error {
+	before := svc.DeepCopy()
+	svc.Spec.Selector = map[string]string{"flip": to}
+	r.mu.Lock()
+	r.start[svc.Name+"="+to] = time.Now()
+	r.mu.Unlock()
+	return c.Patch(ctx, svc, client.MergeFrom(before))
+}
+
+// results returns the flips seen so far, and forgets them.
+func (r *rawTimer) results() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lat := r.lat
+	r.lat = nil
+	return lat
 }
 
 // rawFlips times k selector changes written through c and observed by r.
@@ -63,12 +90,7 @@ func rawFlips(b *testing.B, ctx context.Context, c client.Client, r *rawTimer, n
 		if err := c.Get(ctx, keyOf(ns, fmt.Sprintf("raw-%d", i)), svc); err != nil {
 			b.Fatal(err)
 		}
-		before := svc.DeepCopy()
-		svc.Spec.Selector = map[string]string{"flip": "2"}
-		r.mu.Lock()
-		r.start[svc.Name] = time.Now()
-		r.mu.Unlock()
-		if err := c.Patch(ctx, svc, client.MergeFrom(before)); err != nil {
+		if err := r.flip(ctx, c, svc, "2"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -78,7 +100,52 @@ func rawFlips(b *testing.B, ctx context.Context, c client.Client, r *rawTimer, n
 		defer r.mu.Unlock()
 		return len(r.lat) == k, nil
 	})
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]time.Duration(nil), r.lat...)
+	return r.results()
+}
+
+// flipsUnderLoad flips the selector of one Service of its own (raw-load)
+// every interval, one write after another, until stop is called, which
+// returns how long each flip took to be seen (seen) and how long the API
+// server took to answer each write (written): the floor the loaded API
+// server and watch set for any controller's switch, since a switch is at
+// least one such write.
+func flipsUnderLoad(b *testing.B, ctx context.Context, c client.Client, r *rawTimer, ns string, interval time.Duration) (stop func() (seen, written []time.Duration)) {
+	b.Helper()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "raw-load", Namespace: ns},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"flip": "0"}, Ports: []corev1.ServicePort{{Port: 80}}}}
+	if err := c.Create(ctx, svc); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "the raw-load Service in the watcher's view", func() bool {
+		_, ok, _ := r.services.GetByKey(ns + "/raw-load")
+		return ok
+	})
+	done := make(chan struct{})
+	var written []time.Duration
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for i := 1; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			at := time.Now()
+			if err := r.flip(ctx, c, svc, strconv.Itoa(i)); err != nil {
+				b.Errorf("raw-load flip: %v", err)
+				return
+			}
+			written = append(written, time.Since(at))
+		}
+	}()
+	return func() ([]time.Duration, []time.Duration) {
+		close(done)
+		wg.Wait()
+		time.Sleep(time.Second) // the last flip's event
+		return r.results(), written
+	}
 }
