@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"maps"
 	"slices"
 	"unique"
 
@@ -59,10 +60,17 @@ func internMeta(m *metav1.ObjectMeta) {
 	}
 }
 
+// internDeployment also lets a Deployment's selector and its labels be one
+// map when they say the same (setDeployment makes them so): the cache's
+// objects are only read, and every copy handed out has its own maps.
 func internDeployment(d *appsv1.Deployment) {
 	internMeta(&d.ObjectMeta)
 	if s := d.Spec.Selector; s != nil {
-		s.MatchLabels = internMap(s.MatchLabels)
+		if maps.Equal(s.MatchLabels, d.Labels) {
+			s.MatchLabels = d.Labels
+		} else {
+			s.MatchLabels = internMap(s.MatchLabels)
+		}
 	}
 	t := &d.Spec.Template
 	t.Labels, t.Annotations = internMap(t.Labels), internMap(t.Annotations)

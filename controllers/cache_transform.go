@@ -17,17 +17,19 @@ import (
 // each drops managedFields, and leaves anything else (a tombstone) alone.
 // Each also shares the strings many objects repeat (cache_intern.go).
 
-// slimDeployment keeps of a site's Deployment its metadata, its replicas,
-// selector and strategy, its pod template's labels and annotations
-// (revision, restart) and each container's name and image (the pins), and
-// its status's replica counts: what readyAt, runsPinned and setDeployment
-// read.
+// slimDeployment keeps of a site's Deployment its metadata but its
+// annotations, its replicas, selector and strategy, its pod template's
+// labels and annotations (revision, restart) and each container's name and
+// image (the pins), and its status's replica counts: what readyAt,
+// runsPinned and setDeployment read. The Deployment's own annotations are
+// kube-controller-manager's (its rollout revision): nothing here reads
+// them, and setDeployment writes none.
 func slimDeployment(obj any) (any, error) {
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
 		return obj, nil
 	}
-	d.ManagedFields = nil
+	d.ManagedFields, d.Annotations = nil, nil
 	spec := &d.Spec.Template.Spec
 	*spec = corev1.PodSpec{InitContainers: namesAndImages(spec.InitContainers), Containers: namesAndImages(spec.Containers)}
 	d.Status.Conditions = nil

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -32,7 +33,7 @@ func TestCacheTransformsKeepWhatIsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := d.DeepCopy()
-	want.ManagedFields, want.Status.Conditions = nil, nil
+	want.ManagedFields, want.Annotations, want.Status.Conditions = nil, nil, nil
 	slim := corev1.Container{Name: "web", Image: "shop:2@sha256:aa"}
 	want.Spec.Template.Spec = corev1.PodSpec{InitContainers: []corev1.Container{slim}, Containers: []corev1.Container{slim}}
 	if !equality.Semantic.DeepEqual(got, want) {
@@ -101,6 +102,9 @@ func TestCacheTransformsShareRepeatedStrings(t *testing.T) {
 		}
 	}
 
+	if reflect.ValueOf(d.Labels).UnsafePointer() != reflect.ValueOf(d.Spec.Selector.MatchLabels).UnsafePointer() {
+		t.Error("a Deployment's selector and labels saying the same are two maps")
+	}
 	siteValues := []string{d.Labels[v1.LabelSite], d.Spec.Selector.MatchLabels[v1.LabelSite], d.Spec.Template.Labels[v1.LabelSite],
 		svc.Labels[v1.LabelSite], svc.Spec.Selector[v1.LabelSite], cr.Labels[v1.LabelSite],
 		d.OwnerReferences[0].Name, svc.OwnerReferences[0].Name, cr.OwnerReferences[0].Name}

@@ -7,9 +7,11 @@ import (
 
 // defaultGCPercent is the heap growth that triggers a collection. The
 // manager waits on the API server, not the CPU (about a tenth of a core in
-// a release of 1,000 sites, docs/design/scale.md), so it collects at 50%
-// growth rather than Go's 100%: about a third less memory for some CPU.
-const defaultGCPercent = 50
+// a release of 1,000 sites, docs/design/scale.md), so it collects at 25%
+// growth rather than Go's 100%: its heap peaks at 1.25x what is live
+// instead of 2x, for the CPU of four times as many collections (each as
+// costly as before: marking is proportional to what is live).
+const defaultGCPercent = 25
 
 // setGCPercent applies percent unless GOGC is set in the environment,
 // which wins as it does for any Go program; it returns what applies.

@@ -8,8 +8,8 @@ import (
 func TestGCPercentDefaultsAndGOGCWins(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOGC", "")
-	if got := setGCPercent(defaultGCPercent); got != 50 || debug.SetGCPercent(50) != 50 {
-		t.Fatalf("without GOGC the manager collects at %d%%, want 50%%", got)
+	if got := setGCPercent(defaultGCPercent); got != 25 || debug.SetGCPercent(25) != 25 {
+		t.Fatalf("without GOGC the manager collects at %d%%, want 25%%", got)
 	}
 	t.Setenv("GOGC", "200")
 	debug.SetGCPercent(200) // what the runtime read from GOGC at start
