@@ -145,7 +145,12 @@ func flipsUnderLoad(b *testing.B, ctx context.Context, c client.Client, r *rawTi
 	return func() ([]time.Duration, []time.Duration) {
 		close(done)
 		wg.Wait()
-		time.Sleep(time.Second) // the last flip's event
+		// Until the last flips are seen; any never seen in 10 s are left out.
+		_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return len(r.start) == 0, nil
+		})
 		return r.results(), written
 	}
 }
