@@ -62,24 +62,38 @@ func (r *rawTimer) flip(ctx context.Context, c client.Client, svc *corev1.Servic
 	return c.Patch(ctx, svc, client.MergeFrom(before))
 }
 
-// results returns the flips seen so far, and forgets them.
-func (r *rawTimer) results() []time.Duration {
+// seen waits up to timeout for every flip written to be seen, leaves out
+// any still unseen, and returns the latencies of those seen, forgetting
+// them.
+func (r *rawTimer) seen(ctx context.Context, timeout time.Duration) []time.Duration {
+	_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.start) == 0, nil
+	})
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	clear(r.start)
 	lat := r.lat
 	r.lat = nil
 	return lat
+}
+
+// createRaw creates a Service the benchmark flips itself (selector flip=0).
+func createRaw(b *testing.B, ctx context.Context, c client.Client, ns, name string) *corev1.Service {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"flip": "0"}, Ports: []corev1.ServicePort{{Port: 80}}}}
+	if err := c.Create(ctx, svc); err != nil {
+		b.Fatal(err)
+	}
+	return svc
 }
 
 // rawFlips times k selector changes written through c and observed by r.
 func rawFlips(b *testing.B, ctx context.Context, c client.Client, r *rawTimer, ns string, k int) []time.Duration {
 	b.Helper()
 	for i := 0; i < k; i++ {
-		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("raw-%d", i), Namespace: ns},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"flip": "1"}, Ports: []corev1.ServicePort{{Port: 80}}}}
-		if err := c.Create(ctx, svc); err != nil {
-			b.Fatal(err)
-		}
+		createRaw(b, ctx, c, ns, fmt.Sprintf("raw-%d", i))
 	}
 	waitFor(b, "the raw Services in the watcher's view", func() bool {
 		_, ok, _ := r.services.GetByKey(fmt.Sprintf("%s/raw-%d", ns, k-1))
@@ -95,12 +109,7 @@ func rawFlips(b *testing.B, ctx context.Context, c client.Client, r *rawTimer, n
 		}
 	}
 	// Flips never observed within 30 s are left out of the baseline.
-	_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.lat) == k, nil
-	})
-	return r.results()
+	return r.seen(ctx, 30*time.Second)
 }
 
 // flipsUnderLoad flips the selector of one Service of its own (raw-load)
@@ -111,11 +120,7 @@ func rawFlips(b *testing.B, ctx context.Context, c client.Client, r *rawTimer, n
 // least one such write.
 func flipsUnderLoad(b *testing.B, ctx context.Context, c client.Client, r *rawTimer, ns string, interval time.Duration) (stop func() (seen, written []time.Duration)) {
 	b.Helper()
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "raw-load", Namespace: ns},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"flip": "0"}, Ports: []corev1.ServicePort{{Port: 80}}}}
-	if err := c.Create(ctx, svc); err != nil {
-		b.Fatal(err)
-	}
+	svc := createRaw(b, ctx, c, ns, "raw-load")
 	waitFor(b, "the raw-load Service in the watcher's view", func() bool {
 		_, ok, _ := r.services.GetByKey(ns + "/raw-load")
 		return ok
@@ -145,12 +150,7 @@ func flipsUnderLoad(b *testing.B, ctx context.Context, c client.Client, r *rawTi
 	return func() ([]time.Duration, []time.Duration) {
 		close(done)
 		wg.Wait()
-		// Until the last flips are seen; any never seen in 10 s are left out.
-		_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			return len(r.start) == 0, nil
-		})
-		return r.results(), written
+		// Flips never observed within 10 s are left out.
+		return r.seen(ctx, 10*time.Second), written
 	}
 }
