@@ -38,8 +38,19 @@ type analysis struct {
 	db   string
 }
 
+// copyID tells one copy of a site from another: a rehearsal, the final
+// copy and a replica of one release have the same names.
+type copyID struct {
+	To, From, Revision string
+	Rehearsal, Replica bool
+}
+
+func cloneID(s dbrelease.CloneSpec) copyID {
+	return copyID{To: s.To, From: s.From, Revision: s.Revision, Rehearsal: s.Rehearsal}
+}
+
 type copyRun struct {
-	spec     dbrelease.CloneSpec
+	id       copyID
 	cancel   context.CancelFunc
 	finished chan struct{}
 	err      error // set before finished is closed
@@ -49,13 +60,13 @@ func newCopies() *copies {
 	return &copies{runs: map[types.NamespacedName]*copyRun{}, done: make(chan event.GenericEvent, 64), analyses: map[analysis]context.CancelFunc{}}
 }
 
-// state reports whether the copy of a site (its To, From, Revision and
-// Rehearsal) is running, and why it failed if it did.
-func (c *copies) state(site types.NamespacedName, spec dbrelease.CloneSpec) (running bool, failed string) {
+// state reports whether the copy id of a site is running, and why it
+// failed if it did.
+func (c *copies) state(site types.NamespacedName, id copyID) (running bool, failed string) {
 	c.mu.Lock()
 	run := c.runs[site]
 	c.mu.Unlock()
-	if run == nil || !sameCopy(run.spec, spec) {
+	if run == nil || run.id != id {
 		return false, ""
 	}
 	select {
@@ -73,10 +84,36 @@ func (c *copies) state(site types.NamespacedName, spec dbrelease.CloneSpec) (run
 // error stays until stop); another copy of the site is stopped first. The
 // copy is analyzed before it is reported done unless analyzeLater.
 func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrelease.CloneSpec, analyzeLater bool) {
+	c.run(site, cloneID(spec), func(ctx context.Context) ([]any, error) {
+		res, err := dbrelease.Clone(ctx, admin, spec)
+		var analyzed time.Duration
+		if err == nil && !analyzeLater {
+			start := time.Now()
+			err = dbrelease.Analyze(ctx, admin, spec.To)
+			analyzed = time.Since(start)
+		}
+		return []any{"took", res.Took, "analyze", analyzed, "reused", res.Reused, "redone", res.Redone}, err
+	})
+}
+
+// startReplica makes spec.To follow spec.From until every table is copied
+// (dbrelease.Replicate), in the background like a copy.
+func (c *copies) startReplica(site *v1.SiteDeployment, admin postgres.Conn, spec dbrelease.ReplicaSpec) {
+	id := copyID{To: spec.To, From: spec.From, Revision: spec.Revision, Replica: true}
+	c.run(site, id, func(ctx context.Context) ([]any, error) {
+		start := time.Now()
+		err := dbrelease.Replicate(ctx, admin, spec)
+		return []any{"replicated", true, "took", time.Since(start)}, err
+	})
+}
+
+// run runs work as the site's copy id, unless it runs or failed already;
+// a finished run wakes the site.
+func (c *copies) run(site *v1.SiteDeployment, id copyID, work func(context.Context) ([]any, error)) {
 	key := types.NamespacedName{Namespace: site.Namespace, Name: site.Name}
 	c.mu.Lock()
 	if run := c.runs[key]; run != nil {
-		if sameCopy(run.spec, spec) {
+		if run.id == id {
 			c.mu.Unlock()
 			return
 		}
@@ -85,25 +122,19 @@ func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrele
 		c.mu.Lock()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &copyRun{spec: spec, cancel: cancel, finished: make(chan struct{})}
+	run := &copyRun{id: id, cancel: cancel, finished: make(chan struct{})}
 	c.runs[key] = run
 	c.mu.Unlock()
 	wake := site.DeepCopy()
 	go func() {
 		defer cancel()
-		log := ctrl.Log.WithName("copy").WithValues("sitedeployment", key, "from", spec.From, "to", spec.To)
-		res, err := dbrelease.Clone(ctx, admin, spec)
-		var analyzed time.Duration
-		if err == nil && !analyzeLater {
-			start := time.Now()
-			err = dbrelease.Analyze(ctx, admin, spec.To)
-			analyzed = time.Since(start)
-		}
+		log := ctrl.Log.WithName("copy").WithValues("sitedeployment", key, "from", id.From, "to", id.To)
+		kv, err := work(ctx)
 		if err != nil {
 			log.Error(err, "copy failed")
 			run.err = err
 		} else {
-			log.Info("copy done", "took", res.Took, "analyze", analyzed, "reused", res.Reused, "redone", res.Redone)
+			log.Info("copy done", kv...)
 			c.forget(key, run)
 		}
 		close(run.finished)
@@ -111,12 +142,6 @@ func (c *copies) start(site *v1.SiteDeployment, admin postgres.Conn, spec dbrele
 			c.done <- event.GenericEvent{Object: wake}
 		}
 	}()
-}
-
-// sameCopy tells whether two copies make the same database: a rehearsal
-// and the final copy of one release have the same names.
-func sameCopy(a, b dbrelease.CloneSpec) bool {
-	return a.To == b.To && a.From == b.From && a.Revision == b.Revision && a.Rehearsal == b.Rehearsal
 }
 
 // stop cancels a site's copy, waits for it to end and forgets it.

@@ -56,8 +56,12 @@ func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1
 	}
 	o := &bluegreen.DatabaseObserved{States: states, Existing: existing}
 	if c := d.Candidate; c != nil {
-		o.Copying, o.CopyErr = r.copies.state(client.ObjectKeyFromObject(site), dbrelease.CloneSpec{
-			To: c.Name, From: d.ActiveName, Revision: c.SchemaRevision, Rehearsal: bluegreen.Rehearsing(c)})
+		replica := c.Cutover != nil && c.Cutover.Method == v1.CutoverReplicated
+		o.Copying, o.CopyErr = r.copies.state(client.ObjectKeyFromObject(site), copyID{
+			To: c.Name, From: d.ActiveName, Revision: c.SchemaRevision, Rehearsal: bluegreen.Rehearsing(c), Replica: replica})
+	}
+	if o.Replication, err = observeReplication(ctx, site, admin, d); err != nil {
+		return nil, admin, err
 	}
 	return o, admin, nil
 }
@@ -108,6 +112,13 @@ func (r *SiteDeploymentReconciler) runDatabaseStep(ctx context.Context, site *v1
 		}
 		r.copies.start(site, admin, dbrelease.CloneSpec{Method: method, Rehearsal: s.Rehearsal,
 			From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision}, s.AnalyzeAfterSwitch)
+	case bluegreen.OpReplicate:
+		r.copies.startReplica(site, admin, dbrelease.ReplicaSpec{From: s.From, To: s.Name, Base: site.Spec.Database.Name,
+			Revision: s.SchemaRevision, Publisher: admin})
+	case bluegreen.OpCatchUp:
+		out.SwitchBaseline, err = r.catchUp(ctx, site, admin, s)
+	case bluegreen.OpDropReplication:
+		err = dbrelease.DropReplication(ctx, admin, s.From, s.Name)
 	case bluegreen.OpAnalyze:
 		r.copies.analyze(site, admin, s.Name)
 	case bluegreen.OpMeasureFreeze:

@@ -90,6 +90,16 @@ func (r *SiteDeploymentReconciler) releaseDatabases(ctx context.Context, site *v
 			}
 		}
 	}
+	// A replication whose drop after its switch never ran (a restart).
+	from := d.PreviousName
+	if from == "" {
+		from = d.ActiveName
+	}
+	for _, c := range []v1.Color{v1.Blue, v1.Green} {
+		if err := dbrelease.DropReplication(ctx, admin, from, bluegreen.ColorDatabase(site.Spec.Database.Name, c)); err != nil {
+			return err
+		}
+	}
 	frozen, _, err := dbrelease.FreezeState(ctx, admin, d.ActiveName)
 	if errors.Is(err, postgres.ErrNoDatabase) || err == nil && !frozen {
 		return nil

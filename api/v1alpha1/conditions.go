@@ -48,6 +48,14 @@ const (
 	ReasonMigrationFailed = "MigrationFailed"
 	// ReasonMigrationTimedOut: the migration Job ran longer than its timeout.
 	ReasonMigrationTimedOut = "MigrationTimedOut"
+	// ReasonReplicationUnsupported: a Replicated cutover with
+	// onUnsupported Fail found what replication cannot carry (the server,
+	// a table, or the migration); nothing was frozen.
+	ReasonReplicationUnsupported = "ReplicationUnsupported"
+	// ReasonCatchUpFailed: a Replicated cutover's next database did not
+	// catch up (lag before the freeze within copyTimeout, or the last
+	// writes within catchUpTimeout); the live side is writable again.
+	ReasonCatchUpFailed = "CatchUpFailed"
 	// ReasonDatabaseError: a database step failed in a way a person must resolve.
 	ReasonDatabaseError = "DatabaseError"
 	// ReasonDatabaseAmbiguous: a site without a database in status found

@@ -44,6 +44,9 @@ const (
 	EventDatabaseCutoverStarted = "DatabaseCutoverStarted"
 	// EventDatabaseReleaseCancelled: a schema-changing release ended before its switch.
 	EventDatabaseReleaseCancelled = "DatabaseReleaseCancelled"
+	// EventDatabaseCutoverFallback (Warning): a Replicated cutover runs as
+	// a Copy cutover instead; the note says what replication cannot carry.
+	EventDatabaseCutoverFallback = "DatabaseCutoverFallback"
 	// EventDatabaseSwitched: the copy takes writes; the old database stays read-only.
 	EventDatabaseSwitched = "DatabaseSwitched"
 	// EventDatabaseMovedAside: a database holding the copy's name was renamed.

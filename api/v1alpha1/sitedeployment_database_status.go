@@ -46,6 +46,10 @@ type DatabaseStatus struct {
 	// SwitchBaseline is the active database's commit counters at the switch.
 	// +optional
 	SwitchBaseline *DatabaseCounters `json:"switchBaseline,omitempty"`
+	// LastCutover is how the last schema-changing release that switched
+	// made its database, and why when not as asked.
+	// +optional
+	LastCutover *CutoverStatus `json:"lastCutover,omitempty"`
 	// LastFreezeDuration is how long the last schema-changing release that
 	// switched refused writes: from the freeze to the switch, by the
 	// database server's clock.
@@ -78,7 +82,7 @@ const (
 // CandidateStep is where a schema-changing release is with its candidate
 // database (not to be confused with the planner's database steps, the
 // operations it asks the controller to run).
-// +kubebuilder:validation:Enum=Freezing;Copying;Migrating;Ready
+// +kubebuilder:validation:Enum=Freezing;Copying;Replicating;Migrating;Ready
 type CandidateStep string
 
 const (
@@ -89,6 +93,10 @@ const (
 	// StepCopying: the active database is being copied: from a snapshot
 	// while it takes writes (a rehearsal), or frozen.
 	StepCopying CandidateStep = "Copying"
+	// StepReplicating: a Replicated cutover's next database is made and
+	// copies every table while it follows the live one, which keeps
+	// taking writes.
+	StepReplicating CandidateStep = "Replicating"
 	// StepMigrating: the migration Job runs against the copy.
 	StepMigrating CandidateStep = "Migrating"
 	// StepReady: the copy is migrated; the candidate may start on it.
@@ -120,11 +128,25 @@ type DatabaseCandidate struct {
 	// MigrationJob is the Job upgrading the copy, once created.
 	// +optional
 	MigrationJob string `json:"migrationJob,omitempty"`
+	// Cutover is how this release's cutover makes the next database, once
+	// it began.
+	// +optional
+	Cutover *CutoverStatus `json:"cutover,omitempty"`
 	// Migration is the revision (hash) of spec.database.migration's pod
 	// template that ran on the rehearsal copy: the cutover runs the same
 	// one, and a change starts the rehearsal over.
 	// +optional
 	Migration string `json:"migration,omitempty"`
+}
+
+// CutoverStatus says how a cutover makes the next database.
+type CutoverStatus struct {
+	// Method is Copy or Replicated.
+	Method CutoverMethod `json:"method"`
+	// Reason says why a Replicated cutover fell back to Copy (what
+	// replication could not carry); empty when the method is as asked.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 }
 
 // DatabaseCounters are pg_stat_database counters of one incarnation of a

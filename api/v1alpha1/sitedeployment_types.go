@@ -40,6 +40,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.strategy) || !has(self.strategy.previewReplicas) || self.strategy.previewReplicas <= (has(self.replicas) ? self.replicas : 1)",message="spec.strategy.previewReplicas must not exceed spec.replicas"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.database) || has(self.database)",message="spec.database cannot be removed once set: its databases (a frozen one included) would be left unmanaged; delete the SiteDeployment instead"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.database) || !has(self.database) || self.database.name == oldSelf.database.name",message="spec.database.name cannot change: the colors' databases are named after it"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.cutover) || !has(self.database.cutover.method) || self.database.cutover.method != 'Replicated' || !has(self.database.rehearse) || self.database.rehearse",message="spec.database.cutover.method Replicated needs spec.database.rehearse: the pre-promotion checks may write, and must never run against the database that goes live"
 type SiteDeploymentSpec struct {
 	// Replicas of the active color (and of a candidate once it is promoted).
 	// Also served by the scale subresource; changing it resizes the active
@@ -283,12 +284,84 @@ type DatabaseSpec struct {
 	// +optional
 	CopyTimeout *metav1.Duration `json:"copyTimeout,omitempty"`
 
+	// Cutover chooses how a rehearsed release's cutover makes the next
+	// database: Copy (the default) or Replicated (docs/sitedeployment.md,
+	// "The replicated cutover").
+	// +optional
+	Cutover *CutoverSpec `json:"cutover,omitempty"`
+
 	// RetainPrevious is how many previous color databases are kept (read-only) for rollback.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10
 	// +optional
 	RetainPrevious *int32 `json:"retainPrevious,omitempty"`
+}
+
+// CutoverMethod is how a rehearsed release's cutover makes the next database.
+// +kubebuilder:validation:Enum=Copy;Replicated
+type CutoverMethod string
+
+const (
+	// CutoverCopy freezes the live database, copies it (cloneMethod) and
+	// migrates the copy inside the freeze: writes are refused for about as
+	// long as a copy of the whole database takes.
+	CutoverCopy CutoverMethod = "Copy"
+	// CutoverReplicated keeps the next database current by logical
+	// replication from the live one while it takes writes; the migration
+	// runs on it and the candidate starts at full size on it (held
+	// read-only) before the freeze, which then lasts only until the next
+	// database applied the last writes.
+	CutoverReplicated CutoverMethod = "Replicated"
+)
+
+// CutoverFallback is what a Replicated cutover does when replication cannot
+// carry the release.
+// +kubebuilder:validation:Enum=Copy;Fail
+type CutoverFallback string
+
+const (
+	// FallbackCopy runs the copy cutover instead, saying why.
+	FallbackCopy CutoverFallback = "Copy"
+	// FallbackFail aborts the release, saying why; nothing was frozen.
+	FallbackFail CutoverFallback = "Fail"
+)
+
+// CutoverSpec chooses and bounds a rehearsed release's cutover.
+type CutoverSpec struct {
+	// Method is Copy or Replicated. Replicated needs wal_level=logical, a
+	// superuser admin role, free replication slots and a primary key (or
+	// replica identity) on every table, and a migration replication can
+	// carry (added tables, nullable columns or columns with defaults,
+	// indexes, widened types); otherwise onUnsupported decides.
+	// +kubebuilder:default=Copy
+	// +optional
+	Method CutoverMethod `json:"method,omitempty"`
+
+	// OnUnsupported is what a Replicated cutover does when the server or
+	// the migration cannot be replicated: Copy (the default) runs the copy
+	// cutover instead; Fail aborts the release. Either way a condition and
+	// an event name the cause, before anything is frozen.
+	// +kubebuilder:default=Copy
+	// +optional
+	OnUnsupported CutoverFallback `json:"onUnsupported,omitempty"`
+
+	// MaxLagBytes: the freeze of a Replicated cutover begins only once the
+	// next database is within this much of the live one's WAL; until then
+	// the release waits (within copyTimeout) and says how far behind it is.
+	// +kubebuilder:default=16777216
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MaxLagBytes *int64 `json:"maxLagBytes,omitempty"`
+
+	// CatchUpTimeout bounds the wait, inside the freeze, for the next
+	// database to apply the live one's last writes; a cutover that has not
+	// caught up by then makes the live database writable again and aborts.
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +optional
+	CatchUpTimeout *metav1.Duration `json:"catchUpTimeout,omitempty"`
 }
 
 // MigrationSpec is the Job that upgrades a copied database.

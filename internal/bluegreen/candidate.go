@@ -147,6 +147,12 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 	if !c.warm || !runsPinned(p.in.Deployments[c.idle], pinned(p.pins(c))) {
 		return p.scaleUp(c)
 	}
+	if switchNow, failed := p.dbCatchUp(c.target, c.activeColor); !switchNow {
+		if failed {
+			return stageRejected, true
+		}
+		return stageFull, false
+	}
 	p.soakAndSwitch(c, promoted)
 	return stageFull, false
 }

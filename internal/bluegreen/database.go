@@ -24,6 +24,8 @@ type DatabaseObserved struct {
 	// Existing lists the site's databases on the server (dbrelease.
 	// SiteDatabases), read only while status.database names none yet.
 	Existing []string
+	// Replication is read only for a Replicated cutover (NeedsReplication).
+	Replication *ReplicationObserved
 }
 
 func (o *DatabaseObserved) state(name string) dbrelease.State {
@@ -83,6 +85,8 @@ type DatabaseStep struct {
 	PrepareCopy string
 	// Baseline is the abandoned side's counters at the switch (ReportWrites).
 	Baseline *v1.DatabaseCounters
+	// Timeout bounds a CatchUp's wait inside the freeze.
+	Timeout time.Duration
 }
 
 // ColorDatabase is the database a color uses: <base>_<color>.
@@ -201,8 +205,11 @@ func (p *planner) dbReady(activeColor, idle v1.Color, target string) (ready, fai
 	if c == nil {
 		c = p.dbStart(idle, want)
 	}
-	if Rehearsing(c) {
+	switch {
+	case Rehearsing(c):
 		return p.dbRehearse(c, activeColor, idle, target)
+	case c.Stage == v1.StageCuttingOver:
+		return p.dbCutover(c, activeColor, idle, target)
 	}
 	return p.dbFreezeAndCopy(c, activeColor, idle, target)
 }

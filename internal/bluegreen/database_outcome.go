@@ -29,6 +29,9 @@ type DatabaseOutcome struct {
 	// FrozenFor is how long the abandoned side refused writes until the
 	// switch, when a MeasureFreeze measured it.
 	FrozenFor *time.Duration
+	// SwitchBaseline is the next database's counters after a CatchUp: the
+	// rows it applied from the live one are not writes since the switch.
+	SwitchBaseline *v1.DatabaseCounters
 }
 
 // RecordDatabaseOutcome folds what step did into d: a database moved aside
@@ -44,6 +47,9 @@ func RecordDatabaseOutcome(d *v1.DatabaseStatus, step DatabaseStep, o DatabaseOu
 	}
 	if o.WritesSinceSwitch != nil {
 		d.WritesSinceSwitch = *o.WritesSinceSwitch
+	}
+	if o.SwitchBaseline != nil {
+		d.SwitchBaseline = o.SwitchBaseline
 	}
 	if o.FrozenFor != nil {
 		d.LastFreezeDuration = &metav1.Duration{Duration: o.FrozenFor.Round(time.Millisecond)}

@@ -120,6 +120,11 @@ func (p *planner) dbSettle(activeColor v1.Color) (settled bool) {
 	}
 	p.dbCancel(activeColor.Other())
 	p.dbWritable()
+	if r := p.replication(); r != nil {
+		for _, name := range r.Leftovers {
+			p.dbStep(DatabaseStep{Op: OpDropReplication, Name: name, From: p.previousOrActive()})
+		}
+	}
 	if prev := p.in.Database.state(d.PreviousName); d.PreviousName != "" && prev.Exists && !prev.Frozen {
 		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.PreviousName})
 	}
@@ -143,10 +148,16 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 		if d.Candidate.Stage == v1.StageCuttingOver { // its final copy was not analyzed inside the freeze
 			p.dbStepAfterSwitch(DatabaseStep{Op: OpAnalyze, Name: next})
 		}
+		if cut := d.Candidate.Cutover; cut != nil {
+			d.LastCutover = cut.DeepCopy()
+			if cut.Method == v1.CutoverReplicated {
+				p.dbStepAfterSwitch(DatabaseStep{Op: OpDropReplication, Name: next, From: d.ActiveName})
+			}
+		}
 		d.PreviousName, d.PreviousSchemaRevision = d.ActiveName, d.SchemaRevision
 		d.ActiveName, d.SchemaRevision = next, d.Candidate.SchemaRevision
 		d.Candidate = nil
-		d.SwitchBaseline, d.WritesSinceSwitch = counters(p.in.Database.state(next)), 0
+		d.SwitchBaseline, d.WritesSinceSwitch = Counters(p.in.Database.state(next)), 0
 		p.dbStepAfterSwitch(DatabaseStep{Op: OpMeasureFreeze, Name: d.PreviousName})
 		p.dbStepAfterSwitch(DatabaseStep{Op: OpRetain})
 		p.event(false, v1.EventDatabaseSwitched, fmt.Sprintf("%s (schema revision %s) takes writes; %s stays read-only for rollback",
@@ -166,7 +177,8 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 	}
 }
 
-func counters(s dbrelease.State) *v1.DatabaseCounters {
+// Counters records s's counters, the baseline of writesSinceSwitch.
+func Counters(s dbrelease.State) *v1.DatabaseCounters {
 	c := &v1.DatabaseCounters{OID: int64(s.OID), XactCommit: s.XactCommit, TuplesWritten: s.TuplesWritten}
 	if !s.StatsReset.IsZero() {
 		c.StatsReset = &metav1.Time{Time: s.StatsReset}

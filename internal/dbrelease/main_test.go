@@ -19,7 +19,8 @@ import (
 var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
-	srv = pgtest.MustStart(pgtest.Options{})
+	// wal_level=logical: the replicated cutover is tested here too.
+	srv = pgtest.MustStart(pgtest.Options{Settings: map[string]string{"wal_level": "logical"}})
 	code := m.Run()
 	srv.Stop()
 	os.Exit(code)

@@ -31,10 +31,11 @@ func DropCopy(ctx context.Context, admin postgres.Conn, name string) (dropped bo
 		case err != nil:
 			return err
 		default:
-			if _, ours := d.marker(); !ours && len(sources) == 0 {
+			m, ours := d.marker()
+			if !ours && len(sources) == 0 {
 				return fmt.Errorf("cannot drop database %q: %w", name, ErrNotOurs)
 			}
-			if err := postgres.DropDatabase(ctx, c, name); err != nil {
+			if err := dropDatabase(ctx, c, admin, name, m.Source); err != nil {
 				return err
 			}
 			dropped = true
@@ -47,6 +48,16 @@ func DropCopy(ctx context.Context, admin postgres.Conn, name string) (dropped bo
 		return nil
 	})
 	return dropped, err
+}
+
+// dropDatabase drops one of this package's databases, and first the
+// replication into it, if any (a database with a subscription cannot be
+// dropped, and its slot would pin source's WAL).
+func dropDatabase(ctx context.Context, c *pgx.Conn, admin postgres.Conn, name, source string) error {
+	if err := DropReplication(ctx, admin, source, name); err != nil {
+		return err
+	}
+	return postgres.DropDatabase(ctx, c, name)
 }
 
 // copySources lists the databases that record a copy to name in progress.
@@ -83,11 +94,13 @@ func DropCopies(ctx context.Context, admin postgres.Conn, base string, keep []st
 		}
 		var complete []db
 		var drop []string
+		sources := map[string]string{}
 		for _, d := range dbs {
 			m, ok := postgres.ParseMarker(Tool, d.Comment)
 			if !ok || m.For != base || slices.Contains(keep, d.Name) {
 				continue
 			}
+			sources[d.Name] = m.Source
 			if unfinished(m.Role) || m.Role == RoleRehearsal {
 				drop = append(drop, d.Name)
 			} else {
@@ -102,7 +115,7 @@ func DropCopies(ctx context.Context, admin postgres.Conn, base string, keep []st
 		}
 		var errs []error
 		for _, name := range drop {
-			if err := postgres.DropDatabase(ctx, c, name); err != nil {
+			if err := dropDatabase(ctx, c, admin, name, sources[name]); err != nil {
 				errs = append(errs, err)
 				continue
 			}

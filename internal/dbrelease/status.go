@@ -109,7 +109,9 @@ func (s State) CopyOf(from, revision string, frozenSince time.Time) bool {
 // Unfinished reports whether s is a copy being made, or prepared for one.
 func (s State) Unfinished() bool { return s.Marked && unfinished(s.Marker.Role) }
 
-func unfinished(role string) bool { return role == RoleCopying || role == RolePrepared }
+func unfinished(role string) bool {
+	return role == RoleCopying || role == RolePrepared || role == RoleReplica
+}
 
 // RehearsalOf reports whether s is a complete rehearsal copy of from made
 // for revision.

@@ -26,6 +26,8 @@ var failureReasons = map[string]bool{
 	v1.ReasonCheckTimedOut:            true,
 	v1.ReasonProgressDeadlineExceeded: true,
 	v1.ReasonCopyFailed:               true,
+	v1.ReasonReplicationUnsupported:   true,
+	v1.ReasonCatchUpFailed:            true,
 	v1.ReasonMigrationFailed:          true,
 	v1.ReasonMigrationTimedOut:        true,
 }

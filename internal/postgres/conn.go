@@ -155,3 +155,8 @@ func Connect(ctx context.Context, c Conn, appName string) (*pgx.Conn, error) {
 	}
 	return conn, nil
 }
+
+// ConnInfo renders c as a libpq connection string, for a server that
+// connects on its own (a subscription's CONNECTION). It carries the
+// password: never log it.
+func (c Conn) ConnInfo() string { return c.dsn() }
