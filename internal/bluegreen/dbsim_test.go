@@ -33,6 +33,8 @@ type dbServer struct {
 	settled []string
 	// prepared is the last database prepared for a copy before a freeze.
 	prepared string
+	// replication plays logical replication (dbsim_replication_test.go).
+	replication simReplication
 }
 
 func (w *world) withDatabase(migration bool) {
@@ -65,7 +67,7 @@ func (s *dbServer) observe() *DatabaseObserved {
 			states[name] = s.get(name)
 		}
 	}
-	o := &DatabaseObserved{States: states, CopyErr: s.copyErr, Copying: s.stuck}
+	o := &DatabaseObserved{States: states, CopyErr: s.copyErr, Copying: s.stuck, Replication: s.observeReplication()}
 	if d := s.w.site.Status.Database; d == nil || d.ActiveName == "" {
 		for name := range s.dbs {
 			if name == "shop" || strings.HasPrefix(name, "shop_") {
@@ -162,6 +164,9 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 		}
 	case OpDropCopy:
 		delete(s.dbs, step.Name)
+		delete(s.replication.replicas, step.Name)
+	case OpReplicate, OpCatchUp, OpDropReplication:
+		s.runReplicationStep(step)
 	case OpReportWrites:
 		if step.Baseline != nil {
 			out.WritesSinceSwitch = ptr.To(dbrelease.WritesSince(Baseline(step.Baseline), st).Tuples)
