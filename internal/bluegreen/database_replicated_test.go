@@ -179,4 +179,3 @@ func TestACatchUpThatKeepsFailingUnfreezesAndAborts(t *testing.T) {
 	w.reconcile()
 	w.expectWritable("shop_blue")
 }
-
