@@ -32,8 +32,9 @@ func postgresServer(t *testing.T) *pgtest.Server {
 	t.Helper()
 	pgOnce.Do(func() {
 		pgServer, pgErr = pgtest.Start(pgtest.Options{
-			// A prepared transaction holds a lock across a manager restart.
-			Settings: map[string]string{"max_prepared_transactions": "4"}})
+			// A prepared transaction holds a lock across a manager restart;
+			// the replicated cutover needs logical decoding.
+			Settings: map[string]string{"max_prepared_transactions": "4", "wal_level": "logical"}})
 	})
 	if pgErr != nil {
 		t.Fatalf("cannot start PostgreSQL (run hack/install-deps.sh): %v", pgErr)
