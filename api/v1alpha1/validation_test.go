@@ -117,6 +117,14 @@ var invalidCases = []invalidCase{
 	{"database name with a hyphen", siteYAML, set("shop-db", "spec", "database", "name"), "spec.database.name"},
 	{"database name without room for the color suffix", siteYAML, set(strings.Repeat("s", 58), "spec", "database", "name"), "spec.database.name"},
 	{"unknown clone method", siteYAML, set("Snapshot", "spec", "database", "cloneMethod"), "spec.database.cloneMethod"},
+	{"replicated cutover without a rehearsal", siteYAML, func(o map[string]any) {
+		set(false, "spec", "database", "rehearse")(o)
+		set("Replicated", "spec", "database", "cutover", "method")(o)
+	}, "spec.database.cutover.method Replicated needs spec.database.rehearse"},
+	{"unknown cutover method", siteYAML, set("Snapshot", "spec", "database", "cutover", "method"), "spec.database.cutover.method"},
+	{"unknown cutover fallback", siteYAML, set("Retry", "spec", "database", "cutover", "onUnsupported"), "spec.database.cutover.onUnsupported"},
+	{"negative maxLagBytes", siteYAML, set(int64(-1), "spec", "database", "cutover", "maxLagBytes"), "spec.database.cutover.maxLagBytes"},
+	{"catchUpTimeout not a duration", siteYAML, set("ten seconds", "spec", "database", "cutover", "catchUpTimeout"), "spec.database.cutover.catchUpTimeout"},
 	{"database without schemaRevision", siteYAML, drop("spec", "database", "schemaRevision"), "spec.database.schemaRevision"},
 	{"revisionHistoryLimit zero", siteYAML, set(int64(0), "spec", "revisionHistoryLimit"), "spec.revisionHistoryLimit"},
 	{"no upstreams", siteYAML, set([]any{}, "spec", "promotion", "upstreams"), "spec.promotion.upstreams"},

@@ -68,6 +68,8 @@ func BenchmarkWriteFreeze(b *testing.B) {
 func startCopyServer(b *testing.B) *pgtest.Server {
 	settings := map[string]string{
 		"max_wal_size": "8GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "256MB", "shared_buffers": "256MB",
+		// The replicated cutover decodes the WAL (BenchmarkCutoverWindow).
+		"wal_level": "logical",
 	}
 	for _, kv := range strings.Split(os.Getenv("BENCH_PG_SETTINGS"), ";") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
