@@ -28,12 +28,15 @@ const migrationSQL = "ALTER TABLE items ADD COLUMN priority int NOT NULL DEFAULT
 // database is copied from a snapshot while it keeps taking writes, the
 // migration Job (psql) runs on the copy, v2 starts on it, and approval is
 // awaited: every write is acknowledged through the rehearsal and the wait.
-// On approval the cutover: the active database is frozen, copied again,
-// migrated again by the same Job template, and v2 takes traffic on the
-// final copy. Every write acknowledged (201), during the rehearsal and the
-// wait too, is in the new database afterwards; writes during the cutover
-// are refused with SQLSTATE 25006 and nothing else; writes after the switch
-// land in the new database. An abort then brings back the old color on its
+// On approval the replicated cutover (spec.database.cutover.method
+// Replicated): the next database follows the active one by logical
+// replication while it keeps acknowledging writes, is migrated again by
+// the same Job template, v2 starts on it held read-only, and only then is
+// the active database frozen, for the catch-up and the switch. Every write
+// acknowledged (201), during the rehearsal, the wait and the replication
+// too, is in the new database afterwards; writes during the catch-up are
+// refused with SQLSTATE 25006 and nothing else; writes after the switch
+// land in the new database (its sequence past the old one's). An abort then brings back the old color on its
 // old database: old schema, every row it acknowledged, writable again, with
 // the new side's transactions reported as not carried back.
 func testSchemaRelease(t *testing.T) {
@@ -41,7 +44,7 @@ func testSchemaRelease(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t)
 	c := crClient(t)
-	pg, err := pgtest.Start(pgtest.Options{})
+	pg, err := pgtest.Start(pgtest.Options{Settings: map[string]string{"wal_level": "logical"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +58,7 @@ func testSchemaRelease(t *testing.T) {
 		ConnectionSecretRef: deployv1alpha1.SecretReference{Name: "shop-db-admin"},
 		Name:                "shop",
 		SchemaRevision:      "1",
+		Cutover:             &deployv1alpha1.CutoverSpec{Method: deployv1alpha1.CutoverReplicated, OnUnsupported: deployv1alpha1.FallbackFail},
 		Migration: &deployv1alpha1.MigrationSpec{
 			Template: migrationPod(),
 			Timeout:  &metav1.Duration{Duration: 2 * time.Minute},
@@ -109,8 +113,8 @@ func testSchemaRelease(t *testing.T) {
 	t.Logf("v2 (%s) rehearsed on shop_green in %s; %d writes acknowledged meanwhile and %d during the wait, none refused",
 		rev2, rehearsed.Sub(start).Round(time.Millisecond), duringRehearsal, len(res)-duringRehearsal)
 
-	// The approval: the cutover freezes shop_blue, copies and migrates it
-	// again, and v2 takes traffic on the final copy.
+	// The approval: shop_green follows shop_blue by replication and is
+	// migrated again; shop_blue is frozen only for the catch-up and switch.
 	approved := time.Now()
 	env.Kubectl(t, "-n", ns, "annotate", "sdep", "shop", deployv1alpha1.AnnotationPromote+"="+rev2)
 	_, switchedAt := waitSwitch(t, c, ns, "shop", rev1, 3*time.Minute)
@@ -120,6 +124,13 @@ func testSchemaRelease(t *testing.T) {
 	})
 	if sd.Status.ActiveColor != deployv1alpha1.Green {
 		t.Fatalf("active color %s after the release, want green", sd.Status.ActiveColor)
+	}
+	if lc := sd.Status.Database.LastCutover; lc == nil || lc.Method != deployv1alpha1.CutoverReplicated {
+		t.Fatalf("status.database.lastCutover = %+v; want Replicated", lc)
+	}
+	if left := queryInt(t, pg, "postgres", "SELECT count(*) FROM pg_replication_slots")+
+		queryInt(t, pg, "postgres", "SELECT count(*) FROM pg_subscription")+queryInt(t, pg, "shop_blue", "SELECT count(*) FROM pg_publication"); left != 0 {
+		t.Fatalf("%d replication slots, subscriptions or publications left behind after the switch", left)
 	}
 	frozenSince := sd.Status.Database.FrozenSince.Time
 	checkMigrationJobs(t, ns, 2)
