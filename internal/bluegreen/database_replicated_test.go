@@ -179,3 +179,57 @@ func TestACatchUpThatKeepsFailingUnfreezesAndAborts(t *testing.T) {
 	w.reconcile()
 	w.expectWritable("shop_blue")
 }
+
+// A manager that stops after any decision's database steps and object
+// writes, before its status write, resumes: the same replica is followed,
+// migrated once, the switch is made once, and nothing is left behind.
+func TestReplicatedCutoverResumesAfterARestartAtEveryStep(t *testing.T) {
+	w := replicatedWorld(t, v1.FallbackCopy)
+	r2 := w.siteRev()
+	w.annotate(v1.AnnotationPromote, r2)
+	w.step(true)
+	w.available(v1.Green)
+	w.step(true)
+	w.expectStage(v1.StageCuttingOver, v1.StepReplicating)
+	oid := w.db.get("shop_green").OID
+	w.step(true)
+	w.expectStage(v1.StageCuttingOver, v1.StepMigrating)
+	w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
+	w.step(true)
+	w.step(true)
+	w.expectStage(v1.StageCuttingOver, v1.StepReady)
+	if w.db.get("shop_green").OID != oid {
+		t.Fatal("the replica was made again after a restart")
+	}
+	w.expectWritable("shop_blue")
+	switches := w.switches
+	w.available(v1.Green)
+	w.step(true)
+	w.expect(v1.PhaseHealthy, v1.Green, r2)
+	if w.switches-switches != 1 || w.db.replication.caughtUp != 1 || len(w.db.replication.replicas) != 0 {
+		t.Fatalf("%d switches, %d catch-ups, replication left %v; want one of each, none left", w.switches-switches, w.db.replication.caughtUp, w.db.replication.replicas)
+	}
+	if d := w.site.Status.Database; d.ActiveName != "shop_green" || d.LastCutover == nil || d.LastCutover.Method != v1.CutoverReplicated {
+		t.Fatalf("after the switch: %+v", d)
+	}
+}
+
+// Replication objects a crash left behind (the drop after a switch never
+// ran) are dropped by the steady site.
+func TestLeftoverReplicationIsDroppedOnceSteady(t *testing.T) {
+	w := replicatedWorld(t, v1.FallbackCopy)
+	w.promoteToReplica()
+	w.reconcile()
+	w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
+	w.reconcile()
+	w.reconcile()
+	w.available(v1.Green)
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Green, w.siteRev())
+	w.db.replication.replicas = map[string]*simReplica{"shop_green": {synced: true}} // as if the drop never ran
+	w.db.ops()
+	w.reconcile()
+	if got := w.db.ops(); !slices.Contains(got, "DropReplication shop_green") || len(w.db.replication.replicas) != 0 {
+		t.Fatalf("a steady site ran %q and left %v", got, w.db.replication.replicas)
+	}
+}
