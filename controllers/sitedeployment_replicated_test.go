@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,4 +84,60 @@ func TestReplicatedCutoverRefusesWritesOnlyForTheCatchUp(t *testing.T) {
 	sqlExec(t, srv, s.db(v1.Green), "INSERT INTO events (note) VALUES ('after the switch')", "INSERT INTO items VALUES (22, 'after', 1)")
 	refusesWrites(t, srv, s.db(v1.Blue))
 	eventually(t, "no replication left behind", func() error { return replicationLeftovers(t, srv, s.db(v1.Blue)) })
+}
+
+// replicatingToMigration approves r2 and plays the replicated cutover up
+// to the next database's migration Job (the replica follows live then).
+func replicatingToMigration(t *testing.T, srv *pgtest.Server, s *site, r2, rehearsalJob string) string {
+	t.Helper()
+	s.annotate(v1.AnnotationPromote, r2)
+	s.waitStage(v1.StageCuttingOver, v1.StepFreezing)
+	s.available(v1.Green, r2, 0)
+	s.waitStage(v1.StageCuttingOver, v1.StepMigrating)
+	var job string
+	eventually(t, "the next database's migration Job", func() error {
+		for name := range s.migrationJobs() {
+			if name != rehearsalJob {
+				job = name
+				return nil
+			}
+		}
+		return fmt.Errorf("only the rehearsal's")
+	})
+	if err := replicationLeftovers(t, srv, s.db(v1.Blue)); err == nil {
+		t.Fatal("no replication while the next database follows live")
+	}
+	return job
+}
+
+// A replicated cutover that ends before its switch (its migration fails
+// on the next database, or the site is deleted) drops the replica with its
+// slot, subscription and publication; live never froze.
+func TestAReplicatedCutoverEndedBeforeItsSwitchLeavesNothingBehind(t *testing.T) {
+	for _, end := range []string{"migration fails", "site deleted"} {
+		t.Run(end, func(t *testing.T) {
+			srv := postgresServer(t)
+			s, r1 := schemaSite(t, srv, "rp_end", manualPromotion, replicatedCutover)
+			rehearsalJob, r2 := rehearseToApproval(t, srv, s)
+			job := replicatingToMigration(t, srv, s, r2, rehearsalJob)
+			if end == "site deleted" {
+				if err := k8sClient.Delete(t.Context(), s.get()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s.finishJob(job, false)
+				sd := s.waitActive(v1.PhaseDegraded, v1.Blue, r1)
+				if c := condition(sd, v1.ConditionDegraded); c == nil || c.Reason != v1.ReasonMigrationFailed || !strings.HasPrefix(c.Message, "cutover: ") {
+					t.Fatalf("Degraded condition %+v", c)
+				}
+			}
+			eventually(t, "the replica and its replication dropped", func() error {
+				if n := sqlInt(t, srv, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '"+s.db(v1.Green)+"'"); n != 0 {
+					return fmt.Errorf("the replica is still there")
+				}
+				return replicationLeftovers(t, srv, s.db(v1.Blue))
+			})
+			sqlExec(t, srv, s.db(v1.Blue), "INSERT INTO items VALUES (40, 'after')")
+		})
+	}
 }
