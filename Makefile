@@ -62,7 +62,7 @@ test: deps manifests generate fmt vet cluster-tools helm ## Unit, envtest, Postg
 
 .PHONY: bench
 bench: envtest ## Benchmarks with ratios against baselines measured in the same run.
-	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|WriteFreeze|RehearsedRelease)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
+	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|WriteFreeze|RehearsedRelease|CutoverWindow)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
 
 .PHONY: bench-cluster
 bench-cluster: cluster-tools ## The switch at scale on the local cluster (kcm, scheduler, kwok nodes): BENCH_CLUSTER_SITES=100,300,1000,3000.

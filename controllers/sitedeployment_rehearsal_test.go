@@ -39,6 +39,23 @@ func (s *site) migrationJobs() map[string]*batchv1.Job {
 	return out
 }
 
+// nextMigrationJob waits for the cutover's migration Job, the one after
+// the rehearsal's, and returns its name.
+func (s *site) nextMigrationJob(rehearsalJob string) string {
+	s.t.Helper()
+	var job string
+	eventually(s.t, "the cutover's migration Job", func() error {
+		for name := range s.migrationJobs() {
+			if name != rehearsalJob {
+				job = name
+				return nil
+			}
+		}
+		return fmt.Errorf("only the rehearsal's")
+	})
+	return job
+}
+
 // waitStage waits for the candidate database at stage and step.
 func (s *site) waitStage(stage v1.DatabaseStage, step v1.CandidateStep) *v1.SiteDeployment {
 	s.t.Helper()
@@ -96,16 +113,7 @@ func cutOverToFinalMigration(t *testing.T, srv *pgtest.Server, s *site, r2, rehe
 	if n := sqlInt(t, srv, s.db(v1.Blue), "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'items' AND last_vacuum IS NOT NULL"); n != 1 {
 		t.Fatal("the live database was not vacuumed before its freeze")
 	}
-	var job string
-	eventually(t, "the final copy's migration Job", func() error {
-		for name := range s.migrationJobs() {
-			if name != rehearsalJob {
-				job = name
-				return nil
-			}
-		}
-		return fmt.Errorf("only the rehearsal's")
-	})
+	job := s.nextMigrationJob(rehearsalJob)
 	// The frozen side's rows are all there, those written during the
 	// rehearsal and the wait too; the final copy is not migrated yet.
 	live, final := sqlInt(t, srv, s.db(v1.Blue), "SELECT count(*) FROM items"), sqlInt(t, srv, s.db(v1.Green), "SELECT count(*) FROM items")

@@ -47,16 +47,7 @@ func TestReplicatedCutoverRefusesWritesOnlyForTheCatchUp(t *testing.T) {
 	// The live side takes writes while the next database follows it, and
 	// while the migration runs there.
 	sqlExec(t, srv, s.db(v1.Blue), "INSERT INTO items VALUES (20, 'while it follows')", "INSERT INTO events (note) VALUES ('while it follows')")
-	var job string
-	eventually(t, "the next database's migration Job", func() error {
-		for name := range s.migrationJobs() {
-			if name != rehearsalJob {
-				job = name
-				return nil
-			}
-		}
-		return fmt.Errorf("only the rehearsal's")
-	})
+	job := s.nextMigrationJob(rehearsalJob)
 	sqlExec(t, srv, s.db(v1.Green), migrationSQL)
 	s.finishJob(job, true)
 	s.waitStage(v1.StageCuttingOver, v1.StepReady)
@@ -94,16 +85,7 @@ func replicatingToMigration(t *testing.T, srv *pgtest.Server, s *site, r2, rehea
 	s.waitStage(v1.StageCuttingOver, v1.StepFreezing)
 	s.available(v1.Green, r2, 0)
 	s.waitStage(v1.StageCuttingOver, v1.StepMigrating)
-	var job string
-	eventually(t, "the next database's migration Job", func() error {
-		for name := range s.migrationJobs() {
-			if name != rehearsalJob {
-				job = name
-				return nil
-			}
-		}
-		return fmt.Errorf("only the rehearsal's")
-	})
+	job := s.nextMigrationJob(rehearsalJob)
 	if err := replicationLeftovers(t, srv, s.db(v1.Blue)); err == nil {
 		t.Fatal("no replication while the next database follows live")
 	}

@@ -41,6 +41,18 @@ func (w *world) promoteToReplica() {
 	w.expectWritable("shop_blue")
 }
 
+// replicaReady runs the cutover until the candidate starts on the
+// migrated replica, held read-only.
+func (w *world) replicaReady() {
+	w.t.Helper()
+	w.promoteToReplica()
+	w.reconcile()
+	w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
+	w.reconcile()
+	w.reconcile()
+	w.expectStage(v1.StageCuttingOver, v1.StepReady)
+}
+
 func TestReplicatedCutoverFreezesOnlyInTheDecisionThatSwitches(t *testing.T) {
 	w := replicatedWorld(t, v1.FallbackCopy)
 	r1, r2 := w.site.Status.ActiveRevision, w.siteRev()
@@ -136,11 +148,7 @@ func TestAMigrationReplicationCannotCarryFallsBackBeforeTheFreeze(t *testing.T) 
 
 func TestReplicatedCutoverWaitsForTheLagAndGivesUpWithoutFreezing(t *testing.T) {
 	w := replicatedWorld(t, v1.FallbackCopy)
-	w.promoteToReplica()
-	w.reconcile()
-	w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
-	w.reconcile()
-	w.reconcile()
+	w.replicaReady()
 	w.db.replication.lag = 64 << 20
 	w.available(v1.Green)
 	w.reconcile()
@@ -162,11 +170,7 @@ func TestReplicatedCutoverWaitsForTheLagAndGivesUpWithoutFreezing(t *testing.T) 
 
 func TestACatchUpThatKeepsFailingUnfreezesAndAborts(t *testing.T) {
 	w := replicatedWorld(t, v1.FallbackCopy)
-	w.promoteToReplica()
-	w.reconcile()
-	w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
-	w.reconcile()
-	w.reconcile()
+	w.replicaReady()
 	w.available(v1.Green)
 	// The switching decision's catch-up failed: live stays frozen, the
 	// switch was never written (as the controller leaves it).
@@ -218,11 +222,7 @@ func TestReplicatedCutoverResumesAfterARestartAtEveryStep(t *testing.T) {
 // ran) are dropped by the steady site.
 func TestLeftoverReplicationIsDroppedOnceSteady(t *testing.T) {
 	w := replicatedWorld(t, v1.FallbackCopy)
-	w.promoteToReplica()
-	w.reconcile()
-	w.finishJob(w.site.Status.Database.Candidate.MigrationJob, true)
-	w.reconcile()
-	w.reconcile()
+	w.replicaReady()
 	w.available(v1.Green)
 	w.reconcile()
 	w.expect(v1.PhaseHealthy, v1.Green, w.siteRev())

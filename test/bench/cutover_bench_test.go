@@ -1,22 +1,13 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/test/testenv"
 )
 
 // BenchmarkCutoverWindow measures the write-unavailability window of a
@@ -38,48 +29,19 @@ func BenchmarkCutoverWindow(b *testing.B) {
 	methods := envList("BENCH_CUTOVERS", []string{string(v1.CutoverCopy), string(v1.CutoverReplicated)})
 	rounds := envInt("BENCH_CUTOVER_ROUNDS", 1)
 	jobs := envInt("BENCH_JOBS", 2)
-	ctrllog.SetLogger(logr.Discard())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := startCopyServer(b)
-	defer srv.Stop()
-	manager := buildManager(b)
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	ns := "bench"
-	for _, obj := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db-admin", Namespace: ns}, StringData: map[string]string{
-			"host": srv.Host, "port": strconv.Itoa(srv.Port), "username": srv.User, "password": srv.Password, "sslmode": "disable"}}} {
-		if err := env.Client.Create(ctx, obj); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := startPlayer(ctx, env, ns); err != nil {
-		b.Fatal(err)
-	}
-	migrations := startMigrationPlayer(ctx, b, env.Client, srv, ns)
-	watcher, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mgr, err := startManager(b, manager, env.KubeConfig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer mgr.stop()
+	rig := startReleaseRig(b)
+	defer rig.stop()
+	ctx, srv := rig.ctx, rig.srv
 	fmt.Printf("\ncutover benchmark: PostgreSQL %d (wal_level=logical), jobs %d, CPUs %d, sizes %v MB, methods %v, %d rounds, a writer without pause, "+
 		"migration: ADD COLUMN + CREATE INDEX on a third of the data\n", srv.Version, jobs, numCPU(), sizes, methods, rounds)
 	fmt.Printf("%-7s %-10s %7s %9s %9s %9s %10s %s\n", "size", "cutover", "copyMB", "rawCopyS", "windowS", "freezeS", "window/raw", "verdict (Replicated: window <= 2 s)")
 	for _, size := range sizes {
 		b.Run(fmt.Sprintf("%dMB", size), func(b *testing.B) {
-			r := &rehearsalRun{b: b, ctx: ctx, c: watcher, srv: srv, ns: ns, name: fmt.Sprintf("co%d", size), jobs: jobs, migrations: migrations}
+			r := rig.run(b, fmt.Sprintf("co%d", size), jobs)
 			r.setUp(size)
 			for range rounds {
 				for _, method := range methods {
-					updateSite(b, ctx, watcher, ns, r.name, func(sd *v1.SiteDeployment) {
+					updateSite(b, ctx, rig.watcher, rig.ns, r.name, func(sd *v1.SiteDeployment) {
 						sd.Spec.Database.Cutover = &v1.CutoverSpec{Method: v1.CutoverMethod(method), OnUnsupported: v1.FallbackFail}
 					})
 					res := r.release(5 * time.Second)

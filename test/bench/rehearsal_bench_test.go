@@ -52,45 +52,16 @@ func BenchmarkRehearsedRelease(b *testing.B) {
 	delays := envSizes("BENCH_APPROVAL_DELAYS_S", []int{10, 60})
 	jobs := envInt("BENCH_JOBS", 2)
 	rounds := envInt("BENCH_ROUNDS", 3)
-	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime; the figures are the output
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv := startCopyServer(b)
-	defer srv.Stop()
-	manager := buildManager(b)
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	ns := "bench"
-	for _, obj := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db-admin", Namespace: ns}, StringData: map[string]string{
-			"host": srv.Host, "port": strconv.Itoa(srv.Port), "username": srv.User, "password": srv.Password, "sslmode": "disable"}}} {
-		if err := env.Client.Create(ctx, obj); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := startPlayer(ctx, env, ns); err != nil {
-		b.Fatal(err)
-	}
-	migrations := startMigrationPlayer(ctx, b, env.Client, srv, ns)
-	watcher, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Client.Scheme()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mgr, err := startManager(b, manager, env.KubeConfig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer mgr.stop()
+	rig := startReleaseRig(b)
+	defer rig.stop()
+	srv := rig.srv
 	fmt.Printf("\nrehearsed-release benchmark: PostgreSQL %d, jobs %d, CPUs %d, sizes %v MB, approval %v s after AwaitingPromotion, %d rounds, "+
 		"cloneMethod Dump, migration: ADD COLUMN + CREATE INDEX on a third of the data\n", srv.Version, jobs, numCPU(), sizes, delays, rounds)
 	fmt.Printf("%-7s %6s %7s %8s %8s %8s %9s %9s %8s %9s %s\n", "size", "delayS", "copyMB", "copyS", "migrS", "windowS", "freezeS", "startS", "ratio*", "targetS", "verdict")
 	fmt.Println("ratio* = (window - start) / (raw copy + migration), at most 1.2 on target")
 	for _, size := range sizes {
 		b.Run(fmt.Sprintf("%dMB", size), func(b *testing.B) {
-			r := &rehearsalRun{b: b, ctx: ctx, c: watcher, srv: srv, ns: ns, name: fmt.Sprintf("rh%d", size), jobs: jobs, migrations: migrations}
+			r := rig.run(b, fmt.Sprintf("rh%d", size), jobs)
 			r.setUp(size)
 			rows := map[int][]rehearsalRow{}
 			for range rounds { // the delays alternate, so drift of the machine touches each alike
@@ -113,6 +84,62 @@ func BenchmarkRehearsedRelease(b *testing.B) {
 				fmt.Sprintf("%dMB", size), delays, windows, ratios)
 		})
 	}
+}
+
+// releaseRig is what the release benchmarks run on: a PostgreSQL server
+// (wal_level=logical), a real API server with a namespace and the admin
+// Secret, the players of the Deployment controller and of the migration
+// Jobs, and the manager as a process.
+type releaseRig struct {
+	ctx        context.Context
+	cancel     context.CancelFunc
+	srv        *pgtest.Server
+	env        *testenv.Env
+	watcher    client.WithWatch
+	migrations *migrationPlayer
+	mgr        *managerProcess
+	ns         string
+}
+
+func startReleaseRig(b *testing.B) *releaseRig {
+	ctrllog.SetLogger(logr.Discard()) // envtest logs through controller-runtime; the figures are the output
+	r := &releaseRig{ns: "bench"}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.srv = startCopyServer(b)
+	manager := buildManager(b)
+	var err error
+	if r.env, err = testenv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	for _, obj := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db-admin", Namespace: r.ns}, StringData: map[string]string{
+			"host": r.srv.Host, "port": strconv.Itoa(r.srv.Port), "username": r.srv.User, "password": r.srv.Password, "sslmode": "disable"}}} {
+		if err := r.env.Client.Create(r.ctx, obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := startPlayer(r.ctx, r.env, r.ns); err != nil {
+		b.Fatal(err)
+	}
+	r.migrations = startMigrationPlayer(r.ctx, b, r.env.Client, r.srv, r.ns)
+	if r.watcher, err = client.NewWithWatch(r.env.Config, client.Options{Scheme: r.env.Client.Scheme()}); err != nil {
+		b.Fatal(err)
+	}
+	if r.mgr, err = startManager(b, manager, r.env.KubeConfig); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+func (r *releaseRig) run(b *testing.B, name string, jobs int) *rehearsalRun {
+	return &rehearsalRun{b: b, ctx: r.ctx, c: r.watcher, srv: r.srv, ns: r.ns, name: name, jobs: jobs, migrations: r.migrations}
+}
+
+func (r *releaseRig) stop() {
+	r.mgr.stop()
+	r.cancel()
+	_ = r.env.Stop()
+	r.srv.Stop()
 }
 
 // rehearsalRow is one release and its baseline, in seconds.
