@@ -128,8 +128,8 @@ func testSchemaRelease(t *testing.T) {
 	if lc := sd.Status.Database.LastCutover; lc == nil || lc.Method != deployv1alpha1.CutoverReplicated {
 		t.Fatalf("status.database.lastCutover = %+v; want Replicated", lc)
 	}
-	if left := queryInt(t, pg, "postgres", "SELECT count(*) FROM pg_replication_slots")+
-		queryInt(t, pg, "postgres", "SELECT count(*) FROM pg_subscription")+queryInt(t, pg, "shop_blue", "SELECT count(*) FROM pg_publication"); left != 0 {
+	if left := queryInt(t, pg, "postgres", "SELECT count(*) FROM pg_replication_slots") +
+		queryInt(t, pg, "postgres", "SELECT count(*) FROM pg_subscription") + queryInt(t, pg, "shop_blue", "SELECT count(*) FROM pg_publication"); left != 0 {
 		t.Fatalf("%d replication slots, subscriptions or publications left behind after the switch", left)
 	}
 	frozenSince := sd.Status.Database.FrozenSince.Time
