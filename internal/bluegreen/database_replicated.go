@@ -181,10 +181,10 @@ func (p *planner) dbReplicate(c *v1.DatabaseCandidate, activeColor, idle v1.Colo
 		return false, false
 	}
 	if replica && r.Replica.Subscribed && !r.Replica.Enabled {
-		return p.replicaUnfit(c, activeColor, target, dbrelease.ErrReplicationStopped.Error())
+		return p.replicaUnfit(c, activeColor, idle, target, dbrelease.ErrReplicationStopped.Error())
 	}
 	if !replica || !r.Replica.Synced || p.in.Database.Copying {
-		return p.dbFollow(c, activeColor, target)
+		return p.dbFollow(c, activeColor, idle, target)
 	}
 	d.SetName(idle, c.Name)
 	if c.Step != v1.StepReady && p.spec.Database.Migration != nil {
@@ -199,7 +199,7 @@ func (p *planner) dbReplicate(c *v1.DatabaseCandidate, activeColor, idle v1.Colo
 		return false, false
 	}
 	if len(r.Conflicts) > 0 { // read after the hold, so after the migration
-		return p.replicaUnfit(c, activeColor, target, "the migration cannot be replicated: "+strings.Join(r.Conflicts, "; "))
+		return p.replicaUnfit(c, activeColor, idle, target, "the migration cannot be replicated: "+strings.Join(r.Conflicts, "; "))
 	}
 	c.Step = v1.StepReady
 	return true, false
@@ -207,7 +207,7 @@ func (p *planner) dbReplicate(c *v1.DatabaseCandidate, activeColor, idle v1.Colo
 
 // dbFollow makes the next database follow the live one until every table
 // is copied, within copyTimeout.
-func (p *planner) dbFollow(c *v1.DatabaseCandidate, activeColor v1.Color, target string) (ready, failed bool) {
+func (p *planner) dbFollow(c *v1.DatabaseCandidate, activeColor, idle v1.Color, target string) (ready, failed bool) {
 	d := p.st.Database
 	if p.copyTimedOut(c) {
 		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("cutover: replicating %s to %s did not copy every table within copyTimeout (%s)%s",
@@ -215,7 +215,7 @@ func (p *planner) dbFollow(c *v1.DatabaseCandidate, activeColor v1.Color, target
 		return false, true
 	}
 	if msg := p.in.Database.CopyErr; msg != "" {
-		return p.replicaUnfit(c, activeColor, target, "replicating failed: "+msg)
+		return p.replicaUnfit(c, activeColor, idle, target, "replicating failed: "+msg)
 	}
 	p.dbStep(DatabaseStep{Op: OpReplicate, Name: c.Name, From: d.ActiveName, SchemaRevision: c.SchemaRevision})
 	c.Step = v1.StepReplicating
@@ -225,8 +225,12 @@ func (p *planner) dbFollow(c *v1.DatabaseCandidate, activeColor v1.Color, target
 }
 
 // replicaUnfit gives up the replica (its replication with it) and falls
-// back or fails.
-func (p *planner) replicaUnfit(c *v1.DatabaseCandidate, activeColor v1.Color, target, why string) (ready, failed bool) {
+// back or fails, once no pod of the idle color runs on it any more.
+func (p *planner) replicaUnfit(c *v1.DatabaseCandidate, activeColor, idle v1.Color, target, why string) (ready, failed bool) {
+	if !p.stopPods(idle) {
+		p.dbProgress(c, fmt.Sprintf("stopping %s's pods before dropping the replica %s: %s", idle, c.Name, why))
+		return false, false
+	}
 	p.dbStep(DatabaseStep{Op: OpStopCopy, Name: c.Name})
 	p.dbStep(DatabaseStep{Op: OpDropCopy, Name: c.Name})
 	if _, failed := p.cannotReplicate(c, activeColor, target, why); failed {

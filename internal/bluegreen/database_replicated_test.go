@@ -233,3 +233,23 @@ func TestLeftoverReplicationIsDroppedOnceSteady(t *testing.T) {
 		t.Fatalf("a steady site ran %q and left %v", got, w.db.replication.replicas)
 	}
 }
+
+// A replica whose subscription stops on an apply error once the candidate
+// runs on it (a constraint that rejects a row written later) is dropped
+// only after the candidate's pods stopped, and the cutover copies instead.
+func TestAReplicaThatStopsUnderTheCandidateIsDroppedAfterItsPods(t *testing.T) {
+	w := replicatedWorld(t, v1.FallbackCopy)
+	w.replicaReady()
+	w.db.replication.replicas["shop_green"].stopped = true
+	w.db.ops()
+	w.reconcile()
+	if w.replicas(v1.Green) != 0 || !w.db.get("shop_green").Exists || !strings.Contains(w.site.Status.Message, "stopping green's pods before dropping the replica") {
+		t.Fatalf("green at %d, replica exists %v: %s", w.replicas(v1.Green), w.db.get("shop_green").Exists, w.site.Status.Message)
+	}
+	w.available(v1.Green) // its pods are gone
+	w.reconcile()
+	if w.db.get("shop_green").Exists || w.site.Status.Database.Candidate.Cutover.Method != v1.CutoverCopy {
+		t.Fatalf("the replica was not dropped for a copy: %+v", w.site.Status.Database.Candidate)
+	}
+	w.expectWritable("shop_blue")
+}
