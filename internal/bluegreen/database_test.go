@@ -82,7 +82,7 @@ func TestSchemaReleaseFreezesCopiesMigratesStartsAndSwitches(t *testing.T) {
 	w.expectOps("MeasureFreeze shop_blue", "Retain ")
 	d := w.site.Status.Database
 	if d.ActiveName != "shop_green" || d.SchemaRevision != "2" || d.PreviousName != "shop_blue" || d.PreviousSchemaRevision != "1" ||
-		d.Blue != "shop_blue" || d.Green != "shop_green" || d.Candidate != nil || d.FrozenSince == nil || d.SwitchBaseline.XactCommit != 2 ||
+		d.Blue != "shop_blue" || d.Green != "shop_green" || d.Candidate != nil || d.FrozenSince == nil || d.SwitchBaseline.RowsWritten == nil || *d.SwitchBaseline.RowsWritten != 2 ||
 		d.LastFreezeDuration == nil || d.LastFreezeDuration.Duration != w.now.Sub(d.FrozenSince.Time) {
 		t.Fatalf("status.database after the switch: %+v", d)
 	}
