@@ -255,6 +255,13 @@ func (in *DatabaseRefreshStatus) DeepCopyInto(out *DatabaseRefreshStatus) {
 		*out = new(RefreshRecord)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.Actions != nil {
+		in, out := &in.Actions, &out.Actions
+		*out = make([]ActionStatus, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]metav1.Condition, len(*in))
