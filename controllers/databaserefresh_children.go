@@ -139,20 +139,28 @@ func (r *DatabaseRefreshReconciler) applyCronJob(ctx context.Context, stored, de
 }
 
 // reconcileRefreshNow starts one Job for a new refresh-now token, from the
-// CronJob's job template. It waits while the spec is blocked or another
-// refresh runs (two refreshes of one database must not overlap), and
-// records the token once its Job exists, or the Job it waits behind.
+// CronJob's job template. It waits while the spec is blocked or a scheduled
+// refresh runs (two refreshes of one database must not overlap), merges
+// the token into a refresh-now that runs (refreshjob.MergeInto), and
+// records the token once its Job exists or it was merged, or the Job it
+// waits behind.
 func (r *DatabaseRefreshReconciler) reconcileRefreshNow(ctx context.Context, dr *deployv1alpha1.DatabaseRefresh, cj *batchv1.CronJob, jobs map[string]*batchv1.Job, obs *refreshjob.Observation) error {
 	token := dr.Annotations[deployv1alpha1.AnnotationRefreshNow]
 	if token == "" || token == dr.Status.LastRefreshNowToken {
 		return nil
 	}
+	obs.RefreshNowRequested = token
 	name := refreshjob.NowJobName(dr, token)
 	if _, exists := jobs[name]; exists {
-		obs.RefreshNowToken = token
+		obs.RefreshNowToken, obs.RefreshNowJob = token, name
 		return nil
 	}
-	if active := refreshjob.NewestActive(obs.Jobs); active != nil {
+	active := refreshjob.NewestActive(obs.Jobs)
+	if into := refreshjob.MergeInto(active); into != "" {
+		obs.RefreshNowToken, obs.RefreshNowMergedInto = token, into
+		return nil
+	}
+	if active != nil {
 		obs.RefreshNowQueuedBehind = active.Name
 		return nil // its end wakes us
 	}
@@ -164,11 +172,11 @@ func (r *DatabaseRefreshReconciler) reconcileRefreshNow(ctx context.Context, dr 
 		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("cannot create refresh-now Job: %w", err)
 		}
-		obs.RefreshNowToken = token
+		obs.RefreshNowToken, obs.RefreshNowJob = token, job.Name
 		return nil
 	}
 	jobs[job.Name] = job
 	obs.Jobs = append(obs.Jobs, refreshjob.ObserveJob(job, true))
-	obs.RefreshNowToken = token
+	obs.RefreshNowToken, obs.RefreshNowJob = token, job.Name
 	return nil
 }

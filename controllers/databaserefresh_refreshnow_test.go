@@ -56,12 +56,32 @@ func TestDatabaseRefreshRefreshNowOncePerToken(t *testing.T) {
 		return nil
 	})
 
-	// The first refresh ends; a new token starts a second one.
+	// A second request while the first refresh runs is merged into it,
+	// with an answer and an event: no second refresh runs.
+	r.annotate(v1.AnnotationRefreshNow, "again")
+	r.waitFor("second request answered", func(dr *v1.DatabaseRefresh) error {
+		if a := dr.Status.Actions; len(a) != 1 || a[0].Value != "again" || !strings.HasPrefix(a[0].Message, "merged into refresh-now Job "+first.Name+", which is already running") {
+			return fmt.Errorf("status.actions = %+v", a)
+		}
+		return nil
+	})
+	if ev := r.waitEvent("RefreshNowMerged"); ev.Type != "Normal" || !strings.Contains(ev.Note, v1.AnnotationRefreshNow+"=again merged into refresh-now Job "+first.Name) {
+		t.Errorf("event = %s %q", ev.Type, ev.Note)
+	}
+
+	// The first refresh ends; no Job for the merged request; a new token
+	// starts a second refresh.
 	pod := r.createPod(&first)
 	finish := time.Now().UTC().Truncate(time.Second)
 	first.Status.StartTime = ptr.To(metav1.NewTime(finish.Add(-time.Minute)))
 	r.finishJob(&first, pod, true, `{"result":"Succeeded","source":"n.dump"}`, finish)
 	r.waitCondition(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonSucceeded)
+	consistently(t, "no Job for the merged request", time.Second, func() error {
+		if n := len(nowJobs()); n != 1 {
+			return fmt.Errorf("%d refresh-now Jobs", n)
+		}
+		return nil
+	})
 
 	r.annotate(v1.AnnotationRefreshNow, "second")
 	r.waitFor("second token recorded", func(dr *v1.DatabaseRefresh) error {

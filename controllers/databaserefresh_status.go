@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,7 +52,7 @@ func (r *DatabaseRefreshReconciler) readFinished(ctx context.Context, dr *deploy
 	if !refreshjob.IsUnrecorded(newest, dr.Status.LastRefresh) {
 		return nil
 	}
-	pods, err := r.jobPods(ctx, jobs[newest.Name])
+	pods, err := jobPods(ctx, r.Reader, jobs[newest.Name])
 	if err != nil {
 		return err
 	}
@@ -69,29 +68,12 @@ func (r *DatabaseRefreshReconciler) readActive(ctx context.Context, jobs map[str
 	if active == nil || jobs[active.Name] == nil {
 		return nil
 	}
-	pods, err := r.jobPods(ctx, jobs[active.Name])
+	pods, err := jobPods(ctx, r.Reader, jobs[active.Name])
 	if err != nil {
 		return err
 	}
 	active.Problem = refreshjob.PodProblem(pods)
 	return nil
-}
-
-// jobPods lists the pods of a Job, past the cache.
-func (r *DatabaseRefreshReconciler) jobPods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
-	selector := labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: job.Name})
-	if job.Spec.Selector != nil {
-		s, err := metav1.LabelSelectorAsSelector(job.Spec.Selector)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read the selector of Job %s: %w", job.Name, err)
-		}
-		selector = s
-	}
-	var pods corev1.PodList
-	if err := r.Reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
-		return nil, fmt.Errorf("cannot list the pods of Job %s: %w", job.Name, err)
-	}
-	return pods.Items, nil
 }
 
 // restartSite asks the SiteDeployment to restart its pods so that they

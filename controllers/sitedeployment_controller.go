@@ -211,6 +211,11 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 	for i := range jobs.Items {
 		o.Jobs[jobs.Items[i].Name] = &jobs.Items[i]
 	}
+	failures, err := r.jobFailures(ctx, o.Jobs)
+	if err != nil {
+		return o, err
+	}
+	o.JobFailures = failures
 	revs, err := r.revisions(ctx, site)
 	if err != nil {
 		return o, err

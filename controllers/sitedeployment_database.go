@@ -54,6 +54,13 @@ func (r *SiteDeploymentReconciler) observeDatabase(ctx context.Context, site *v1
 	if d.ActiveName != "" && !states[d.ActiveName].Exists {
 		return nil, admin, fmt.Errorf("database %s, which the active color uses, does not exist: restore it or point spec.database at another base name", d.ActiveName)
 	}
+	if name := bluegreen.SwitchableCandidate(d); states[name].Exists {
+		st := states[name]
+		if err := dbrelease.ReadRows(ctx, admin, &st); err != nil {
+			return nil, admin, err
+		}
+		states[name] = st
+	}
 	o := &bluegreen.DatabaseObserved{States: states, Existing: existing}
 	if c := d.Candidate; c != nil {
 		replica := c.Cutover != nil && c.Cutover.Method == v1.CutoverReplicated
@@ -216,20 +223,31 @@ func (r *SiteDeploymentReconciler) prepareCopy(ctx context.Context, site *v1.Sit
 }
 
 // reportWrites tells how many rows the abandoned side wrote since the
-// switch to it: they are not carried back. Nil without a baseline.
+// switch to it: they are not carried back. It runs after the abandoned
+// side was frozen (no session that could write is left) and never fails:
+// the steps after it make the live side writable. Nil when the rows
+// cannot be counted.
 func (r *SiteDeploymentReconciler) reportWrites(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus, s bluegreen.DatabaseStep) (*int64, error) {
-	now, err := dbrelease.Status(ctx, admin, s.Name)
-	if err != nil || s.Baseline == nil {
-		return nil, err
+	if s.Baseline == nil {
+		return nil, nil
 	}
+	now := dbrelease.State{Name: s.Name}
+	err := dbrelease.ReadRows(ctx, admin, &now)
 	w := dbrelease.WritesSince(bluegreen.Baseline(s.Baseline), now)
-	bound := ""
-	if !w.Exact {
-		bound = " at least (its statistics were reset)"
+	kept := fmt.Sprintf("they are not carried back to %s, and %s is kept read-only for inspection", d.ActiveName, s.Name)
+	switch {
+	case err != nil:
+		r.event(site, true, v1.EventWritesNotCarriedBack, "the rows %s wrote since the switch could not be counted (%v); %s", s.Name, err, kept)
+		return nil, nil
+	case !w.Known:
+		r.event(site, true, v1.EventWritesNotCarriedBack, "the rows %s wrote since the switch could not be counted (its counters were not read at the switch); %s", s.Name, kept)
+		return nil, nil
+	case !w.Exact:
+		r.event(site, true, v1.EventWritesNotCarriedBack, "%s wrote at least %d rows to its tables since the switch (its statistics were reset); %s", s.Name, w.Rows, kept)
+	default:
+		r.event(site, true, v1.EventWritesNotCarriedBack, "%s wrote %d rows to its tables since the switch; %s", s.Name, w.Rows, kept)
 	}
-	r.event(site, true, v1.EventWritesNotCarriedBack, "%s wrote %d rows%s in %d transactions since the switch; they are not carried back to %s, and %s is kept read-only for inspection",
-		s.Name, w.Tuples, bound, w.Transactions, d.ActiveName, s.Name)
-	return &w.Tuples, nil
+	return &w.Rows, nil
 }
 
 // retain drops the site's copies beyond spec.database.retainPrevious; the

@@ -218,9 +218,38 @@ func (s *site) revision() string {
 	return rev
 }
 
-// finishJob plays the Job controller.
+// failedWith is what failJobPod's container leaves as its termination
+// message (FallbackToLogsOnError: its last log lines).
+const failedWith = "psql:/migrate.sql:1: ERROR:  column \"nope\" does not exist"
+
+// failJobPod plays the kubelet for a Job's pod whose container failed.
+func (s *site) failJobPod(job string) {
+	s.t.Helper()
+	ctx := context.Background()
+	j := &batchv1.Job{}
+	if err := k8sClient.Get(ctx, s.key(job), j); err != nil {
+		s.t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: job + "-x7k2p", Namespace: s.ns, Labels: j.Spec.Template.Labels},
+		Spec: *j.Spec.Template.Spec.DeepCopy()}
+	if err := k8sClient.Create(ctx, pod); err != nil {
+		s.t.Fatalf("cannot create pod: %v", err)
+	}
+	pod.Status.Phase = corev1.PodFailed
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: pod.Spec.Containers[0].Name, Image: pod.Spec.Containers[0].Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 3, Message: "BEGIN\n" + failedWith + "\n"}}}}
+	if err := k8sClient.Status().Update(ctx, pod); err != nil {
+		s.t.Fatalf("cannot fail pod: %v", err)
+	}
+}
+
+// finishJob plays the Job controller; a failed Job's pod failed first
+// (failJobPod).
 func (s *site) finishJob(name string, ok bool) {
 	s.t.Helper()
+	if !ok {
+		s.failJobPod(name)
+	}
 	eventually(s.t, "finish job "+name, func() error {
 		j := &batchv1.Job{}
 		if err := k8sClient.Get(context.Background(), s.key(name), j); err != nil {

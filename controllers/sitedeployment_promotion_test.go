@@ -136,3 +136,32 @@ func TestPromotionGateNamingItselfSaysSo(t *testing.T) {
 	prod.release("shop:2")
 	prod.waitAwaiting(own + "/shop is this site itself: remove it from spec.promotion.upstreams")
 }
+
+// A promote annotation while the release waits for its upstreams is an
+// approval in advance, answered so; aborting the release withdraws it, and
+// the withdrawal is an ActionRefused event, as every refusal is.
+func TestApprovalInAdvanceAndItsWithdrawal(t *testing.T) {
+	prod, r1 := healthySite(t, gatedOn("nowhere", 0))
+	prod.release("shop:2")
+	r2 := prod.revision()
+	prod.waitAwaiting("nowhere/shop was not found")
+	prod.annotate(v1.AnnotationPromote, r2)
+	answer := func(want v1.ActionResult, says string) {
+		t.Helper()
+		eventually(t, "promote answered "+string(want), func() error {
+			for _, a := range prod.get().Status.Actions {
+				if a.Annotation == v1.AnnotationPromote && a.Value == r2 && a.Result == want && strings.Contains(a.Message, says) {
+					return nil
+				}
+			}
+			return fmt.Errorf("status.actions %+v", prod.get().Status.Actions)
+		})
+	}
+	answer(v1.ActionAccepted, "approved in advance: it has not started and still waits for its upstreams")
+	prod.annotate(v1.AnnotationAbort, r2)
+	prod.waitActive(v1.PhaseAborted, v1.Blue, r1)
+	answer(v1.ActionRefused, "approval withdrawn")
+	if e := prod.eventWith(v1.EventActionRefused); e.Type != "Warning" || !strings.Contains(e.Note, v1.AnnotationPromote+"="+r2+" refused: approval withdrawn") {
+		t.Fatalf("event %s: %s", e.Type, e.Note)
+	}
+}

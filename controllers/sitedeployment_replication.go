@@ -57,8 +57,8 @@ func (r *SiteDeploymentReconciler) catchUp(ctx context.Context, site *v1.SiteDep
 	if !res.Done {
 		logf.FromContext(ctx).Info("caught up with the frozen live database", "database", s.Name, "waited", res.Waited.Round(time.Millisecond), "sequences", res.Sequences)
 	}
-	st, err := dbrelease.Status(ctx, admin, s.Name)
-	if err != nil {
+	st := dbrelease.State{Name: s.Name}
+	if err := dbrelease.ReadRows(ctx, admin, &st); err != nil {
 		return nil, err
 	}
 	return bluegreen.Counters(st), nil

@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -19,10 +20,14 @@ func TestSiteDeploymentPostPromotionFailureSwitchesBack(t *testing.T) {
 	r2 := s.revision()
 	s.available(v1.Green, r2, 2)
 	s.waitActive(v1.PhasePromoting, v1.Green, r2)
-	s.finishJob(bluegreen.CheckJobName("shop", r2, bluegreen.PostPromotion), false)
+	job := bluegreen.CheckJobName("shop", r2, bluegreen.PostPromotion)
+	s.finishJob(job, false)
 	sd := s.waitActive(v1.PhaseDegraded, v1.Blue, r1)
 	if sd.Status.AbortReason != v1.ReasonPostPromotionFailed {
 		t.Fatalf("reason %q", sd.Status.AbortReason)
+	}
+	if c := condition(sd, v1.ConditionDegraded); c == nil || !strings.Contains(c.Message, failedWith+"; see kubectl logs job/"+job+" -n "+s.ns) {
+		t.Fatalf("Degraded condition does not quote the check's error and name its logs: %+v", c)
 	}
 	s.waitReplicas(v1.Green, 0)
 }

@@ -220,8 +220,13 @@ func TestSchemaReleaseMigrationFailureDropsTheCopyAndUnfreezes(t *testing.T) {
 	s.finishJob(job.Name, false)
 
 	sd := s.waitPhase(v1.PhaseDegraded)
-	if c := condition(sd, v1.ConditionDegraded); c == nil || c.Reason != v1.ReasonMigrationFailed || !strings.Contains(c.Message, job.Name) {
+	// The message quotes the SQL error and says where the rest of the log is.
+	if c := condition(sd, v1.ConditionDegraded); c == nil || c.Reason != v1.ReasonMigrationFailed ||
+		!strings.Contains(c.Message, "pod "+job.Name+"-x7k2p: container web failed (Error, exit code 3): BEGIN\n"+failedWith+"; see kubectl logs job/"+job.Name+" -n "+s.ns) {
 		t.Fatalf("Degraded condition %+v", c)
+	}
+	if job.Spec.Template.Spec.Containers[0].TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+		t.Fatalf("the migration's pods leave no log lines when they fail: %+v", job.Spec.Template.Spec.Containers[0])
 	}
 	s.waitDatabase("the copy given up", func(d *v1.DatabaseStatus) bool {
 		return d.Candidate == nil && d.ActiveName == s.db(v1.Blue) && d.Green == s.db(v1.Blue) && d.FrozenSince == nil

@@ -241,6 +241,15 @@ type DatabaseRefreshStatus struct {
 	// refresh-now token waits for; cleared when its own Job starts.
 	// +optional
 	RefreshNowQueuedBehind string `json:"refreshNowQueuedBehind,omitempty"`
+	// Actions are the controller's answers to the refresh-now annotation:
+	// the value answered, and what became of it (a Job started, waiting
+	// behind a running Job, or merged into the refresh-now already
+	// running).
+	// +listType=map
+	// +listMapKey=annotation
+	// +kubebuilder:validation:MaxItems=4
+	// +optional
+	Actions []ActionStatus `json:"actions,omitempty"`
 	// Conditions: Ready, Progressing, Degraded (and Reconciling, Stalled for kstatus).
 	// +listType=map
 	// +listMapKey=type

@@ -37,13 +37,14 @@ type DatabaseStatus struct {
 	// FrozenSince is when the old side became read-only (write freeze window).
 	// +optional
 	FrozenSince *metav1.Time `json:"frozenSince,omitempty"`
-	// WritesSinceSwitch counts the rows the abandoned side wrote (inserted,
-	// updated or deleted) between the switch to it and the switch back:
-	// reported when a schema-changing release is rolled back, as they are
-	// not carried back.
+	// WritesSinceSwitch counts the rows the abandoned side's user tables
+	// had inserted, updated or deleted between the switch to it and the
+	// switch back (the system catalogs, written by ANALYZE and VACUUM, are
+	// not counted): reported when a schema-changing release is rolled
+	// back, as they are not carried back.
 	// +optional
 	WritesSinceSwitch int64 `json:"writesSinceSwitch,omitempty"`
-	// SwitchBaseline is the active database's commit counters at the switch.
+	// SwitchBaseline is the active database's row counters at the switch.
 	// +optional
 	SwitchBaseline *DatabaseCounters `json:"switchBaseline,omitempty"`
 	// LastCutover is how the last schema-changing release that switched
@@ -149,15 +150,17 @@ type CutoverStatus struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// DatabaseCounters are pg_stat_database counters of one incarnation of a
-// database.
+// DatabaseCounters are the statistics counters of one incarnation of a
+// database, read at the switch to it.
 type DatabaseCounters struct {
 	// OID of the database: another incarnation has other counters.
 	OID int64 `json:"oid"`
-	// XactCommit is pg_stat_database.xact_commit.
-	XactCommit int64 `json:"xactCommit"`
-	// TuplesWritten is rows inserted, updated and deleted.
-	TuplesWritten int64 `json:"tuplesWritten"`
+	// RowsWritten is how many rows the database's user tables had had
+	// inserted, updated and deleted (pg_stat_user_tables; the system
+	// catalogs, which ANALYZE and VACUUM write to, are not counted).
+	// Absent when it could not be read at the switch.
+	// +optional
+	RowsWritten *int64 `json:"rowsWritten,omitempty"`
 	// StatsReset is when the counters were last reset.
 	// +optional
 	StatsReset *metav1.Time `json:"statsReset,omitempty"`

@@ -20,11 +20,14 @@ import (
 //   - abort naming anything else (the revision a rollback went to, an old
 //     or unknown one) is refused: a rollback never lands on a revision that
 //     was rejected;
-//   - promote naming the candidate approves it; naming the live revision it
-//     is already done; anything else is refused.
+//   - promote naming the candidate approves it, also in advance while it
+//     waits for its upstreams (the answer says it still waits for them and
+//     its checks); naming the live revision it is already done; anything
+//     else is refused.
 //
 // Each annotation value is answered once, in status.actions and, when
-// refused, by a Warning event; removing the annotation forgets the answer.
+// refused (or an approval is withdrawn), by a Warning event ActionRefused;
+// removing the annotation forgets the answer.
 
 // answerActions answers the promote and abort annotations that have not
 // been answered yet, and forgets the answers of removed annotations.
@@ -70,6 +73,10 @@ func (p *planner) answerAbort(v, current, activeRev, candidate string) {
 
 func (p *planner) answerPromote(v, activeRev, candidate string) {
 	switch {
+	case p.isCandidate(v, candidate) && p.waitsForUpstreams(v):
+		p.answer(v1.AnnotationPromote, v, v1.ActionAccepted, fmt.Sprintf("revision %s approved in advance: it has not started and still waits for its upstreams "+
+			"(status.promotion; skip the gate with the %s=%s annotation), then for its checks; it takes traffic once they passed and it is available at full size",
+			v, v1.AnnotationSkipPromotionGate, v))
 	case p.isCandidate(v, candidate):
 		p.answer(v1.AnnotationPromote, v, v1.ActionAccepted, "revision "+v+" approved: it takes traffic once its checks passed and it is available at full size")
 	case v == activeRev:
@@ -179,6 +186,7 @@ func (p *planner) withdrawApproval(rev string) {
 			a.Result = v1.ActionRefused
 			a.Message = "approval withdrawn: revision " + rev + " was aborted; to approve a new release of it, remove the annotation and set it again"
 			a.Time = metav1.NewTime(p.now.Truncate(time.Second))
+			p.refusedEvent(a.Annotation, a.Value, a.Message)
 		}
 	}
 }
@@ -192,8 +200,14 @@ func (p *planner) approvalNote(rev string) string {
 	return ""
 }
 
+// refuse answers an action with a refusal; every refusal, here or when an
+// accepted action is withdrawn, raises an ActionRefused event.
 func (p *planner) refuse(annotation, value, why string) {
 	p.answer(annotation, value, v1.ActionRefused, why)
+	p.refusedEvent(annotation, value, why)
+}
+
+func (p *planner) refusedEvent(annotation, value, why string) {
 	p.event(true, v1.EventActionRefused, fmt.Sprintf("%s=%s refused: %s", annotation, value, why))
 }
 

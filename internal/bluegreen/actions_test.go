@@ -216,3 +216,31 @@ func TestPromoteOfAnotherRevisionIsRefusedOnce(t *testing.T) {
 		t.Fatalf("answer: %+v", a)
 	}
 }
+
+// An approval withdrawn by an abort is a refusal like any other: it is
+// answered in status.actions and raises an ActionRefused event.
+func TestAWithdrawnApprovalRaisesActionRefused(t *testing.T) {
+	w := newWorld(t, manualSite)
+	w.healthyOn("shop:1")
+	w.release("shop:2")
+	w.reconcile()
+	w.annotate(v1.AnnotationPromote, rev("shop:2"))
+	w.reconcile()
+	if a := w.action(v1.AnnotationPromote); a.Result != v1.ActionAccepted {
+		t.Fatalf("answer %+v", a)
+	}
+	w.annotate(v1.AnnotationAbort, rev("shop:2"))
+	w.reconcile()
+	w.expect(v1.PhaseAborted, v1.Blue, rev("shop:1"))
+	if a := w.action(v1.AnnotationPromote); a.Result != v1.ActionRefused || !strings.HasPrefix(a.Message, "approval withdrawn") {
+		t.Fatalf("answer %+v", a)
+	}
+	e := w.events(v1.EventActionRefused)
+	if len(e) != 1 || !e[0].Warning || !strings.Contains(e[0].Note, v1.AnnotationPromote+"="+rev("shop:2")+" refused: approval withdrawn") {
+		t.Fatalf("events %+v, want one ActionRefused for the withdrawn approval", w.last.Events)
+	}
+	w.reconcile()
+	if e := w.events(v1.EventActionRefused); len(e) != 0 {
+		t.Fatalf("the refusal was raised again: %+v", e)
+	}
+}

@@ -124,7 +124,7 @@ func TestRetryAfterAnAbortKeepsTheAbandonedDatabase(t *testing.T) {
 	w.reconcile()
 	w.expectOps("MoveAside shop_green", "Freeze shop_blue")
 	d := w.site.Status.Database
-	if !strings.HasPrefix(d.PreviousName, "shop_green_prev_") || !w.db.get(d.PreviousName).Exists || w.db.get(d.PreviousName).XactCommit != 4 {
+	if !strings.HasPrefix(d.PreviousName, "shop_green_prev_") || !w.db.get(d.PreviousName).Exists || w.db.get(d.PreviousName).Rows != 4 {
 		t.Fatalf("the abandoned database was not kept: %+v", d)
 	}
 	w.reconcile()

@@ -154,7 +154,7 @@ func (p *planner) migrate(c *v1.DatabaseCandidate, copy dbrelease.State, target 
 		return true, false
 	case jobFailed:
 		p.abort(target, v1.ReasonMigrationFailed, fmt.Sprintf("%smigration Job %s to schema revision %s failed on %s (%s)%s",
-			cutoverPrefix(c), name, c.SchemaRevision, copyKind(c), why, p.dbAbortNote(c, activeColor)))
+			cutoverPrefix(c), name, c.SchemaRevision, copyKind(c), p.jobFailure(name, why), p.dbAbortNote(c, activeColor)))
 		return false, true
 	case jobMissing:
 		p.plan.Jobs = append(p.plan.Jobs, migrationJob(p.site, c, name, p.now))
@@ -162,8 +162,8 @@ func (p *planner) migrate(c *v1.DatabaseCandidate, copy dbrelease.State, target 
 		timeout := durationOr(spec.Timeout, 15*time.Minute)
 		deadline := jobStarted(job).Add(timeout)
 		if !p.now.Before(deadline) {
-			p.abort(target, v1.ReasonMigrationTimedOut, fmt.Sprintf("%smigration Job %s did not finish within %s on %s%s",
-				cutoverPrefix(c), name, timeout, copyKind(c), p.dbAbortNote(c, activeColor)))
+			p.abort(target, v1.ReasonMigrationTimedOut, fmt.Sprintf("%smigration Job %s did not finish within %s on %s (%s)%s",
+				cutoverPrefix(c), name, timeout, copyKind(c), p.jobLogs(name), p.dbAbortNote(c, activeColor)))
 			return false, true
 		}
 		p.wakeAt(deadline)

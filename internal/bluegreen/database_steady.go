@@ -177,9 +177,24 @@ func (p *planner) dbSwitched(from, to v1.Color) {
 	}
 }
 
+// SwitchableCandidate names the candidate database the site may switch to
+// (migrated, and not a rehearsal copy), "" when none: the controller reads
+// its row counters (dbrelease.ReadRows) before deciding, so that the
+// switch records the baseline writesSinceSwitch counts from. Only then:
+// the counters need a session on the database itself.
+func SwitchableCandidate(d *v1.DatabaseStatus) string {
+	if d == nil || d.Candidate == nil || d.Candidate.Step != v1.StepReady || Rehearsing(d.Candidate) {
+		return ""
+	}
+	return d.Candidate.Name
+}
+
 // Counters records s's counters, the baseline of writesSinceSwitch.
 func Counters(s dbrelease.State) *v1.DatabaseCounters {
-	c := &v1.DatabaseCounters{OID: int64(s.OID), XactCommit: s.XactCommit, TuplesWritten: s.TuplesWritten}
+	c := &v1.DatabaseCounters{OID: int64(s.OID)}
+	if s.RowsRead {
+		c.RowsWritten = ptr.To(s.Rows)
+	}
 	if !s.StatsReset.IsZero() {
 		c.StatsReset = &metav1.Time{Time: s.StatsReset}
 	}
@@ -191,7 +206,10 @@ func Baseline(c *v1.DatabaseCounters) dbrelease.State {
 	if c == nil {
 		return dbrelease.State{}
 	}
-	s := dbrelease.State{OID: uint32(c.OID), XactCommit: c.XactCommit, TuplesWritten: c.TuplesWritten}
+	s := dbrelease.State{OID: uint32(c.OID)}
+	if c.RowsWritten != nil {
+		s.Rows, s.RowsRead = *c.RowsWritten, true
+	}
 	if c.StatsReset != nil {
 		s.StatsReset = c.StatsReset.Time
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -82,7 +83,7 @@ func TestSchemaReleaseFreezesCopiesMigratesStartsAndSwitches(t *testing.T) {
 	w.expectOps("MeasureFreeze shop_blue", "Retain ")
 	d := w.site.Status.Database
 	if d.ActiveName != "shop_green" || d.SchemaRevision != "2" || d.PreviousName != "shop_blue" || d.PreviousSchemaRevision != "1" ||
-		d.Blue != "shop_blue" || d.Green != "shop_green" || d.Candidate != nil || d.FrozenSince == nil || d.SwitchBaseline.XactCommit != 2 ||
+		d.Blue != "shop_blue" || d.Green != "shop_green" || d.Candidate != nil || d.FrozenSince == nil || d.SwitchBaseline.RowsWritten == nil || *d.SwitchBaseline.RowsWritten != 2 ||
 		d.LastFreezeDuration == nil || d.LastFreezeDuration.Duration != w.now.Sub(d.FrozenSince.Time) {
 		t.Fatalf("status.database after the switch: %+v", d)
 	}
@@ -127,8 +128,16 @@ func TestSchemaReleaseFailureBeforeTheSwitchDropsTheCopyAndUnfreezes(t *testing.
 				w.reconcile()
 				w.reconcile()
 			} else {
-				tc.fail(w, w.toMigration())
+				job := w.toMigration()
+				if p := w.jobs[job].Spec.Template.Spec.Containers[0].TerminationMessagePolicy; p != corev1.TerminationMessageFallbackToLogsOnError {
+					t.Fatalf("migration's termination message policy %q: a failure would not quote its last log lines", p)
+				}
+				tc.fail(w, job)
 				w.reconcile()
+				if tc.reason == v1.ReasonMigrationFailed && !strings.Contains(w.site.Status.Message, failedPod(job)+"; see kubectl logs job/"+job+" -n prod") ||
+					tc.reason == v1.ReasonMigrationTimedOut && !strings.Contains(w.site.Status.Message, "(see kubectl logs job/"+job+" -n prod)") {
+					t.Fatalf("message %q does not quote the migration's error or say where its logs are", w.site.Status.Message)
+				}
 			}
 			w.expect(v1.PhaseDegraded, v1.Blue, r1)
 			if w.deps[v1.Green] != nil {

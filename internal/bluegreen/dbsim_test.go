@@ -67,6 +67,9 @@ func (s *dbServer) observe() *DatabaseObserved {
 			states[name] = s.get(name)
 		}
 	}
+	if name := SwitchableCandidate(s.w.site.Status.Database); states[name].Exists { // as the controller's dbrelease.ReadRows
+		states[name] = s.withRows(name)
+	}
 	o := &DatabaseObserved{States: states, CopyErr: s.copyErr, Copying: s.stuck, Replication: s.observeReplication()}
 	if d := s.w.site.Status.Database; d == nil || d.ActiveName == "" {
 		for name := range s.dbs {
@@ -82,16 +85,24 @@ func (s *dbServer) observe() *DatabaseObserved {
 
 func (s *dbServer) get(name string) dbrelease.State {
 	if st, ok := s.dbs[name]; ok {
+		st.RowsRead = false
 		return st
 	}
 	return dbrelease.State{Name: name}
 }
 
-// write commits n transactions on name.
+// withRows is name's state with its row counter, as dbrelease.ReadRows
+// reads it; get leaves it out, as dbrelease.Statuses does.
+func (s *dbServer) withRows(name string) dbrelease.State {
+	st := s.get(name)
+	st.RowsRead = st.Exists
+	return st
+}
+
+// write writes n rows on name.
 func (s *dbServer) write(name string, n int64) {
 	st := s.dbs[name]
-	st.XactCommit += n
-	st.TuplesWritten += n
+	st.Rows += n
 	s.dbs[name] = st
 }
 
@@ -168,8 +179,8 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 	case OpReplicate, OpCatchUp, OpDropReplication:
 		s.runReplicationStep(step)
 	case OpReportWrites:
-		if step.Baseline != nil {
-			out.WritesSinceSwitch = ptr.To(dbrelease.WritesSince(Baseline(step.Baseline), st).Tuples)
+		if w := dbrelease.WritesSince(Baseline(step.Baseline), s.withRows(step.Name)); w.Known {
+			out.WritesSinceSwitch = ptr.To(w.Rows)
 		}
 	case OpRetain:
 		for name := range s.dbs {

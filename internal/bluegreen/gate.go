@@ -23,7 +23,7 @@ import (
 // holds, keeps the site steady on the live revision. held: the release
 // waits; again: decide once more (as steady's).
 func (p *planner) awaitingUpstream(activeColor v1.Color, activeRev, target string) (held, again bool) {
-	if p.gatePassed(target) || p.promotedBefore(target) {
+	if !p.waitsForUpstreams(target) {
 		return false, false
 	}
 	if p.decideGate(target) {
@@ -40,6 +40,12 @@ func (p *planner) awaitingUpstream(activeColor v1.Color, activeRev, target strin
 		p.set(v1.PhaseAwaitingUpstream, p.waitMessage(target)+"; meanwhile "+p.message)
 	}
 	return true, again
+}
+
+// waitsForUpstreams tells whether rev is held by the promotion gate: it
+// has not passed it and is not exempt from it.
+func (p *planner) waitsForUpstreams(rev string) bool {
+	return !p.gatePassed(rev) && !p.promotedBefore(rev)
 }
 
 // gatePassed tells whether target already passed the gate (or there is none).

@@ -292,3 +292,39 @@ func TestAWaitingReleaseCanBeAborted(t *testing.T) {
 		t.Fatalf("the aborted revision started: %s", w.image(v1.Green))
 	}
 }
+
+// An approval given while the release waits for its upstreams counts for
+// the revision it names, and its answer says what the release still waits
+// for: its upstreams (or the skip-gate annotation), then its checks.
+func TestAnApprovalInAdvanceSaysTheReleaseStillWaits(t *testing.T) {
+	w := newWorld(t, gated, manualSite)
+	w.healthyOn("shop:1")
+	w.upstreams = []Upstream{upstreamRunning("shop:1", digest('0'), w.now.Add(-time.Hour))}
+	w.release("shop:2")
+	w.reconcile()
+	w.annotate(v1.AnnotationPromote, rev("shop:2"))
+	w.reconcile()
+	w.expect(v1.PhaseAwaitingUpstream, v1.Blue, rev("shop:1"))
+	a := w.action(v1.AnnotationPromote)
+	for _, want := range []string{"approved in advance", "still waits for its upstreams", v1.AnnotationSkipPromotionGate + "=" + rev("shop:2"), "then for its checks"} {
+		if a.Result != v1.ActionAccepted || !strings.Contains(a.Message, want) {
+			t.Fatalf("answer %+v does not say %q", a, want)
+		}
+	}
+	if w.deps[v1.Green] != nil {
+		t.Fatal("the approved revision started before its upstreams qualified it")
+	}
+	// Once qualified it is checked, and the approval given in advance
+	// lets it take traffic without another.
+	w.upstreams = []Upstream{upstreamRunning("shop:2", digest('a'), w.now.Add(-time.Hour))}
+	w.reconcile()
+	w.available(v1.Green)
+	w.runDigests(v1.Green, digest('a'), digest('a'))
+	w.reconcile()
+	w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1"))
+	w.finishJob(CheckJobName("shop", rev("shop:2"), PrePromotion), true)
+	w.reconcile()
+	w.available(v1.Green)
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
+}

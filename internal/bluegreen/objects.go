@@ -90,6 +90,7 @@ func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Col
 	for i := range tmpl.Spec.Containers {
 		tmpl.Spec.Containers[i].Env = append(tmpl.Spec.Containers[i].Env, env...)
 	}
+	withLogsOnError(tmpl)
 	labels := map[string]string{v1.LabelSite: s.Name, v1.LabelRevision: rev, v1.LabelCheck: kind}
 	tmpl.Labels = kmeta.Merge(tmpl.Labels, labels)
 	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: spec.BackoffLimit}}
@@ -104,6 +105,20 @@ func checkJob(s *v1.SiteDeployment, spec *v1.CheckSpec, rev string, color v1.Col
 		}
 	}
 	return job
+}
+
+// withLogsOnError makes each container of a Job's pod that does not say
+// otherwise leave its last log lines as its termination message when it
+// fails, so that the failure's message quotes them (the SQL error of a
+// migration, say) instead of only the Job's BackoffLimitExceeded.
+func withLogsOnError(t *corev1.PodTemplateSpec) {
+	for _, list := range [][]corev1.Container{t.Spec.InitContainers, t.Spec.Containers} {
+		for i := range list {
+			if list[i].TerminationMessagePolicy == "" {
+				list[i].TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+			}
+		}
+	}
 }
 
 func serviceURL(s *v1.SiteDeployment, svc string) string {
@@ -156,6 +171,7 @@ func migrationJob(s *v1.SiteDeployment, c *v1.DatabaseCandidate, name string, no
 			list[i].Env = append(list[i].Env, env...)
 		}
 	}
+	withLogsOnError(tmpl)
 	labels := map[string]string{v1.LabelSite: s.Name, v1.LabelMigration: string(c.Color)}
 	tmpl.Labels = kmeta.Merge(tmpl.Labels, labels)
 	job := &batchv1.Job{Spec: batchv1.JobSpec{Template: *tmpl, BackoffLimit: ptr.To[int32](0)}}

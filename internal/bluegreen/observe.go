@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"fmt"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,8 +18,12 @@ type Observed struct {
 	Deployments map[v1.Color]*appsv1.Deployment
 	// ActiveService and PreviewService are nil until created.
 	ActiveService, PreviewService *corev1.Service
-	// Jobs are the site's check Jobs by name.
+	// Jobs are the site's check and migration Jobs by name.
 	Jobs map[string]*batchv1.Job
+	// JobFailures says, for the failed Jobs (FailedJobs), what their pods
+	// said: the failing container's reason, exit code and termination
+	// message (its last log lines), by Job name.
+	JobFailures map[string]string
 	// Templates are the stored revisions (ControllerRevisions) by revision.
 	Templates map[string]*corev1.PodTemplateSpec
 	Now       time.Time
@@ -71,6 +76,18 @@ const (
 	jobFailed
 )
 
+// FailedJobs names the Jobs that failed, whose pods the controller reads
+// for Observed.JobFailures.
+func FailedJobs(jobs map[string]*batchv1.Job) []string {
+	var out []string
+	for name, j := range jobs {
+		if state, _ := checkState(j); state == jobFailed {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // checkState reads a Job. Only the Job's Complete condition is success: a
 // check whose pod crashed or was killed ends Failed, never passed.
 func checkState(j *batchv1.Job) (jobState, string) {
@@ -93,4 +110,19 @@ func checkState(j *batchv1.Job) (jobState, string) {
 		}
 	}
 	return jobRunning, ""
+}
+
+// jobFailure is why the failed Job name failed: why (its Failed
+// condition), what its pod said (the failing container's last log lines,
+// Observed.JobFailures) and where to read the rest.
+func (p *planner) jobFailure(name, why string) string {
+	if pod := p.in.JobFailures[name]; pod != "" {
+		why += "; " + pod
+	}
+	return why + "; " + p.jobLogs(name)
+}
+
+// jobLogs names the command that shows a Job's logs.
+func (p *planner) jobLogs(name string) string {
+	return fmt.Sprintf("see kubectl logs job/%s -n %s", name, p.site.Namespace)
 }

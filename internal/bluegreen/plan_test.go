@@ -123,8 +123,9 @@ func TestPrePromotionCheck(t *testing.T) {
 				env["REVISION"] != rev("shop:2") || env["COLOR"] != "green" {
 				t.Fatalf("check env: %v", env)
 			}
-			if w.jobs[job].Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
-				t.Fatal("check pods must not restart")
+			if c := w.jobs[job].Spec.Template.Spec; c.RestartPolicy != corev1.RestartPolicyNever ||
+				c.Containers[0].TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+				t.Fatal("check pods must not restart, and leave their last log lines when they fail")
 			}
 			w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1")) // checked, not yet approved
 			tc.finish(w, job)
@@ -138,6 +139,12 @@ func TestPrePromotionCheck(t *testing.T) {
 			w.expect(tc.wantPhase, v1.Blue, rev("shop:1"))
 			if w.replicas(v1.Green) != 0 || w.site.Status.AbortReason != tc.reason || w.site.Status.AbortedRevision != rev("shop:2") {
 				t.Fatalf("want candidate scaled down with %s, got green=%d reason=%s", tc.reason, w.replicas(v1.Green), w.site.Status.AbortReason)
+			}
+			// The message quotes what the check said and says where to read more.
+			logs := "see kubectl logs job/" + job + " -n prod"
+			if msg := w.site.Status.Message; !strings.Contains(msg, logs) ||
+				tc.reason == v1.ReasonPrePromotionFailed && !strings.Contains(msg, "Job has reached the specified backoff limit; "+failedPod(job)+"; ") {
+				t.Fatalf("message %q does not quote the failed pod or name %q", msg, logs)
 			}
 		})
 	}

@@ -35,6 +35,8 @@ type world struct {
 	pods map[v1.Color][]PodImages
 	// upstreams are what the controller read of spec.promotion.upstreams.
 	upstreams []Upstream
+	// jobFailures is what the failed Jobs' pods said (Observed.JobFailures).
+	jobFailures map[string]string
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -78,7 +80,7 @@ func (w *world) reconcile() Plan {
 	}
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
-		Upstreams: w.upstreams}
+		Upstreams: w.upstreams, JobFailures: w.jobFailures}
 	if c := NeedsPods(&w.site.Status, w.deps); c != "" {
 		in.Pods = map[v1.Color][]PodImages{c: w.pods[c]}
 	}
@@ -171,8 +173,17 @@ func (w *world) finishJob(name string, ok bool) {
 	c := batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}
 	if !ok {
 		c = batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"}
+		if w.jobFailures == nil {
+			w.jobFailures = map[string]string{}
+		}
+		w.jobFailures[name] = failedPod(name)
 	}
 	j.Status.Conditions = append(j.Status.Conditions, c)
+}
+
+// failedPod is what the controller reads from a failed Job's pod.
+func failedPod(job string) string {
+	return "pod " + job + "-x7k2p: container main failed (Error, exit code 3): ERROR:  column \"nope\" does not exist"
 }
 
 func keys[V any](m map[string]V) []string {

@@ -139,6 +139,7 @@ func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, acti
 	case jobSucceeded:
 		return true, false
 	case jobFailed:
+		why = p.jobFailure(name, why)
 		p.abort(rev, reason, fmt.Sprintf("%s-promotion check %s of revision %s failed (%s); traffic stays on %s (%s)", kind, name, rev, why, activeColor, activeRev))
 		if kind == PostPromotion {
 			p.message = fmt.Sprintf("post-promotion check %s of revision %s failed (%s); switching back", name, rev, why)
@@ -148,7 +149,7 @@ func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, acti
 	timeout := durationOr(spec.Timeout, 5*time.Minute)
 	deadline := jobStarted(job).Add(timeout)
 	if !p.now.Before(deadline) {
-		p.abort(rev, v1.ReasonCheckTimedOut, fmt.Sprintf("%s-promotion check %s of revision %s did not finish within %s", kind, name, rev, timeout))
+		p.abort(rev, v1.ReasonCheckTimedOut, fmt.Sprintf("%s-promotion check %s of revision %s did not finish within %s (%s)", kind, name, rev, timeout, p.jobLogs(name)))
 		return false, true
 	}
 	p.wakeAt(deadline)

@@ -3,7 +3,7 @@
 // database (writes fail with PostgreSQL's read-only error, reads go on),
 // copying it into the new color's database (pg_dump -Fd -j N | pg_restore
 // -j N, or CREATE DATABASE ... TEMPLATE), reading what the server says about
-// a color's database (marker, freeze, commit counters), and dropping the
+// a color's database (marker, freeze, the rows its tables were written), and dropping the
 // copies beyond retention.
 //
 // Every operation is idempotent and keeps its progress in the server, not in
@@ -23,10 +23,11 @@
 // acts): EnsureDatabase for the first color; MoveAside the new color's old
 // database if there is one; Freeze the active one; Clone it into the new
 // color; Analyze the copy; migrate; start and check the candidate; at the
-// switch take a Status of the new side as the baseline of WritesSince; then
-// DropCopies beyond retention, keeping the active and previous databases.
-// Failure before the switch: DropCopy the new one, Unfreeze the old one.
-// Abort after it: Unfreeze the old one and report WritesSince of the new.
+// switch read the new side's row counters (ReadRows) as the baseline of
+// WritesSince; then DropCopies beyond retention, keeping the active and
+// previous databases. Failure before the switch: DropCopy the new one,
+// Unfreeze the old one. Abort after it: Freeze the new one, report
+// WritesSince of it, and Unfreeze the old one.
 //
 // Only databases carrying the marker are ever dropped; an existing database
 // without one is adopted and kept. The admin connection must be a superuser,

@@ -31,10 +31,15 @@ type State struct {
 	AllowConnections bool
 	// CopyingTo names the copy being made from this database, if any.
 	CopyingTo string
-	// Counters from pg_stat_database (see WritesSince).
-	XactCommit    int64
-	TuplesWritten int64
-	StatsReset    time.Time
+	// StatsReset is when the database's statistics were last reset
+	// (pg_stat_reset): its table counters start over then.
+	StatsReset time.Time
+	// Rows is how many rows the database's user tables have had
+	// inserted, updated and deleted (see WritesSince); read only by
+	// ReadRows, which needs a session on the database itself: RowsRead
+	// says whether it was.
+	Rows     int64
+	RowsRead bool
 }
 
 // Complete reports whether the database is one of this package's finished
@@ -85,15 +90,6 @@ func statusOn(ctx context.Context, c *pgx.Conn, db string) (State, error) {
 		st.FrozenSince = d.frozenSince()
 	}
 	st.CopyingTo = d.copyingTo()
-	var reset *time.Time
-	err = c.QueryRow(ctx, `SELECT coalesce(xact_commit, 0), coalesce(tup_inserted + tup_updated + tup_deleted, 0), stats_reset
-		FROM pg_catalog.pg_stat_database WHERE datid = $1`, d.OID).Scan(&st.XactCommit, &st.TuplesWritten, &reset)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return st, fmt.Errorf("cannot read the statistics of database %q: %w", db, err)
-	}
-	if reset != nil {
-		st.StatsReset = reset.UTC()
-	}
 	return st, nil
 }
 
@@ -119,32 +115,68 @@ func (s State) RehearsalOf(from, revision string) bool {
 	return s.Exists && s.Marked && s.Marker.Role == RoleRehearsal && s.Marker.Source == from && s.Marker.Revision == revision
 }
 
-// Writes is what a database committed between two Status readings.
+// ReadRows reads into st how many rows its database's user tables have had
+// inserted, updated and deleted (pg_stat_user_tables: the system catalogs,
+// which ANALYZE, VACUUM and DDL write to, and TOAST tables are not
+// counted), with the database's OID and statistics reset time read in the
+// same session, so the three belong together.
+func ReadRows(ctx context.Context, admin postgres.Conn, st *State) error {
+	c, err := postgres.Connect(ctx, admin.WithDatabase(st.Name), Tool)
+	if err != nil {
+		return fmt.Errorf("cannot count the rows written to database %q: %w", st.Name, err)
+	}
+	defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
+	var reset *time.Time
+	err = c.QueryRow(ctx, `SELECT d.datid, d.stats_reset,
+		(SELECT coalesce(sum(t.n_tup_ins + t.n_tup_upd + t.n_tup_del), 0)::bigint FROM pg_catalog.pg_stat_user_tables t)
+		FROM pg_catalog.pg_stat_database d WHERE d.datname = pg_catalog.current_database()`).Scan(&st.OID, &reset, &st.Rows)
+	if err != nil {
+		return fmt.Errorf("cannot count the rows written to database %q: %w", st.Name, err)
+	}
+	st.StatsReset, st.RowsRead = time.Time{}, true
+	if reset != nil {
+		st.StatsReset = reset.UTC()
+	}
+	return nil
+}
+
+// Writes is what an application wrote to a database between two
+// readings of ReadRows.
 type Writes struct {
-	// Transactions is the growth of xact_commit: every committed
-	// transaction, read-only ones included (an upper bound on writing ones).
-	Transactions int64
-	// Tuples is the growth of rows inserted, updated and deleted; zero
-	// means nothing was written.
-	Tuples int64
+	// Rows is the growth of rows inserted, updated and deleted in the
+	// database's user tables; zero means the application wrote nothing.
+	// Rows of transactions that rolled back count too (PostgreSQL counts
+	// attempted writes): an upper bound on what was committed.
+	// There is no count of transactions: the server's commit counter
+	// (pg_stat_database.xact_commit) also counts autovacuum's, ANALYZE's
+	// (one per table), the operator's and read-only ones, and none of
+	// them can be told from the application's.
+	Rows int64
+	// Known is false when either reading has no row count (the baseline
+	// could not be read at the switch): then Rows means nothing.
+	Known bool
 	// Exact is false when the counters cannot be compared: another
 	// incarnation of the database, or its statistics were reset since the
-	// baseline (then the figures count from the reset: a lower bound).
+	// baseline (then Rows counts from the reset: a lower bound).
 	Exact bool
 }
 
-// WritesSince compares a baseline Status (taken at the switch) with a
-// later one, for writesSinceSwitch.
+// WritesSince compares a baseline (read at the switch) with a later
+// reading, for writesSinceSwitch. Both must come from ReadRows.
 //
-// pg_stat_database counters are per database and cumulative; each session
-// reports its counts when its transaction ends, at most about once a
-// second, and on exit, so a reading lags live sessions by up to a second
-// or so. They survive a clean restart but are reset by a crash (recovery)
-// or pg_stat_reset(): then Exact is false.
+// The table counters are cumulative; each session reports its counts when
+// its transaction ends, at most about once a second, and when it exits, so
+// a reading lags live sessions by up to a second or so (after a Freeze,
+// which ends the sessions that could write, nothing is missing). They
+// survive a clean restart but are reset by a crash (recovery) or
+// pg_stat_reset(): then Exact is false.
 func WritesSince(baseline, now State) Writes {
-	w := Writes{Transactions: now.XactCommit - baseline.XactCommit, Tuples: now.TuplesWritten - baseline.TuplesWritten, Exact: true}
-	if baseline.OID != now.OID || !baseline.StatsReset.Equal(now.StatsReset) || w.Transactions < 0 || w.Tuples < 0 {
-		w = Writes{Transactions: now.XactCommit, Tuples: now.TuplesWritten}
+	if !baseline.RowsRead || !now.RowsRead {
+		return Writes{}
+	}
+	w := Writes{Rows: now.Rows - baseline.Rows, Known: true, Exact: true}
+	if baseline.OID != now.OID || !baseline.StatsReset.Equal(now.StatsReset) || w.Rows < 0 {
+		w = Writes{Rows: now.Rows, Known: true}
 	}
 	return w
 }

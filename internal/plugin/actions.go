@@ -6,6 +6,7 @@ package plugin
 
 import (
 	"fmt"
+	"strings"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
@@ -19,9 +20,22 @@ func Candidate(st *v1.SiteDeploymentStatus) string {
 }
 
 // PromoteTarget is the revision promote annotates: the candidate, which
-// want (when given) must name.
+// want (when given) must name. A revision that waits for its upstreams
+// has not started: it is approved in advance only when want names it
+// (the controller's answer then says it still waits for its upstreams and
+// its checks); without want the error says what it waits for and how to
+// skip the gate.
 func PromoteTarget(name string, st *v1.SiteDeploymentStatus, want string) (string, error) {
 	c := Candidate(st)
+	if w, err := SkipGateTarget(name, st, ""); c == "" && err == nil {
+		if want == w {
+			return w, nil
+		}
+		return "", fmt.Errorf("sitedeployment %s has no candidate to approve: revision %s has not started, it waits for its upstreams (%s); "+
+			"`kubectl understudy skip-gate %s` starts it without them (a hotfix, recorded in history), "+
+			"or `kubectl understudy promote %s --revision %s` approves it in advance (it still waits for its upstreams, then for its checks)",
+			name, w, waitsFor(st.Promotion), name, name, w)
+	}
 	switch {
 	case c == "":
 		return "", fmt.Errorf("sitedeployment %s has no candidate awaiting promotion (phase %s)", name, phaseOf(st))
@@ -71,6 +85,33 @@ func SkipGateTarget(name string, st *v1.SiteDeploymentStatus, want string) (stri
 		return "", fmt.Errorf("revision %s is not the one waiting for its upstreams in sitedeployment %s: that is %s", want, name, pr.Revision)
 	}
 	return pr.Revision, nil
+}
+
+// PromoteNote is what promote adds when rev is approved in advance, "" otherwise.
+func PromoteNote(name string, st *v1.SiteDeploymentStatus, rev string) string {
+	if w, err := SkipGateTarget(name, st, ""); err != nil || w != rev || Candidate(st) != "" {
+		return ""
+	}
+	return fmt.Sprintf("approved in advance: revision %s still waits for its upstreams (%s), then for its checks; `kubectl understudy status %s -w` follows it",
+		rev, waitsFor(st.Promotion), name)
+}
+
+// waitsFor lists the upstreams that do not qualify the waiting revision.
+func waitsFor(pr *v1.PromotionStatus) string {
+	var why []string
+	for _, u := range pr.Upstreams {
+		if !u.Qualified {
+			msg := u.Namespace + "/" + u.Name
+			if u.Message != "" {
+				msg = u.Message
+			}
+			why = append(why, msg)
+		}
+	}
+	if len(why) == 0 {
+		return "status.promotion"
+	}
+	return strings.Join(why, "; ")
 }
 
 func phaseOf(st *v1.SiteDeploymentStatus) string {

@@ -44,3 +44,23 @@ func TestAbortWritesTheWaitingRevision(t *testing.T) {
 	}
 	wantOnly(t, site, v1.AnnotationAbort, revB)
 }
+
+// promote while the release waits for its upstreams says so and names
+// skip-gate; naming the waiting revision approves it in advance, and the
+// answer says what it still waits for.
+func TestPromoteWhileWaitingForUpstreams(t *testing.T) {
+	site := newSite(t, "promote-waiting", awaitingUpstream())
+	if _, errOut, code := run(t, "promote", site.Name); code != 1 || errOut != "error: sitedeployment promote-waiting has no candidate to approve: revision "+revB+
+		" has not started, it waits for its upstreams (dev/gate-dev); `kubectl understudy skip-gate promote-waiting` starts it without them (a hotfix, recorded in history), "+
+		"or `kubectl understudy promote promote-waiting --revision "+revB+"` approves it in advance (it still waits for its upstreams, then for its checks)\n" {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	wantOnly(t, site, "", "")
+	out, errOut, code := run(t, "promote", site.Name, "--revision", revB)
+	if code != 0 || out != "sitedeployment promote-waiting: promoting revision "+revB+" ("+v1.AnnotationPromote+"="+revB+")\n"+
+		"sitedeployment promote-waiting: approved in advance: revision "+revB+" still waits for its upstreams (dev/gate-dev), then for its checks; "+
+		"`kubectl understudy status promote-waiting -w` follows it\n" {
+		t.Fatalf("exit %d, out %q, stderr %q", code, out, errOut)
+	}
+	wantOnly(t, site, v1.AnnotationPromote, revB)
+}

@@ -300,12 +300,15 @@ func TestRefreshStatusShowsDataAgeAndLastResult(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	taken, finished, next := metav1.NewTime(now.Add(-3*time.Hour)), metav1.NewTime(now.Add(-time.Hour)), metav1.NewTime(now.Add(2*time.Hour))
 	dbr.Status = v1.DatabaseRefreshStatus{ObservedGeneration: dbr.Generation, DataTakenAt: &taken, NextScheduleTime: &next,
-		LastRefresh: &v1.RefreshRecord{Job: "dev-status-1", FinishedAt: &finished, Result: v1.RefreshSucceeded}}
+		LastRefresh: &v1.RefreshRecord{Job: "dev-status-1", FinishedAt: &finished, Result: v1.RefreshSucceeded},
+		Actions: []v1.ActionStatus{{Annotation: v1.AnnotationRefreshNow, Value: "t2", Result: v1.ActionAccepted, Time: finished,
+			Message: "merged into refresh-now Job dev-status-1, which is already running"}}}
 	if err := env.Client.Status().Update(ctx, dbr); err != nil {
 		t.Fatal(err)
 	}
 	out, _, code := run(t, "refresh", "status", dbr.Name)
-	for _, want := range []string{"data taken:  3h0m", "last result: Succeeded by Job dev-status-1, finished 1h0m", "next run:    in "} {
+	for _, want := range []string{"data taken:  3h0m", "last result: Succeeded by Job dev-status-1, finished 1h0m", "next run:    in ",
+		"refresh now: t2: merged into refresh-now Job dev-status-1, which is already running\n"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("exit %d, output lacks %q:\n%s", code, want, out)
 		}

@@ -61,7 +61,8 @@ func (e *env) refreshCommand() *cobra.Command {
 			if err := annotate(cmd.Context(), c, dbr, v1.AnnotationRefreshNow, token); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.streams.Out, "databaserefresh %s: refresh requested (%s=%s)\n", args[0], v1.AnnotationRefreshNow, token)
+			fmt.Fprintf(e.streams.Out, "databaserefresh %s: refresh requested (%s=%s); a refresh-now already running answers it too, "+
+				"no second refresh runs: `kubectl understudy refresh status %s` shows the answer\n", args[0], v1.AnnotationRefreshNow, token, args[0])
 			return nil
 		},
 	})

@@ -68,6 +68,9 @@ func WriteRefreshStatus(w io.Writer, dbr *v1.DatabaseRefresh, now time.Time) {
 		next = "suspended (refresh now still works)"
 	}
 	fmt.Fprintf(w, "  next run:    %s\n", next)
+	for _, a := range st.Actions {
+		fmt.Fprintf(w, "  refresh now: %s: %s\n", a.Value, a.Message)
+	}
 	for _, c := range st.Conditions {
 		if c.Type == v1.ConditionReady || c.Type == v1.ConditionProgressing && c.Status == metav1.ConditionTrue {
 			fmt.Fprintf(w, "  %s: %s (%s) %s\n", c.Type, c.Status, c.Reason, c.Message)

@@ -58,12 +58,19 @@ func (e *env) promoteCommand() *cobra.Command {
 		Short: "Approve the candidate revision (the promote annotation names it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.siteAction(cmd, args[0], v1.AnnotationPromote, "promoting", func(s *v1.SiteDeployment) (string, error) {
-				return PromoteTarget(s.Name, &s.Status, revision)
+			note := ""
+			err := e.siteAction(cmd, args[0], v1.AnnotationPromote, "promoting", func(s *v1.SiteDeployment) (string, error) {
+				rev, err := PromoteTarget(s.Name, &s.Status, revision)
+				note = PromoteNote(s.Name, &s.Status, rev)
+				return rev, err
 			})
+			if err == nil && note != "" {
+				fmt.Fprintf(e.streams.Out, "sitedeployment %s: %s\n", args[0], note)
+			}
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&revision, "revision", "", "refuse unless this is the candidate")
+	cmd.Flags().StringVar(&revision, "revision", "", "refuse unless this is the candidate (or, to approve it in advance, the revision waiting for its upstreams)")
 	return cmd
 }
 

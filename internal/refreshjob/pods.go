@@ -20,11 +20,12 @@ var stuckReasons = map[string]bool{
 	"RunContainerError":          true,
 }
 
-// PodProblem is why a running refresh Job's runner cannot start or failed
-// an attempt, read from its pods as the kubelet reports them: a container
-// waiting with a reason that needs a fix, a container that ended with a
-// non-zero exit code (its message carries the runner's last log lines), or
-// a pod that cannot be scheduled. The newest pod is read first. "" when
+// PodProblem is why a Job's pod cannot start or failed an attempt (a
+// refresh Job's runner, a site's check or migration), read from its pods
+// as the kubelet reports them: a container waiting with a reason that
+// needs a fix, a container that ended with a non-zero exit code (its
+// message carries its last log lines, cut to the end of a long one), or a
+// pod that cannot be scheduled. The newest pod is read first. "" when
 // nothing is wrong (yet).
 func PodProblem(pods []corev1.Pod) string {
 	sorted := append([]corev1.Pod(nil), pods...)
@@ -58,9 +59,29 @@ func podProblem(pod *corev1.Pod) string {
 }
 
 func withMessage(s, msg string) string {
-	msg = strings.TrimSpace(msg)
+	msg = lastWords(strings.TrimSpace(msg))
 	if msg == "" {
 		return s
 	}
 	return s + ": " + msg
+}
+
+// lastWords keeps the end of a termination message (a failed container's
+// last log lines): its last five lines, at most 400 bytes, so that the
+// problem fits a condition and an event (1 KiB) beside its context.
+func lastWords(msg string) string {
+	const maxLines, maxBytes = 5, 400
+	lines := strings.Split(msg, "\n")
+	cut := len(lines) > maxLines
+	if cut {
+		lines = lines[len(lines)-maxLines:]
+	}
+	msg = strings.Join(lines, "\n")
+	if len(msg) > maxBytes {
+		msg, cut = strings.ToValidUTF8(msg[len(msg)-maxBytes:], ""), true
+	}
+	if cut {
+		msg = "..." + msg
+	}
+	return msg
 }

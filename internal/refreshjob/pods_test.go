@@ -1,6 +1,7 @@
 package refreshjob
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -71,5 +72,20 @@ func TestPlanRunningJobThatCannotStartIsDegraded(t *testing.T) {
 		if c := cond(t, st, typ); !strings.Contains(c.Message, `CreateContainerConfigError: secret "db" not found`) {
 			t.Errorf("%s message = %q", typ, c.Message)
 		}
+	}
+}
+
+func TestPodProblemKeepsTheEndOfALongMessage(t *testing.T) {
+	var log strings.Builder
+	for i := 1; i <= 80; i++ {
+		fmt.Fprintf(&log, "line %d\n", i)
+	}
+	log.WriteString(`psql:/migrate.sql:3: ERROR:  column "nope" does not exist`)
+	got := PodProblem([]corev1.Pod{runnerPod("p", t0, corev1.ContainerState{
+		Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 3, Message: log.String()}})})
+	want := "pod p: container refresh-runner failed (Error, exit code 3): ...line 77\nline 78\nline 79\nline 80\n" +
+		`psql:/migrate.sql:3: ERROR:  column "nope" does not exist`
+	if got != want {
+		t.Errorf("PodProblem = %q, want %q", got, want)
 	}
 }

@@ -23,6 +23,9 @@ const (
 	// EventRefreshFailing: the running Job's pod cannot start or an attempt
 	// failed; recorded each time the reason changes.
 	EventRefreshFailing = "RefreshFailing"
+	// EventRefreshNowMerged: a refresh-now token was answered by a
+	// refresh-now already running or waiting, not by another refresh.
+	EventRefreshNowMerged = "RefreshNowMerged"
 	// EventRestartSkipped: the SiteDeployment to restart does not exist.
 	EventRestartSkipped = "RestartSkipped"
 	// EventActionRefresh is the action of the refresh events.
@@ -54,11 +57,19 @@ type Observation struct {
 	// Finished is the newest finished Job when it is newer than the status
 	// describes, with the runner's result read from its pods.
 	Finished *Finished
-	// RefreshNowToken is the refresh-now token acted on (its Job exists).
-	RefreshNowToken string
+	// RefreshNowRequested is a refresh-now token not acted on before this
+	// pass, which the status answers (see answerRefreshNow).
+	RefreshNowRequested string
+	// RefreshNowToken is the refresh-now token acted on (its Job exists,
+	// or it was merged into a running refresh-now), and RefreshNowJob the
+	// Job started for it.
+	RefreshNowToken, RefreshNowJob string
 	// RefreshNowQueuedBehind is the running Job a new refresh-now token
 	// waits for.
 	RefreshNowQueuedBehind string
+	// RefreshNowMergedInto is the running refresh-now Job a new token was
+	// merged into (MergeInto) instead of starting another refresh.
+	RefreshNowMergedInto string
 	// SiteDeployment is spec.siteDeploymentRef's name, if set.
 	SiteDeployment string
 }
@@ -103,6 +114,7 @@ func PlanStatus(prev deployv1alpha1.DatabaseRefreshStatus, o Observation) Plan {
 		p.Events = append(p.Events, Event{Reason: EventRefreshQueued, Job: q,
 			Note: fmt.Sprintf("Refresh-now waits for the running refresh Job %s to end", q)})
 	}
+	p.Events = append(p.Events, answerRefreshNow(prev, o, &st)...)
 
 	if last := lastSchedule(o, prev.LastScheduleTime); last != nil {
 		st.LastScheduleTime = metaTime(*last)

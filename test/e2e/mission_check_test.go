@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,12 @@ func testFailingCheck(t *testing.T) {
 		return ok, fmt.Errorf("phase %s aborted %q current %s (%s)", st.Phase, st.AbortedRevision, st.CurrentRevision, st.Message)
 	})
 	t.Logf("check failed, phase %s after %s: %s", st.Phase, time.Since(start).Round(time.Millisecond), st.Message)
+	// The message quotes what the check printed (its termination message:
+	// the last log lines) and names where to read the rest.
+	if !strings.Contains(st.Message, "container smoke failed (Error, exit code 1): checking http://service1-preview.") ||
+		!strings.Contains(st.Message, "see kubectl logs job/") {
+		t.Fatalf("the message does not quote the check's output and name its logs: %s", st.Message)
+	}
 	if st.ActiveRevision != rev1 {
 		t.Fatalf("active revision %s after a failed check, want %s", st.ActiveRevision, rev1)
 	}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,22 @@ func testSchemaRelease(t *testing.T) {
 	checkAcked(t, pg, "shop_blue", res.acked("v1"))
 	checkAcked(t, pg, "shop_green", res.acked("v2"))
 	checkRefusals(t, res)
+	// writesSinceSwitch counts v2's rows, not the catalog rows of the
+	// ANALYZE after the switch: every acknowledged one, and at most one
+	// for each request that was not (a write the abort's freeze ended
+	// counts, as PostgreSQL counts attempted writes).
+	unacked := 0
+	for _, r := range res {
+		if r.status != http.StatusCreated && r.version != "v1" {
+			unacked++
+		}
+	}
+	if n, acked := sd.Status.Database.WritesSinceSwitch, int64(len(res.acked("v2"))); n < acked || n > acked+int64(unacked) {
+		t.Fatalf("writesSinceSwitch %d: v2 acknowledged %d writes and %d other requests may have written", n, acked, unacked)
+	}
+	if !strings.Contains(ev.Note, fmt.Sprintf("wrote %d rows", sd.Status.Database.WritesSinceSwitch)) {
+		t.Fatalf("event %s says another figure than writesSinceSwitch %d", ev.Note, sd.Status.Database.WritesSinceSwitch)
+	}
 	preFreeze := 0
 	for _, a := range res.acked("v1") {
 		if a.at.Before(abortAt) {
