@@ -6,6 +6,9 @@ package v1alpha1
 const (
 	// EventCandidateStarted: a new revision is starting on the idle color.
 	EventCandidateStarted = "CandidateStarted"
+	// EventNewAttempt: an aborted revision is released again because what
+	// it ran with (the migration, a check, a deadline) changed.
+	EventNewAttempt = "NewAttempt"
 	// EventRollingBack: the previous revision is started again for a rollback.
 	EventRollingBack = "RollingBack"
 	// EventSuperseded: a newer spec.template replaced the candidate.
