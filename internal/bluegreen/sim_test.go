@@ -35,6 +35,8 @@ type world struct {
 	pods map[v1.Color][]PodImages
 	// upstreams are what the controller read of spec.promotion.upstreams.
 	upstreams []Upstream
+	// notReady are the pods the pod cache shows not becoming ready.
+	notReady map[v1.Color][]PodProblem
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -78,7 +80,7 @@ func (w *world) reconcile() Plan {
 	}
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
-		Upstreams: w.upstreams}
+		Upstreams: w.upstreams, NotReady: w.notReady}
 	if c := NeedsPods(&w.site.Status, w.deps); c != "" {
 		in.Pods = map[v1.Color][]PodImages{c: w.pods[c]}
 	}
