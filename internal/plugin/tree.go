@@ -26,8 +26,10 @@ type Observed struct {
 	Deployments map[v1.Color]*appsv1.Deployment
 	Services    []*corev1.Service
 	Jobs        []batchv1.Job
-	// Pods are the pods of the site's Deployments, newest first.
-	Pods []corev1.Pod
+	// Pods are the pods of the site's Deployments, newest first; nil with
+	// PodsHidden, when the user may not list pods.
+	Pods       []corev1.Pod
+	PodsHidden bool
 }
 
 func observe(ctx context.Context, c client.Client, site *v1.SiteDeployment) (*Observed, error) {
@@ -58,7 +60,9 @@ func observe(ctx context.Context, c client.Client, site *v1.SiteDeployment) (*Ob
 	sort.Slice(o.Jobs, func(i, j int) bool { return o.Jobs[i].Name < o.Jobs[j].Name })
 	pods := &corev1.PodList{}
 	if err := c.List(ctx, pods, client.InNamespace(site.Namespace), client.MatchingLabels{v1.LabelSite: site.Name},
-		client.HasLabels{v1.LabelColor}); err != nil {
+		client.HasLabels{v1.LabelColor}); apierrors.IsForbidden(err) {
+		o.PodsHidden = true
+	} else if err != nil {
 		return nil, fmt.Errorf("cannot list the pods: %w", err)
 	}
 	o.Pods = pods.Items
@@ -112,6 +116,9 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 			desired = *d.Spec.Replicas
 		}
 		ready, problems := o.podsOf(color, rev, now)
+		if o.PodsHidden {
+			ready = d.Status.AvailableReplicas
+		}
 		fmt.Fprintf(w, "├── %s  revision %s  %d/%d ready  %s  (age %s)\n", color, or(rev, "-"), ready, desired,
 			role(site, color, rev, desired, now), age(d.CreationTimestamp.Time, now))
 		fmt.Fprintf(w, "│   images: %s\n", strings.Join(bluegreen.Images(&d.Spec.Template), ", "))
