@@ -73,16 +73,18 @@ func hasLabel(key string) (labels.Selector, error) {
 const indexSite = "metadata.labels.site"
 
 func indexBySite(mgr manager.Manager) error {
-	bySite := func(o client.Object) []string {
-		if s, ok := o.GetLabels()[v1.LabelSite]; ok {
-			return []string{s}
-		}
-		return nil
-	}
 	for _, obj := range []client.Object{&appsv1.ControllerRevision{}, &batchv1.Job{}} {
-		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, indexSite, bySite); err != nil {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, indexSite, bySiteLabel); err != nil {
 			return fmt.Errorf("cannot index %T by site: %w", obj, err)
 		}
+	}
+	return nil
+}
+
+// bySiteLabel is the indexSite value of an object: its site label.
+func bySiteLabel(o client.Object) []string {
+	if s, ok := o.GetLabels()[v1.LabelSite]; ok {
+		return []string{s}
 	}
 	return nil
 }

@@ -3,8 +3,10 @@ package controllers
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/poddiag"
 )
 
 // What the cache keeps of the objects a site has several of, and of the
@@ -78,4 +80,62 @@ func slimSite(obj any) (any, error) {
 	delete(site.Annotations, corev1.LastAppliedConfigAnnotation)
 	internSite(site)
 	return site, nil
+}
+
+// slimPod keeps of a site's pod what poddiag reads to say why it is not
+// becoming ready, and what finds it: its name, namespace, creation and
+// deletion times and the site, color and revision labels; its
+// PodScheduled condition; each container's name, readiness, state and
+// last termination (reasons, exit codes, start time and messages, clipped
+// as poddiag quotes them). Its spec, IPs, image IDs (the digests are read
+// past the cache, colorPods) and the rest of its metadata are dropped.
+func slimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	labels := map[string]string{}
+	for _, k := range []string{v1.LabelSite, v1.LabelColor, v1.LabelRevision} {
+		if v, ok := pod.Labels[k]; ok {
+			labels[intern(k)] = intern(v)
+		}
+	}
+	slim := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: intern(pod.Namespace),
+		UID: pod.UID, ResourceVersion: pod.ResourceVersion, CreationTimestamp: pod.CreationTimestamp,
+		DeletionTimestamp: pod.DeletionTimestamp, Labels: labels}}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			slim.Status.Conditions = append(slim.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status,
+				Reason: intern(c.Reason), Message: poddiag.Clip(c.Message)})
+		}
+	}
+	slim.Status.InitContainerStatuses = slimContainerStatuses(pod.Status.InitContainerStatuses)
+	slim.Status.ContainerStatuses = slimContainerStatuses(pod.Status.ContainerStatuses)
+	return slim, nil
+}
+
+func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, cs := range in {
+		out[i] = corev1.ContainerStatus{Name: intern(cs.Name), Ready: cs.Ready, RestartCount: cs.RestartCount,
+			State: slimState(cs.State), LastTerminationState: slimState(cs.LastTerminationState)}
+	}
+	return out
+}
+
+func slimState(s corev1.ContainerState) corev1.ContainerState {
+	var out corev1.ContainerState
+	if w := s.Waiting; w != nil {
+		out.Waiting = &corev1.ContainerStateWaiting{Reason: intern(w.Reason), Message: poddiag.Clip(w.Message)}
+	}
+	if r := s.Running; r != nil {
+		out.Running = &corev1.ContainerStateRunning{StartedAt: r.StartedAt}
+	}
+	if t := s.Terminated; t != nil {
+		out.Terminated = &corev1.ContainerStateTerminated{Reason: intern(t.Reason), ExitCode: t.ExitCode, Message: poddiag.Clip(t.Message)}
+	}
+	return out
 }

@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/poddiag"
 )
 
 // The transforms keep what the planner and the writes read, and drop the
@@ -136,5 +139,54 @@ func TestCacheTransformsShareRepeatedStrings(t *testing.T) {
 	h0, h1 := sites[0].Status.History[0], sites[1].Status.History[0]
 	if h0.Images[0] != "shop:2" || unsafe.StringData(h0.Images[0]) != unsafe.StringData(h1.Images[0]) || unsafe.StringData(h0.Revision) != unsafe.StringData(h1.Revision) {
 		t.Errorf("history records %+v and %+v do not share their revision and images", h0, h1)
+	}
+}
+
+// The pod cache keeps what poddiag reads and what finds a pod, and drops
+// the rest (spec, image IDs, IPs, other labels, annotations, owners).
+func TestSlimPodKeepsWhatPoddiagReads(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	started := metav1.NewTime(now.Add(-time.Hour))
+	long := strings.Repeat("x", 4000) + "\npanic: no DATABASE_URL"
+	crashed := corev1.ContainerStatus{Name: "web", ImageID: "shop@sha256:aa", RestartCount: 4,
+		State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 40s"}},
+		LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 2, Message: long, StartedAt: started}}}
+	unready := corev1.ContainerStatus{Name: "proxy", ImageID: "proxy@sha256:bb", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop-green-7d9-x", Namespace: "prod", UID: "u1", ResourceVersion: "42",
+			CreationTimestamp: started, Labels: map[string]string{v1.LabelSite: "shop", v1.LabelColor: "green", v1.LabelRevision: "r2",
+				"app": "shop", "pod-template-hash": "7d9"},
+			Annotations: map[string]string{"a": "b"}, OwnerReferences: []metav1.OwnerReference{{Name: "shop-green-7d9"}},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "web", Image: "shop:2"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.7",
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Message: "containers with unready status"},
+				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}},
+			InitContainerStatuses: []corev1.ContainerStatus{unready}, ContainerStatuses: []corev1.ContainerStatus{crashed, unready}},
+	}
+	got, err := slimPod(pod.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slim := got.(*corev1.Pod)
+	for _, p := range []*corev1.Pod{pod, slim} { // the init container's problem first
+		p.Status.InitContainerStatuses = nil
+	}
+	want, _ := poddiag.Of(pod, now)
+	if have, ok := poddiag.Of(slim, now); !ok || have != want || !strings.Contains(have.Detail, "panic: no DATABASE_URL") {
+		t.Errorf("poddiag reads %q of the slim pod, %q of the whole one", have, want)
+	}
+	wantMeta := metav1.ObjectMeta{Name: pod.Name, Namespace: "prod", UID: "u1", ResourceVersion: "42", CreationTimestamp: started,
+		Labels: map[string]string{v1.LabelSite: "shop", v1.LabelColor: "green", v1.LabelRevision: "r2"}}
+	if !equality.Semantic.DeepEqual(slim.ObjectMeta, wantMeta) || !equality.Semantic.DeepEqual(slim.Spec, corev1.PodSpec{}) ||
+		slim.Status.PodIP != "" || slim.Status.Phase != "" || len(slim.Status.Conditions) != 1 {
+		t.Errorf("slimPod kept %+v", slim)
+	}
+	if cs := slim.Status.ContainerStatuses[0]; cs.ImageID != "" || cs.LastTerminationState.Terminated.StartedAt != (metav1.Time{}) ||
+		len(cs.LastTerminationState.Terminated.Message) > poddiag.MaxMessage+3 {
+		t.Errorf("slimPod kept of a container %+v", cs)
+	}
+	if got, _ := slimPod("tombstone"); got != "tombstone" {
+		t.Errorf("slimPod changed a non-Pod: %v", got)
 	}
 }

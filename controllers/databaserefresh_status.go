@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/poddiag"
 	"github.com/understudy-dev/understudy/internal/refreshjob"
 )
 
@@ -72,7 +73,9 @@ func (r *DatabaseRefreshReconciler) readActive(ctx context.Context, jobs map[str
 	if err != nil {
 		return err
 	}
-	active.Problem = refreshjob.PodProblem(pods)
+	if pr, ok := poddiag.Newest(pods, obs.Now); ok {
+		active.Problem = pr.String()
+	}
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/understudy-dev/understudy/internal/bluegreen"
-	"github.com/understudy-dev/understudy/internal/refreshjob"
+	"github.com/understudy-dev/understudy/internal/poddiag"
 )
 
 // jobPods lists the pods of a Job, past the cache (the manager caches no
@@ -42,11 +42,11 @@ func (r *SiteDeploymentReconciler) jobFailures(ctx context.Context, jobs map[str
 		if err != nil {
 			return nil, err
 		}
-		if why := refreshjob.PodProblem(pods); why != "" {
+		if why, ok := poddiag.Newest(pods, r.Clock.Now()); ok {
 			if out == nil {
 				out = map[string]string{}
 			}
-			out[name] = why
+			out[name] = why.String()
 		}
 	}
 	return out, nil

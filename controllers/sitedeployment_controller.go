@@ -45,6 +45,8 @@ type SiteDeploymentReconciler struct {
 
 	written ownWrites
 	copies  *copies
+	// pods is the cache of the sites' pods (watchPods).
+	pods client.Reader
 }
 
 // +kubebuilder:rbac:groups=deploy.understudy.dev,resources=sitedeployments,verbs=get;list;watch;update;patch
@@ -160,6 +162,11 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &deployv1alpha1.SiteDeployment{}, upstreamIndex, upstreamKeys); err != nil {
 		return fmt.Errorf("cannot index SiteDeployments by upstream: %w", err)
 	}
+	pods, err := r.watchPods(mgr)
+	if err != nil {
+		return err
+	}
+	b = b.WatchesRawSource(pods)
 	r.copies = newCopies()
 	b = b.WatchesRawSource(source.Channel(r.copies.done, &handler.EnqueueRequestForObject{}))
 	// Copies end with the manager; the next one redoes a half-done copy.
@@ -226,6 +233,9 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 		}
 	}
 	if o.Upstreams, err = r.observeUpstreams(ctx, site); err != nil {
+		return o, err
+	}
+	if o.NotReady, err = r.notReady(ctx, site, o.Now); err != nil {
 		return o, err
 	}
 	if c := bluegreen.NeedsPods(&site.Status, o.Deployments); c != "" {

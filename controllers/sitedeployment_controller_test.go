@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,6 +136,14 @@ func TestSiteDeploymentAbortAfterPromotionFlipsBack(t *testing.T) {
 		t.Fatalf("abortedRevision %q", sd.Status.AbortedRevision)
 	}
 	s.waitReplicas(v1.Green, 0)
+	// The rollback is over: `kubectl understudy status` says so, and what
+	// to do, and exits 1 while the spec names the rejected revision.
+	want := "sitedeployment shop failed: revision " + r2 + " was aborted and rolled back: " + r1 + " serves at full size; revert spec.template to " + r1 +
+		", or fix what failed (the image, the migration or a check) and apply it again for a new attempt (why: revision " + r2 + " aborted by the " +
+		v1.AnnotationAbort + " annotation)"
+	if _, errOut, code := s.runPlugin("status", "shop"); code != 1 || !strings.Contains(errOut, want) || strings.Contains(errOut, "rolling back") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
 }
 
 func TestSiteDeploymentScaleSubresourceResizesActiveInPlace(t *testing.T) {

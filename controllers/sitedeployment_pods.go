@@ -3,19 +3,32 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
+	"github.com/understudy-dev/understudy/internal/poddiag"
 )
 
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 
 // colorPods reads what the pods of one color resolved, past the cache: the
-// planner asks only while a candidate is in preview (NeedsPods), so the
-// manager never caches every pod of every site.
+// planner asks only while a candidate is in preview (NeedsPods). The pod
+// cache keeps no image IDs, and a digest must come from the pods as they
+// are now.
 func (r *SiteDeploymentReconciler) colorPods(ctx context.Context, site *v1.SiteDeployment, color v1.Color) ([]bluegreen.PodImages, error) {
 	var pods corev1.PodList
 	if err := r.Reader.List(ctx, &pods, client.InNamespace(site.Namespace),
@@ -39,4 +52,101 @@ func (r *SiteDeploymentReconciler) colorPods(ctx context.Context, site *v1.SiteD
 		out = append(out, pi)
 	}
 	return out, nil
+}
+
+// notReady reads, from the pod cache, the site's pods that are not
+// becoming ready (poddiag), by color, newest first.
+func (r *SiteDeploymentReconciler) notReady(ctx context.Context, site *v1.SiteDeployment, now time.Time) (map[v1.Color][]bluegreen.PodProblem, error) {
+	var pods corev1.PodList
+	if err := r.pods.List(ctx, &pods, ofSite(site)...); err != nil {
+		return nil, fmt.Errorf("cannot list the site's pods: %w", err)
+	}
+	sort.Slice(pods.Items, func(a, b int) bool {
+		return pods.Items[b].CreationTimestamp.Before(&pods.Items[a].CreationTimestamp)
+	})
+	out := map[v1.Color][]bluegreen.PodProblem{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		pr := bluegreen.PodProblem{Revision: p.Labels[v1.LabelRevision]}
+		if problem, ok := poddiag.Of(p, now); ok {
+			pr.Problem = problem
+		} else if pr.NamedAt = poddiag.NamedAt(p, now); pr.NamedAt.IsZero() {
+			continue
+		}
+		color := v1.Color(p.Labels[v1.LabelColor])
+		out[color] = append(out[color], pr)
+	}
+	return out, nil
+}
+
+// sitePods is a cache of the pods of the sites' Deployments (labelled with
+// a site and a color), slim (slimPod), indexed by site. It is a cache of
+// its own: the manager's keeps pods selected by another label (refresh
+// pods), and a kind has one selector per cache. GetCache makes the manager
+// start and sync it with its own cache, before the controllers.
+type sitePods struct{ cache.Cache }
+
+func (c sitePods) GetCache() cache.Cache { return c.Cache }
+
+// watchPods makes the pod cache, adds it to the manager and returns a
+// source that wakes a site when the problem of one of its pods changes
+// (podSignal): a crash-looping candidate is named within seconds, while its
+// Deployment's status does not change.
+func (r *SiteDeploymentReconciler) watchPods(mgr manager.Manager) (source.Source, error) {
+	sel := labels.NewSelector()
+	for _, key := range []string{v1.LabelSite, v1.LabelColor} {
+		req, err := labels.NewRequirement(key, selection.Exists, nil)
+		if err != nil {
+			return nil, fmt.Errorf("pod cache selector: %w", err)
+		}
+		sel = sel.Add(*req)
+	}
+	o := cache.Options{HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		DefaultLabelSelector: sel, DefaultTransform: slimPod}
+	if len(r.Namespaces) > 0 {
+		o.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range r.Namespaces {
+			o.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	c, err := cache.New(mgr.GetConfig(), o)
+	if err != nil {
+		return nil, fmt.Errorf("cannot make the pod cache: %w", err)
+	}
+	if err := c.IndexField(context.Background(), &corev1.Pod{}, indexSite, bySiteLabel); err != nil {
+		return nil, fmt.Errorf("cannot index pods by site: %w", err)
+	}
+	if err := mgr.Add(sitePods{c}); err != nil {
+		return nil, err
+	}
+	r.pods = c
+	changed := predicate.TypedFuncs[*corev1.Pod]{
+		CreateFunc: func(e event.TypedCreateEvent[*corev1.Pod]) bool { return r.podSignal(e.Object) != "" },
+		UpdateFunc: func(e event.TypedUpdateEvent[*corev1.Pod]) bool {
+			return r.podSignal(e.ObjectOld) != r.podSignal(e.ObjectNew)
+		},
+		DeleteFunc:  func(event.TypedDeleteEvent[*corev1.Pod]) bool { return false },
+		GenericFunc: func(event.TypedGenericEvent[*corev1.Pod]) bool { return false },
+	}
+	toSite := handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, p *corev1.Pod) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: p.Namespace, Name: p.Labels[v1.LabelSite]}}}
+	})
+	return source.Kind(c, &corev1.Pod{}, toSite, changed), nil
+}
+
+// podSignal is what a site's decision reads of a pod: its problem (the
+// status message quotes the kubelet's latest words), or when it will have
+// one; "" when neither.
+func (r *SiteDeploymentReconciler) podSignal(p *corev1.Pod) string {
+	now := r.Clock.Now()
+	if pr, ok := poddiag.Of(p, now); ok {
+		return pr.String()
+	}
+	if at := poddiag.NamedAt(p, now); !at.IsZero() {
+		return "unready until " + at.String()
+	}
+	return ""
 }

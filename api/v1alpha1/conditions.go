@@ -65,6 +65,10 @@ const (
 	// digests of one image (its tag moved while they started); the release
 	// holds, since the bits to check and pin are not one set.
 	ReasonImageDigestMismatch = "ImageDigestMismatch"
+	// ReasonCandidateNotReady: a pod of the candidate is not becoming
+	// ready; the message names it, its container's waiting reason and
+	// last termination message. The release waits (until its deadline).
+	ReasonCandidateNotReady = "CandidateNotReady"
 	// ReasonUpstreamNotQualified: spec.promotion holds the release: an
 	// upstream site does not run its images (or schema revision), or not
 	// yet for minLiveDuration, or cannot be read; the message names it

@@ -6,6 +6,13 @@ package v1alpha1
 const (
 	// EventCandidateStarted: a new revision is starting on the idle color.
 	EventCandidateStarted = "CandidateStarted"
+	// EventNewAttempt: an aborted revision is released again because what
+	// it ran with (the migration, a check, a deadline) changed.
+	EventNewAttempt = "NewAttempt"
+	// EventCandidateNotReady (Warning): a candidate's pod is not becoming
+	// ready (it crashes, cannot pull its image, fails its readiness probe
+	// or cannot be scheduled); the note names the pod and why.
+	EventCandidateNotReady = "CandidateNotReady"
 	// EventRollingBack: the previous revision is started again for a rollback.
 	EventRollingBack = "RollingBack"
 	// EventSuperseded: a newer spec.template replaced the candidate.

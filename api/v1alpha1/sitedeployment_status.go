@@ -109,6 +109,19 @@ type SiteDeploymentStatus struct {
 	// +optional
 	AbortReason string `json:"abortReason,omitempty"`
 
+	// AbortMessage says why abortedRevision was rejected, and where to
+	// look (the check or migration Job); status.message keeps saying it
+	// after a rollback finished.
+	// +optional
+	AbortMessage string `json:"abortMessage,omitempty"`
+
+	// AbortedAttempt names what abortedRevision was released with besides
+	// its pod template: spec.database.migration, the checks, the progress
+	// deadline and copyTimeout, each as a hash. Changing any of them (or
+	// spec.template) releases the revision again as a new attempt.
+	// +optional
+	AbortedAttempt string `json:"abortedAttempt,omitempty"`
+
 	// PreviewStartedAt is when the candidate was started on the idle color.
 	// +optional
 	PreviewStartedAt *metav1.Time `json:"previewStartedAt,omitempty"`

@@ -59,9 +59,9 @@ func (p *planner) answerAbort(v, current, activeRev, candidate string) {
 			p.refuse(v1.AnnotationAbort, v, fmt.Sprintf("revision %s is live and no earlier revision in status.history was promoted and not aborted since: nothing to roll back to", v))
 			return
 		}
-		msg := fmt.Sprintf("revision %s aborted by the %s annotation; rolling back to %s", v, v1.AnnotationAbort, prev)
+		msg := "revision " + v + " aborted by the " + v1.AnnotationAbort + " annotation"
 		p.abort(v, v1.ReasonAborted, msg)
-		p.answer(v1.AnnotationAbort, v, v1.ActionAccepted, msg)
+		p.answer(v1.AnnotationAbort, v, v1.ActionAccepted, msg+"; rolling back to "+prev)
 	case v == activeRev && current == p.st.AbortedRevision:
 		p.refuse(v1.AnnotationAbort, v, fmt.Sprintf("revision %s is live because %s was aborted; a rollback goes back one revision only: set spec.template to the revision you want", v, current))
 	case v == activeRev:

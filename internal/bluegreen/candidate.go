@@ -162,13 +162,18 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 func (p *planner) awaitPreview(c *candidate) (candidateStage, bool) {
 	deadline := p.st.PreviewStartedAt.Add(p.progressDeadline())
 	if !p.now.Before(deadline) && !c.rollback {
+		why := ""
+		if pr, ok := p.notReady(c); ok {
+			why = " (" + pr.String() + ")"
+		}
 		p.abort(c.target, v1.ReasonProgressDeadlineExceeded, fmt.Sprintf(
-			"revision %s was not available within the progress deadline (%s); aborted, %s keeps serving %s",
-			c.target, p.progressDeadline(), c.activeColor, c.activeRev))
+			"revision %s was not available within the progress deadline (%s)%s; aborted, %s keeps serving %s",
+			c.target, p.progressDeadline(), why, c.activeColor, c.activeRev))
 		return stageRejected, true
 	}
 	p.wakeAt(deadline)
 	p.previewSelectsActive(c.activeColor, c.activeRev)
+	defer p.candidateNotReady(c)
 	if c.rollback {
 		p.set(v1.PhaseAborted, fmt.Sprintf("rolling back: starting previous revision %s on %s", c.target, c.idle))
 		return stageFull, false
@@ -196,6 +201,7 @@ func (p *planner) scaleUp(c *candidate) (candidateStage, bool) {
 		on = " on the digests its preview pods were checked on (" + describePins(p.pins(c)) + ")"
 	}
 	p.set(v1.PhasePromoting, fmt.Sprintf("scaling revision %s on %s to %d replicas%s", c.target, c.idle, c.full, on))
+	p.candidateNotReady(c)
 	return stageFull, false
 }
 

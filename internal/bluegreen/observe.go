@@ -34,6 +34,9 @@ type Observed struct {
 	// NeedsPods): the candidate's while it is in preview. A color not in
 	// the map was not read.
 	Pods map[v1.Color][]PodImages
+	// NotReady are the pods of each color that are not becoming ready,
+	// as the manager's pod cache shows them (see PodProblem).
+	NotReady map[v1.Color][]PodProblem
 	// Upstreams are spec.promotion.upstreams as read, in spec order.
 	Upstreams []Upstream
 }

@@ -80,10 +80,11 @@ func (p *planner) run() {
 	if p.st.CurrentRevision != current {
 		// A new spec.template ends an abort of another revision.
 		if p.st.AbortedRevision != current {
-			p.st.AbortedRevision, p.st.AbortReason = "", ""
+			p.clearAbort()
 		}
 		p.st.CurrentRevision = current
 	}
+	p.newAttempt(current)
 	p.plan.Revisions[current] = &p.spec.Template
 	p.plan.RestartedAt = p.site.Annotations[v1.AnnotationRestartedAt]
 	p.st.RestartedAt = p.plan.RestartedAt
@@ -142,9 +143,12 @@ func (p *planner) target(current, activeRev string) (rev string, rollback bool) 
 	return activeRev, false
 }
 
-// abort rejects a revision; the next decision scales it down or rolls back.
+// abort rejects a revision; the next decision scales it down or rolls
+// back. message says why and where to look; it is the status message until
+// a rollback finished (abortedMessage).
 func (p *planner) abort(rev, reason, message string) {
-	p.st.AbortedRevision, p.st.AbortReason = rev, reason
+	p.st.AbortedRevision, p.st.AbortReason, p.st.AbortMessage = rev, reason, message
+	p.st.AbortedAttempt = Attempt(p.spec)
 	outcome := v1.OutcomeFailed
 	if reason == v1.ReasonAborted {
 		outcome = v1.OutcomeAborted

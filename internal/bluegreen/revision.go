@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -54,4 +55,59 @@ func Images(t *corev1.PodTemplateSpec) []string {
 		out = append(out, c.Image)
 	}
 	return out
+}
+
+// attemptParts are what a release runs besides its pod template and what a
+// person may change to fix a failed release, by the name a message gives
+// them: its migration, its checks and the deadlines it had to meet.
+func attemptParts(spec *v1.SiteDeploymentSpec) [][2]string {
+	var migration, copyTimeout any
+	if d := spec.Database; d != nil {
+		migration, copyTimeout = d.Migration, d.CopyTimeout
+	}
+	parts := [][2]string{
+		{"spec.database.migration", hashOf(migration)},
+		{"spec.strategy.prePromotion", hashOf(spec.Strategy.PrePromotion)},
+		{"spec.strategy.postPromotion", hashOf(spec.Strategy.PostPromotion)},
+		{"spec.strategy.progressDeadline", hashOf(spec.Strategy.ProgressDeadline)},
+		{"spec.database.copyTimeout", hashOf(copyTimeout)},
+	}
+	return parts
+}
+
+// Attempt names what a release of spec.template runs besides its
+// template (attemptParts), one short hash per part: an aborted revision is
+// released again once it changes (status.abortedAttempt).
+func Attempt(spec *v1.SiteDeploymentSpec) string {
+	var out []string
+	for _, p := range attemptParts(spec) {
+		out = append(out, p[1])
+	}
+	return strings.Join(out, ".")
+}
+
+// attemptChanges names the parts of spec that differ from an attempt.
+func attemptChanges(spec *v1.SiteDeploymentSpec, attempt string) []string {
+	was := strings.Split(attempt, ".")
+	var out []string
+	for i, p := range attemptParts(spec) {
+		if i >= len(was) || was[i] != p[1] {
+			out = append(out, p[0])
+		}
+	}
+	return out
+}
+
+// hashOf is a short hash of v's JSON; "-" for nil.
+func hashOf(v any) string {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("cannot marshal %T: %v", v, err)) // spec types always marshal
+	}
+	if string(raw) == "null" {
+		return "-"
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(raw)
+	return rand.SafeEncodeString(fmt.Sprintf("%010d", h.Sum32()))[:6]
 }

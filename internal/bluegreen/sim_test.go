@@ -37,6 +37,8 @@ type world struct {
 	upstreams []Upstream
 	// jobFailures is what the failed Jobs' pods said (Observed.JobFailures).
 	jobFailures map[string]string
+	// notReady are the pods the pod cache shows not becoming ready.
+	notReady map[v1.Color][]PodProblem
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -80,7 +82,7 @@ func (w *world) reconcile() Plan {
 	}
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
-		Upstreams: w.upstreams, JobFailures: w.jobFailures}
+		Upstreams: w.upstreams, JobFailures: w.jobFailures, NotReady: w.notReady}
 	if c := NeedsPods(&w.site.Status, w.deps); c != "" {
 		in.Pods = map[v1.Color][]PodImages{c: w.pods[c]}
 	}

@@ -65,6 +65,7 @@ func (p *planner) finish() {
 	p.dbFinish()
 	st := p.st
 	st.ObservedGeneration = p.site.Generation
+	p.attemptNote()
 	st.Phase = p.phase
 	st.Message = p.message
 	if d := p.in.Deployments[st.ActiveColor]; d != nil && st.ActiveColor != "" {

@@ -89,11 +89,7 @@ func (p *planner) setSteadyPhase(rev string) {
 		if p.st.AbortReason == v1.ReasonAborted {
 			phase = v1.PhaseAborted
 		}
-		msg := p.message
-		if msg == "" {
-			msg = p.site.Status.Message
-		}
-		p.set(phase, msg)
+		p.set(phase, p.abortedMessage(rev))
 	case p.st.PostPromotionRevision != "":
 		p.set(v1.PhasePromoting, fmt.Sprintf("post-promotion check of %s running", rev))
 	case !readyAt(p.in.Deployments[p.st.ActiveColor], rev, p.spec.DesiredReplicas()):
@@ -140,9 +136,13 @@ func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, acti
 		return true, false
 	case jobFailed:
 		why = p.jobFailure(name, why)
-		p.abort(rev, reason, fmt.Sprintf("%s-promotion check %s of revision %s failed (%s); traffic stays on %s (%s)", kind, name, rev, why, activeColor, activeRev))
+		msg := fmt.Sprintf("%s-promotion check %s of revision %s failed (%s)", kind, name, rev, why)
+		if kind == PrePromotion {
+			msg += fmt.Sprintf("; traffic stays on %s (%s)", activeColor, activeRev)
+		}
+		p.abort(rev, reason, msg)
 		if kind == PostPromotion {
-			p.message = fmt.Sprintf("post-promotion check %s of revision %s failed (%s); switching back", name, rev, why)
+			p.message = msg + "; switching back"
 		}
 		return false, true
 	}

@@ -16,6 +16,7 @@ import (
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/bluegreen"
+	"github.com/understudy-dev/understudy/internal/poddiag"
 )
 
 // Observed is what the tree shows of a site: its Deployments by color, its
@@ -25,6 +26,10 @@ type Observed struct {
 	Deployments map[v1.Color]*appsv1.Deployment
 	Services    []*corev1.Service
 	Jobs        []batchv1.Job
+	// Pods are the pods of the site's Deployments, newest first; nil with
+	// PodsHidden, when the user may not list pods.
+	Pods       []corev1.Pod
+	PodsHidden bool
 }
 
 func observe(ctx context.Context, c client.Client, site *v1.SiteDeployment) (*Observed, error) {
@@ -53,7 +58,44 @@ func observe(ctx context.Context, c client.Client, site *v1.SiteDeployment) (*Ob
 	}
 	o.Jobs = jobs.Items
 	sort.Slice(o.Jobs, func(i, j int) bool { return o.Jobs[i].Name < o.Jobs[j].Name })
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(site.Namespace), client.MatchingLabels{v1.LabelSite: site.Name},
+		client.HasLabels{v1.LabelColor}); apierrors.IsForbidden(err) {
+		o.PodsHidden = true
+	} else if err != nil {
+		return nil, fmt.Errorf("cannot list the pods: %w", err)
+	}
+	o.Pods = pods.Items
+	sort.Slice(o.Pods, func(i, j int) bool { return o.Pods[j].CreationTimestamp.Before(&o.Pods[i].CreationTimestamp) })
 	return o, nil
+}
+
+// podsOf counts the Ready pods of a color that run rev (the Deployment's
+// own count includes the pods of the revision the color ran before, while
+// a candidate replaces them), and says why the others are not becoming
+// ready (poddiag).
+func (o *Observed) podsOf(color v1.Color, rev string, now time.Time) (ready int32, problems []string) {
+	for i := range o.Pods {
+		p := &o.Pods[i]
+		if p.Labels[v1.LabelColor] != string(color) || p.Labels[v1.LabelRevision] != rev || p.DeletionTimestamp != nil {
+			continue
+		}
+		if podReady(p) {
+			ready++
+		} else if pr, ok := poddiag.Of(p, now); ok {
+			problems = append(problems, pr.String())
+		}
+	}
+	return ready, problems
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // WriteTree renders the site as a tree: each color with its revision,
@@ -73,9 +115,16 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 		if d.Spec.Replicas != nil {
 			desired = *d.Spec.Replicas
 		}
-		fmt.Fprintf(w, "├── %s  revision %s  %d/%d ready  %s  (age %s)\n", color, or(rev, "-"), d.Status.AvailableReplicas, desired,
+		ready, problems := o.podsOf(color, rev, now)
+		if o.PodsHidden {
+			ready = d.Status.AvailableReplicas
+		}
+		fmt.Fprintf(w, "├── %s  revision %s  %d/%d ready  %s  (age %s)\n", color, or(rev, "-"), ready, desired,
 			role(site, color, rev, desired, now), age(d.CreationTimestamp.Time, now))
 		fmt.Fprintf(w, "│   images: %s\n", strings.Join(bluegreen.Images(&d.Spec.Template), ", "))
+		for _, p := range problems {
+			fmt.Fprintf(w, "│   not ready: %s\n", p)
+		}
 		if db := st.Database; db != nil && db.Name(color) != "" {
 			fmt.Fprintf(w, "│   database: %s\n", db.Name(color))
 		}

@@ -36,7 +36,7 @@ type ObservedJob struct {
 	// Reason and Message of the Job's Failed condition.
 	Reason, Message string
 	// Problem is why the running Job's pod cannot start or failed an
-	// attempt (PodProblem); "" when nothing is wrong.
+	// attempt (poddiag); "" when nothing is wrong.
 	Problem string
 }
 

@@ -258,3 +258,27 @@ func TestPlanASuccessWithWarningsShowsThem(t *testing.T) {
 		t.Errorf("Ready message = %q", c.Message)
 	}
 }
+
+func TestPlanRunningJobThatCannotStartIsDegraded(t *testing.T) {
+	obs := Observation{Now: t0, Generation: 1, Schedule: schedule(t)}
+	obs.Jobs = []ObservedJob{{Name: "r-1", State: JobActive, Start: t0,
+		Problem: `pod p: container refresh-runner cannot start: CreateContainerConfigError: secret "db" not found`}}
+	p := PlanStatus(deployv1alpha1.DatabaseRefreshStatus{}, obs)
+	st := p.Status
+	if got := reasons(p.Events); len(got) != 2 || got[1] != EventRefreshFailing || !p.Events[1].Warning {
+		t.Errorf("events = %v", got)
+	}
+	if again := PlanStatus(st, obs); len(again.Events) != 0 {
+		t.Errorf("reported twice: %v", reasons(again.Events))
+	}
+	// Dev still serves its copy: Ready says nothing about the running Job.
+	wantCond(t, st, deployv1alpha1.ConditionReady, metav1.ConditionTrue, deployv1alpha1.ReasonScheduled)
+	wantCond(t, st, deployv1alpha1.ConditionDegraded, metav1.ConditionTrue, deployv1alpha1.ReasonRefreshFailing)
+	wantCond(t, st, deployv1alpha1.ConditionStalled, metav1.ConditionTrue, deployv1alpha1.ReasonRefreshFailing)
+	wantCond(t, st, deployv1alpha1.ConditionProgressing, metav1.ConditionTrue, deployv1alpha1.ReasonRefreshRunning)
+	for _, typ := range []string{deployv1alpha1.ConditionDegraded, deployv1alpha1.ConditionProgressing} {
+		if c := cond(t, st, typ); !strings.Contains(c.Message, `CreateContainerConfigError: secret "db" not found`) {
+			t.Errorf("%s message = %q", typ, c.Message)
+		}
+	}
+}
