@@ -126,6 +126,22 @@ func TestASwitchCountsAPromotionWithItsDurations(t *testing.T) {
 	assertOneSample(t, reg, "understudy_sitedeployment_switch_latency_seconds", 0.03)
 }
 
+// The write freeze is the one the database server measured at the switch
+// (lastFreezeDuration, to the millisecond), not one from frozenSince, which
+// the API server keeps to the second: 4.2 s observed, not 5.
+func TestTheWriteFreezeIsTheOneMeasuredAtTheSwitch(t *testing.T) {
+	m, reg := newMetrics(t)
+	frozenAt := now.Add(-4200 * time.Millisecond)
+	before := &v1.SiteDeploymentStatus{Phase: v1.PhasePromoting, ActiveColor: "blue",
+		Database: &v1.DatabaseStatus{FrozenSince: at(frozenAt.Truncate(time.Second))}}
+	after := &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveColor: "green",
+		Database: &v1.DatabaseStatus{FrozenSince: at(frozenAt.Truncate(time.Second)),
+			LastFreezeDuration: &metav1.Duration{Duration: 4200 * time.Millisecond}}}
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: after,
+		Reasons: []string{v1.EventSwitched}, Now: now})
+	assertOneSample(t, reg, "understudy_sitedeployment_write_freeze_seconds", 4.2)
+}
+
 // Each event ends a release with its own outcome; events that end none
 // count nothing.
 func TestReleaseOutcomesFollowTheDecisionsEvents(t *testing.T) {
