@@ -202,6 +202,7 @@ func TestAForgottenSiteHasNoSeries(t *testing.T) {
 // written again; the gauges follow status.
 func TestARefreshCountsOnceAndSetsTheDataAge(t *testing.T) {
 	m, reg := newMetrics(t)
+	m.ObserveRefreshCreated("dev", "nightly", now.Add(-48*time.Hour))
 	rec := &v1.RefreshRecord{Job: "dev-refresh-1", Result: v1.RefreshSucceeded,
 		StartedAt: at(now.Add(-75 * time.Second)), FinishedAt: at(now)}
 	after := &v1.DatabaseRefreshStatus{LastRefresh: rec, LastSuccessfulTime: at(now), DataTakenAt: at(now.Add(-6 * time.Hour))}
@@ -229,7 +230,7 @@ func TestARefreshCountsOnceAndSetsTheDataAge(t *testing.T) {
 		t.Errorf("failures in step source = %v, want 1", got)
 	}
 	m.ForgetRefresh("dev", "nightly")
-	if got := testutil.CollectAndCount(m.refreshes) + testutil.CollectAndCount(m.refreshDataTaken) + testutil.CollectAndCount(m.refreshFailures); got != 0 {
+	if got := testutil.CollectAndCount(m.refreshes) + testutil.CollectAndCount(m.refreshDataTaken) + testutil.CollectAndCount(m.refreshFailures) + testutil.CollectAndCount(m.refreshCreated); got != 0 {
 		t.Errorf("series after delete = %d, want 0", got)
 	}
 }
