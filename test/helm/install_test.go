@@ -2,8 +2,6 @@ package helm
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +40,8 @@ func TestInstallOverCRDsInstalledByAnotherTool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = env.Stop() }()
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+	kubeconfig, err := env.WriteKubeconfig(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
 	c := env.Client

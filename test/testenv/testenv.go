@@ -89,6 +89,13 @@ func start(crds bool) (*Env, error) {
 	return &Env{Config: cfg, Client: c, KubeConfig: env.KubeConfig, env: env}, nil
 }
 
+// WriteKubeconfig writes KubeConfig to a file in dir, for a process or a
+// library that reads one, and returns its path.
+func (e *Env) WriteKubeconfig(dir string) (string, error) {
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, e.KubeConfig, 0o600)
+}
+
 // Stop stops the API server and etcd.
 func (e *Env) Stop() error { return e.env.Stop() }
 
