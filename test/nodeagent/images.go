@@ -12,7 +12,7 @@ import (
 )
 
 // images plays a registry for `local/<program>` images: "pulling" a tag
-// hashes the program in ImageBinDir with the tag (buildDigest) and keeps a
+// hashes the program in ImageBinDir with the tag (BuildDigest) and keeps a
 // copy under that digest, so a
 // pod names the bits it runs by digest (its imageID is local/<program>@
 // sha256:...) and `local/<program>@sha256:...` runs exactly those bits
@@ -48,7 +48,7 @@ func (s *images) pull(image string) (path, imageID string, err error) {
 		return path, LocalImagePrefix + name + "@" + digest, nil
 	}
 	src := filepath.Join(s.binDir, name)
-	sum, err := buildDigest(src, tag)
+	sum, err := BuildDigest(src, tag)
 	if err != nil {
 		return "", "", &imageError{fmt.Errorf("image %s: %w", image, err)}
 	}
@@ -61,12 +61,12 @@ func (s *images) pull(image string) (path, imageID string, err error) {
 	return path, LocalImagePrefix + name + "@sha256:" + sum, nil
 }
 
-// buildDigest is the digest of tag's build of the program at path: the
+// BuildDigest is the digest (hex) of tag's build of the program at path: the
 // sha256 of the program's bytes followed by the tag. Each tag of a program
 // is then a build of its own, told apart by its digest as two pushes to a
 // registry would be (the demo's v1, v2 and v3 run one program), and a
 // program rebuilt behind a tag is a new digest. A tag left out is latest.
-func buildDigest(path, tag string) (string, error) {
+func BuildDigest(path, tag string) (string, error) {
 	if tag == "" {
 		tag = "latest"
 	}
