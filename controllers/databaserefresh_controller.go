@@ -66,6 +66,7 @@ func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		r.written.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // children go with it by garbage collection
 	}
+	r.Metrics.ObserveRefreshCreated(dr.Namespace, dr.Name, dr.CreationTimestamp.Time)
 	if r.written.behind(dr) {
 		return ctrl.Result{}, nil // the event of our own status write brings us back
 	}

@@ -1,11 +1,16 @@
 package controllers_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/refresh"
 	"github.com/understudy-dev/understudy/test/promtest"
 )
 
@@ -62,5 +67,52 @@ func TestSiteDeploymentMetricsCountReleasesAndRollbacks(t *testing.T) {
 	}
 	if n := sample(t, "understudy_sitedeployment_info", with("phase", "Healthy")); n != 0 {
 		t.Errorf("info{phase=Healthy} = %v after the rollback, want no such series", n)
+	}
+}
+
+// Every DatabaseRefresh has series on the manager's metrics endpoint from
+// its creation: evaluated as Prometheus would with the shipped
+// UnderstudyDevDataStale rule, the manager's own metrics make it fire 37 h
+// after their creation for a refresh failing since then and for one whose
+// schedule never ran, and for neither 35 h after.
+func TestDevDataStaleFiresForARefreshThatNeverSucceeded(t *testing.T) {
+	failing, unscheduled := newRefresh(t), newRefresh(t)
+	unscheduled.waitCondition(v1.ConditionReady, metav1.ConditionTrue, v1.ReasonScheduled)
+	failing.runJob("nightly-1", false, refresh.Result{Result: refresh.Failed, Error: "cannot connect to the source"}, time.Now())
+	failing.waitCondition(v1.ConditionDegraded, metav1.ConditionTrue, v1.ReasonRefreshFailed)
+	created := failing.get().CreationTimestamp.Time
+	if c := unscheduled.get().CreationTimestamp.Time; c.After(created) {
+		created = c
+	}
+	rule, err := promtest.ShippedRule("UnderstudyDevDataStale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firingAfter := func(d time.Duration) []string {
+		t.Helper()
+		families, err := ctrlmetrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := created.Add(d)
+		all, err := promtest.Firing(rule, promtest.Scrape{Families: families, From: at.Add(-time.Hour), To: at, Interval: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ours []string
+		for _, a := range all {
+			if ns, _, _ := strings.Cut(a, "/"); ns == failing.ns || ns == unscheduled.ns {
+				ours = append(ours, a)
+			}
+		}
+		return ours
+	}
+	if got := firingAfter(35 * time.Hour); len(got) != 0 {
+		t.Errorf("UnderstudyDevDataStale fires 35 h after creation for %v, want none", got)
+	}
+	want := []string{failing.ns + "/nightly", unscheduled.ns + "/nightly"}
+	slices.Sort(want)
+	if got := firingAfter(37 * time.Hour); !slices.Equal(got, want) {
+		t.Errorf("UnderstudyDevDataStale fires 37 h after creation for %v, want %v", got, want)
 	}
 }

@@ -69,12 +69,22 @@ func TestSiteDeploymentRefusesToGuessBetweenLeftovers(t *testing.T) {
 	if s.deployment(v1.Blue) != nil {
 		t.Fatal("pods were started on an ambiguous server")
 	}
+	// No database is chosen, so no color is given a connection Secret: one
+	// with an empty DATABASE_NAME would connect to the role's own database.
+	for _, c := range []v1.Color{v1.Blue, v1.Green} {
+		if sec := colorSecret(s, c); sec != nil {
+			t.Errorf("%s was given a database Secret (DATABASE_NAME %q) while no database is chosen", c, sec["DATABASE_NAME"])
+		}
+	}
 	// Following the message (drop the stray one) lets the site adopt the rest.
 	sqlExec(t, srv, "postgres", "DROP DATABASE "+base+"_green")
 	s.update(func(sd *v1.SiteDeployment) { sd.Annotations = map[string]string{"poke": "1"} })
 	eventually(t, "adoption once the leftover is gone", func() error {
 		if d := s.get().Status.Database; d == nil || d.ActiveName != base {
 			return fmt.Errorf("status.database %+v", d)
+		}
+		if sec := colorSecret(s, v1.Blue); sec["DATABASE_NAME"] != base {
+			return fmt.Errorf("blue's DATABASE_NAME %q", sec["DATABASE_NAME"])
 		}
 		return nil
 	})

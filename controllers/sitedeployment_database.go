@@ -281,6 +281,13 @@ func (r *SiteDeploymentReconciler) writeDatabaseSecrets(ctx context.Context, sit
 		admin.User, admin.Password = string(sec.Data["username"]), string(sec.Data["password"])
 	}
 	for _, c := range []v1.Color{v1.Blue, v1.Green} {
+		if d.Name(c) == "" {
+			// No database chosen for this color yet (none adopted, or the
+			// server is ambiguous): an empty DATABASE_NAME would connect
+			// its pods to the role's own database, so the Secret is not
+			// written, nor changed, until one is.
+			continue
+		}
 		labels := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(c)}
 		if err := r.applyDatabaseSecret(ctx, site, bluegreen.DatabaseSecretName(site.Name, c), labels, admin.WithDatabase(d.Name(c))); err != nil {
 			return err

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -50,7 +51,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setGCPercent(gcPercent)
 
-	if err := run(options{
+	if err := run(ctrl.SetupSignalHandler(), options{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, pprofAddr: pprofAddr, leaderElect: leaderElect, leaderElectionNamespace: leaderElectionNamespace,
 		leaderElectionID: leaderElectionID, namespaces: namespaces, runnerImage: runnerImage, qps: float32(qps), burst: burst, workers: workers,
 	}); err != nil {
@@ -67,7 +68,7 @@ type options struct {
 	burst, workers                                             int
 }
 
-func run(o options) error {
+func run(ctx context.Context, o options) error {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(deployv1alpha1.AddToScheme(scheme))
@@ -92,6 +93,9 @@ func run(o options) error {
 	leaseID := o.leaderElectionID
 	if leaseID == "" {
 		leaseID = leaseName(shard)
+	}
+	if err := controllers.WaitForKinds(ctx, cfg, controllers.KindsTimeout); err != nil {
+		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
@@ -130,7 +134,7 @@ func run(o options) error {
 		return fmt.Errorf("cannot add readiness check: %w", err)
 	}
 	ctrl.Log.Info("starting manager", "namespaces", strings.Join(shard, ","), "leaderElectionID", leaseID, "refreshRunnerImage", o.runnerImage)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
 
 // serviceAccountNamespace is where a pod finds its own namespace.

@@ -74,8 +74,9 @@ func Generate(root string) (map[string][]byte, error) {
 	return files, nil
 }
 
-// wrapCRD puts a CRD under crds.install and gives it the keep annotation
-// when crds.keep is set. Template delimiters in the CRD (a CEL message could
+// wrapCRD puts a CRD under crds.install, renders it only when the release
+// manages it (understudy.crdManagedHere: not one another tool installed),
+// and gives it the keep annotation when crds.keep is set. Template delimiters in the CRD (a CEL message could
 // hold one) are escaped so that Helm prints them as they are.
 func wrapCRD(src string, crd []byte) ([]byte, error) {
 	const anchor = "\nmetadata:\n  annotations:\n"
@@ -88,9 +89,15 @@ func wrapCRD(src string, crd []byte) ([]byte, error) {
 		"    {{- if .Values.crds.keep }}\n"+
 		"    helm.sh/resource-policy: keep\n"+
 		"    {{- end }}\n", 1)
+	var meta struct {
+		Metadata struct{ Name string } `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(crd, &meta); err != nil || meta.Metadata.Name == "" {
+		return nil, fmt.Errorf("no metadata.name: %v", err)
+	}
 	var out bytes.Buffer
 	fmt.Fprintf(&out, header, src)
-	out.WriteString("{{- if .Values.crds.install }}\n")
+	fmt.Fprintf(&out, "{{- if and .Values.crds.install (include \"understudy.crdManagedHere\" (dict \"name\" %q \"root\" .)) }}\n", meta.Metadata.Name)
 	out.WriteString(text)
 	if !strings.HasSuffix(text, "\n") {
 		out.WriteString("\n")

@@ -100,3 +100,38 @@ func TestFreezeAndUnfreezeResumeAfterARestart(t *testing.T) {
 	}
 	execIn(t, "fz_resume", "INSERT INTO t VALUES (2)")
 }
+
+// The freeze is timed to the microsecond, by the server's clock: the time
+// Freeze records lies between the server's clock read before and after it,
+// reads back unchanged, and FrozenFor (lastFreezeDuration and the write
+// freeze metric) lies between the clock readings around it, not up to a
+// second high as from a time kept to the second.
+func TestFreezeIsTimedBelowTheSecond(t *testing.T) {
+	ctx := context.Background()
+	createDB(t, "fz_timed", "CREATE TABLE t (id int)")
+	clock := func() time.Time {
+		t.Helper()
+		var now time.Time
+		if err := connectTo(t, "").QueryRow(ctx, "SELECT clock_timestamp()").Scan(&now); err != nil {
+			t.Fatal(err)
+		}
+		return now
+	}
+	t0 := clock()
+	since, err := Freeze(ctx, admin(), "fz_timed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := clock()
+	if since.Before(t0) || since.After(t1) {
+		t.Fatalf("frozen since %s, want between %s and %s", since.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano), t1.Format(time.RFC3339Nano))
+	}
+	if _, got, err := FreezeState(ctx, admin(), "fz_timed"); err != nil || !got.Equal(since) {
+		t.Fatalf("FreezeState since %s (%v), want %s", got.Format(time.RFC3339Nano), err, since.Format(time.RFC3339Nano))
+	}
+	frozen, err := FrozenFor(ctx, admin(), "fz_timed")
+	t2 := clock()
+	if err != nil || frozen < t1.Sub(since) || frozen > t2.Sub(since) {
+		t.Fatalf("FrozenFor = %s (%v), want between %s and %s", frozen, err, t1.Sub(since), t2.Sub(since))
+	}
+}

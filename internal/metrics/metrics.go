@@ -32,6 +32,7 @@ type Metrics struct {
 	switchLatency   *prometheus.HistogramVec
 	writeFreeze     *prometheus.HistogramVec
 
+	refreshCreated     *prometheus.GaugeVec
 	refreshLastSuccess *prometheus.GaugeVec
 	refreshDataTaken   *prometheus.GaugeVec
 	refreshDuration    *prometheus.HistogramVec
@@ -60,6 +61,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "How long a schema-changing release refused writes: from the freeze to the switch.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 		}, namespace),
+		refreshCreated: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "understudy_databaserefresh_created_timestamp_seconds",
+			Help: "When the DatabaseRefresh was created (Unix time): how old dev's data counts as before a first refresh took any.",
+		}, site),
 		refreshLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "understudy_databaserefresh_last_success_timestamp_seconds",
 			Help: "When the last successful refresh finished (Unix time).",
@@ -92,7 +97,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.sites, m.releaseDuration, m.switchLatency, m.writeFreeze,
-		m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes, m.refreshFailures}
+		m.refreshCreated, m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes, m.refreshFailures}
 }
 
 type partialDeleter interface {

@@ -126,6 +126,22 @@ func TestASwitchCountsAPromotionWithItsDurations(t *testing.T) {
 	assertOneSample(t, reg, "understudy_sitedeployment_switch_latency_seconds", 0.03)
 }
 
+// The write freeze is the one the database server measured at the switch
+// (lastFreezeDuration, to the millisecond), not one from frozenSince, which
+// the API server keeps to the second: 4.2 s observed, not 5.
+func TestTheWriteFreezeIsTheOneMeasuredAtTheSwitch(t *testing.T) {
+	m, reg := newMetrics(t)
+	frozenAt := now.Add(-4200 * time.Millisecond)
+	before := &v1.SiteDeploymentStatus{Phase: v1.PhasePromoting, ActiveColor: "blue",
+		Database: &v1.DatabaseStatus{FrozenSince: at(frozenAt.Truncate(time.Second))}}
+	after := &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveColor: "green",
+		Database: &v1.DatabaseStatus{FrozenSince: at(frozenAt.Truncate(time.Second)),
+			LastFreezeDuration: &metav1.Duration{Duration: 4200 * time.Millisecond}}}
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: after,
+		Reasons: []string{v1.EventSwitched}, Now: now})
+	assertOneSample(t, reg, "understudy_sitedeployment_write_freeze_seconds", 4.2)
+}
+
 // Each event ends a release with its own outcome; events that end none
 // count nothing.
 func TestReleaseOutcomesFollowTheDecisionsEvents(t *testing.T) {
@@ -186,6 +202,7 @@ func TestAForgottenSiteHasNoSeries(t *testing.T) {
 // written again; the gauges follow status.
 func TestARefreshCountsOnceAndSetsTheDataAge(t *testing.T) {
 	m, reg := newMetrics(t)
+	m.ObserveRefreshCreated("dev", "nightly", now.Add(-48*time.Hour))
 	rec := &v1.RefreshRecord{Job: "dev-refresh-1", Result: v1.RefreshSucceeded,
 		StartedAt: at(now.Add(-75 * time.Second)), FinishedAt: at(now)}
 	after := &v1.DatabaseRefreshStatus{LastRefresh: rec, LastSuccessfulTime: at(now), DataTakenAt: at(now.Add(-6 * time.Hour))}
@@ -213,7 +230,7 @@ func TestARefreshCountsOnceAndSetsTheDataAge(t *testing.T) {
 		t.Errorf("failures in step source = %v, want 1", got)
 	}
 	m.ForgetRefresh("dev", "nightly")
-	if got := testutil.CollectAndCount(m.refreshes) + testutil.CollectAndCount(m.refreshDataTaken) + testutil.CollectAndCount(m.refreshFailures); got != 0 {
+	if got := testutil.CollectAndCount(m.refreshes) + testutil.CollectAndCount(m.refreshDataTaken) + testutil.CollectAndCount(m.refreshFailures) + testutil.CollectAndCount(m.refreshCreated); got != 0 {
 		t.Errorf("series after delete = %d, want 0", got)
 	}
 }

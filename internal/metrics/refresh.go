@@ -1,8 +1,19 @@
 package metrics
 
 import (
+	"time"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
+
+// ObserveRefreshCreated records when a DatabaseRefresh was created, on
+// every reconcile, before anything can fail: an alert on dev's data age
+// then has a series for a refresh that never took any data (failing since
+// it was created, or its schedule never ran), and it is back at once after
+// the manager restarts.
+func (m *Metrics) ObserveRefreshCreated(namespace, name string, created time.Time) {
+	m.refreshCreated.WithLabelValues(namespace, name).Set(float64(created.Unix()))
+}
 
 // ObserveRefresh records a DatabaseRefresh's status after a write: the
 // last-success and data-taken gauges follow status, and a refresh the
@@ -31,5 +42,5 @@ func (m *Metrics) ObserveRefresh(namespace, name string, before, after *v1.Datab
 
 // ForgetRefresh removes the series of a deleted DatabaseRefresh.
 func (m *Metrics) ForgetRefresh(namespace, name string) {
-	deleteSeries(namespace, name, m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes, m.refreshFailures)
+	deleteSeries(namespace, name, m.refreshCreated, m.refreshLastSuccess, m.refreshDataTaken, m.refreshDuration, m.refreshes, m.refreshFailures)
 }

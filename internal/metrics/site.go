@@ -55,9 +55,21 @@ func (m *Metrics) ObserveSite(w SiteWrite) {
 			m.releaseDuration.WithLabelValues(w.Namespace).Observe(w.Now.Sub(t.Time).Seconds())
 		}
 		if d := w.Before.Database; d != nil && d.FrozenSince != nil {
-			m.writeFreeze.WithLabelValues(w.Namespace).Observe(w.Now.Sub(d.FrozenSince.Time).Seconds())
+			m.writeFreeze.WithLabelValues(w.Namespace).Observe(freezeSeconds(w, d.FrozenSince.Time))
 		}
 	}
+}
+
+// freezeSeconds is how long the live database refused writes until the
+// switch w wrote: as the database server measured it right after the switch
+// (status.database.lastFreezeDuration, to the millisecond), else from
+// frozenSince, which the API server keeps to the second only (reading up to
+// a second high).
+func freezeSeconds(w SiteWrite, frozenSince time.Time) float64 {
+	if d := w.After.Database; d != nil && d.LastFreezeDuration != nil {
+		return d.LastFreezeDuration.Seconds()
+	}
+	return w.Now.Sub(frozenSince).Seconds()
 }
 
 // releaseOutcome is the outcome an event of the given reason ends a

@@ -10,8 +10,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 
 	"github.com/understudy-dev/understudy/test/localcluster"
 	"github.com/understudy-dev/understudy/test/nodeagent"
@@ -82,6 +86,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	cl, err := client.New(c.RESTConfig(), client.Options{Scheme: demoScheme})
+	if err != nil {
+		return err
+	}
 	assets := o.Assets
 	if assets == "" {
 		assets, _ = localcluster.FindAssets()
@@ -120,7 +128,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		Took: time.Since(begin), Kubeconfig: c.Kubeconfig, Logs: filepath.Join(c.Dir, "logs"), Assets: assets,
 		Prod: net.JoinHostPort(prod, "80"), Dev: net.JoinHostPort(dev, "80"), Metrics: metrics,
 	})
-	go announceServices(ctx, o.Out, agent.ServiceAddress, [2]string{"prod", "service0-preview"})
+	go announceCandidates(ctx, o.Out, cl, "prod", "service0", agent.ServiceAddress)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -128,6 +136,15 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("the operator exited: %v (see %s)", mgr.Err(), c.LogPath("manager"))
 	}
 }
+
+// demoScheme reads SiteDeployments (the preview announcements).
+var demoScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := v1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 func step(w io.Writer, what string) {
 	fmt.Fprintf(w, "==> %s\n", what)

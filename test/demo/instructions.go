@@ -1,10 +1,8 @@
 package demo
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"text/template"
 	"time"
 )
@@ -32,24 +30,24 @@ understudy demo up in {{.Took}}. In another terminal:
 Every version runs on dev first: production (spec.promotion) releases only an image tag dev has served, on the same digest, for a minute.
 Release v2 to dev (it switches by itself):
   kubectl -n dev patch sdep service0-dev --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v2"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'
-Release v2 to production: AwaitingUpstream until dev has served v2 for a minute, then it starts by itself on dev's digest (smoke-tested through the preview Service, then waits for you):
+Release v2 to production: AwaitingUpstream until dev has served v2 for a minute, then it starts by itself on dev's digest (smoke-tested through the preview Service, then waits for you). Each local/demo-site tag is a build of its own with a digest of its own, as from a registry: production runs the digest dev ran, and v2 and v3 are told apart by digest (kubectl understudy ... get, history):
   kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v2"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'
   kubectl understudy -n prod get sdep service0 -w   # the promotion gate: what dev runs, since when; then Progressing, AwaitingPromotion
-  (this terminal prints the candidate's preview URL, service0-preview, when it is up)
+  (this terminal prints the candidate's preview URL, behind service0-preview, when the candidate is up)
 Promote it (the promote annotation names the exact candidate revision), and wait for it:
   kubectl understudy -n prod promote service0
   kubectl understudy -n prod status service0 -w --timeout 5m
 Roll it back (one selector flip back while the old color is warm, 3 minutes):
   kubectl understudy -n prod rollback service0
-Apply v3 with a schema change to production before dev has it: it waits, and says why (dev runs v2, not v3):
+Apply v3 with a schema change to production before dev has it: it waits (AwaitingUpstream), and says why (dev runs v2, not v3):
   kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v3"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v3"},{"op":"replace","path":"/spec/database/schemaRevision","value":"2"}]'
   kubectl -n prod get sdep service0 -o jsonpath='{.status.message}{"\n"}'
-Release v3 to dev (as v2 above, with v3); a minute after dev switches, production starts v3 by itself: writes freeze, service0 is copied to service0_green, the migration adds a column there:
-  kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate step, then activeName/previousName
-  (promote it as above; an abort then brings back service0, writable, and reports the writes not carried back)
-A hotfix that cannot wait for dev: name the revision to skip the gate (answered in status.actions, a Warning event, history's GATE column says Skipped):
+While it waits, a hotfix that cannot wait for dev skips the gate: name the revision waiting (answered in status.actions, a Warning event, history's GATE column says Skipped); or leave it waiting for dev:
   kubectl understudy -n prod skip-gate service0   # writes deploy.understudy.dev/skip-promotion-gate=<the revision waiting>
   kubectl understudy -n prod history service0
+Release v3 to dev (as v2 above, with v3); a minute after dev switches, production starts v3 (at once, had you skipped the gate) and rehearses the schema change while service0 keeps taking writes: a snapshot of service0 is copied to service0_green, the migration adds a column there, v3 starts on that copy and is smoke-tested, then waits for you:
+  kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate.stage Rehearsing, then AwaitingPromotion; later activeName/previousName
+Promote it as above: only now do writes freeze (a POST answers 503 with sqlstate 25006) while service0 is copied to service0_green and migrated again; v3 then takes traffic there, and status.database.lastFreezeDuration says how long writes were refused. An abort then brings back service0, writable, and reports the writes not carried back.
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl understudy -n dev refresh now service0-dev-refresh
   kubectl understudy -n dev refresh status service0-dev-refresh
@@ -59,26 +57,6 @@ Refresh dev from production's nightly backup now (it also runs every 5 minutes):
 Logs: {{.Logs}} (manager.log, nodeagent.log, ...); kubectl logs works too.
 Press Ctrl-C to stop everything.
 `))
-
-// announceServices prints the URL of each named Service whenever the node
-// agent serves it on a new address (a preview Service exists only during a
-// release), until ctx ends.
-func announceServices(ctx context.Context, w io.Writer, address func(ns, name string) string, services ...[2]string) {
-	shown := map[[2]string]string{}
-	for {
-		for _, s := range services {
-			if a := address(s[0], s[1]); a != "" && a != shown[s] {
-				shown[s] = a
-				fmt.Fprintf(w, "==> %s/%s is served: curl -s http://%s/\n", s[0], s[1], net.JoinHostPort(a, "80"))
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
 
 func printInstructions(w io.Writer, in instructions) {
 	in.Took = in.Took.Round(100 * time.Millisecond)

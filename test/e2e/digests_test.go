@@ -4,10 +4,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -15,23 +11,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/understudy-dev/understudy/internal/bluegreen"
+	"github.com/understudy-dev/understudy/test/nodeagent"
 )
 
 // checkPinned: the revision that just took traffic runs the demo-site
-// binary by digest (the node agent reports a digest per program, as a
-// registry would), and history records that digest beside the tag.
+// binary by digest (the node agent reports a digest per program and tag,
+// as a registry would; the e2e sites name no tag, so latest), and history
+// records that digest beside the image.
 func checkPinned(t *testing.T, c client.Client, ns, name string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(env.BinDir, "demo-site"))
+	sum, err := nodeagent.BuildDigest(filepath.Join(env.BinDir, "demo-site"), "latest")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	want := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	want := "sha256:" + sum
 	sd := getSite(t, c, ns, name)
 	last := sd.Status.History[0]
 	if len(last.Digests) != 1 || last.Digests[0].Digest != want || last.Digests[0].Image != "local/demo-site" {

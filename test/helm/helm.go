@@ -55,7 +55,7 @@ func Binary() (string, error) {
 	return bin, nil
 }
 
-// Run runs helm with args and values (YAML, may be empty) given as a
+// Run runs helm with args and values (YAML; none when empty) given as a
 // values file, and returns its standard output.
 func Run(values string, args ...string) ([]byte, error) {
 	bin, err := Binary()
@@ -67,11 +67,14 @@ func Run(values string, args ...string) ([]byte, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	vf := filepath.Join(dir, "values.yaml")
-	if err := os.WriteFile(vf, []byte(values), 0o600); err != nil {
-		return nil, err
+	if values != "" {
+		vf := filepath.Join(dir, "values.yaml")
+		if err := os.WriteFile(vf, []byte(values), 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--values", vf)
 	}
-	cmd := exec.Command(bin, append(args, "--values", vf)...)
+	cmd := exec.Command(bin, args...)
 	// helm keeps its cache and config in these: keep them out of $HOME.
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir, "HELM_CONFIG_HOME="+dir, "HELM_DATA_HOME="+dir)
 	var stdout, stderr bytes.Buffer

@@ -12,7 +12,8 @@ import (
 )
 
 // images plays a registry for `local/<program>` images: "pulling" a tag
-// hashes the program in ImageBinDir and keeps a copy under its digest, so a
+// hashes the program in ImageBinDir with the tag (BuildDigest) and keeps a
+// copy under that digest, so a
 // pod names the bits it runs by digest (its imageID is local/<program>@
 // sha256:...) and `local/<program>@sha256:...` runs exactly those bits
 // later, even after the program behind the tag was rebuilt.
@@ -35,7 +36,7 @@ func (s *images) pull(image string) (path, imageID string, err error) {
 		return "", "", fmt.Errorf("not a local image: %s", image)
 	}
 	name, digest, pinned := strings.Cut(rest, "@")
-	name, _, _ = strings.Cut(name, ":")
+	name, tag, _ := strings.Cut(name, ":")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if pinned {
@@ -47,7 +48,7 @@ func (s *images) pull(image string) (path, imageID string, err error) {
 		return path, LocalImagePrefix + name + "@" + digest, nil
 	}
 	src := filepath.Join(s.binDir, name)
-	sum, err := fileDigest(src)
+	sum, err := BuildDigest(src, tag)
 	if err != nil {
 		return "", "", &imageError{fmt.Errorf("image %s: %w", image, err)}
 	}
@@ -60,7 +61,15 @@ func (s *images) pull(image string) (path, imageID string, err error) {
 	return path, LocalImagePrefix + name + "@sha256:" + sum, nil
 }
 
-func fileDigest(path string) (string, error) {
+// BuildDigest is the digest (hex) of tag's build of the program at path: the
+// sha256 of the program's bytes followed by the tag. Each tag of a program
+// is then a build of its own, told apart by its digest as two pushes to a
+// registry would be (the demo's v1, v2 and v3 run one program), and a
+// program rebuilt behind a tag is a new digest. A tag left out is latest.
+func BuildDigest(path, tag string) (string, error) {
+	if tag == "" {
+		tag = "latest"
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -70,6 +79,7 @@ func fileDigest(path string) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
+	h.Write([]byte("\x00tag:" + tag))
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 

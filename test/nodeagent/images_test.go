@@ -18,7 +18,7 @@ import (
 )
 
 // TestLocalImagesResolveToDigests: a local image's pods report the digest
-// of the program behind its tag; a program rebuilt behind the same tag is a
+// of the program behind its tag (its v1 build); a program rebuilt behind the same tag is a
 // new digest; image@digest runs the old bits after the rebuild; a digest
 // never pulled waits with ErrImagePull, as from a registry.
 func TestLocalImagesResolveToDigests(t *testing.T) {
@@ -34,7 +34,7 @@ func TestLocalImagesResolveToDigests(t *testing.T) {
 		body := "#!/bin/sh\necho " + says + " > /dev/termination-log\n"
 		check(t, os.MkdirAll(bin, 0o755))
 		check(t, os.WriteFile(filepath.Join(bin, "prog"), []byte(body), 0o755))
-		sum := sha256.Sum256([]byte(body))
+		sum := sha256.Sum256([]byte(body + "\x00tag:v1"))
 		return "sha256:" + hex.EncodeToString(sum[:])
 	}
 	agent, err := New(c.RESTConfig(), Options{StateDir: filepath.Join(dir, "node"), ImageBinDir: bin, Marker: c.Marker,
@@ -74,5 +74,34 @@ func TestLocalImagesResolveToDigests(t *testing.T) {
 	missing := run("missing", "local/prog@sha256:"+strings.Repeat("0", 64))
 	if !strings.Contains(missing.State.Waiting.Message, "not found") {
 		t.Fatalf("missing digest: %+v", missing.State.Waiting)
+	}
+}
+
+// Two tags of one program are two builds with digests of their own, each
+// the same on every pull, as from a registry: the demo tells v2 from v3.
+func TestTagsOfOneProgramResolveToDigestsOfTheirOwn(t *testing.T) {
+	dir := t.TempDir()
+	check(t, os.WriteFile(filepath.Join(dir, "prog"), []byte("#!/bin/sh\n"), 0o755))
+	s := &images{binDir: dir, store: filepath.Join(dir, "store")}
+	digest := func(image string) string {
+		t.Helper()
+		path, id, err := s.pull(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != "#!/bin/sh\n" {
+			t.Fatalf("%s runs %q (%v), want the program", image, b, err)
+		}
+		return id
+	}
+	v2, v3 := digest("local/prog:v2"), digest("local/prog:v3")
+	if v2 == v3 {
+		t.Fatalf("local/prog:v2 and :v3 resolve to one digest %s", v2)
+	}
+	if again := digest("local/prog:v2"); again != v2 {
+		t.Fatalf("local/prog:v2 resolved to %s, then %s", v2, again)
+	}
+	if pinned := digest(v2); pinned != v2 {
+		t.Fatalf("%s resolved to %s", v2, pinned)
 	}
 }

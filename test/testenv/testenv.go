@@ -44,7 +44,22 @@ func init() {
 
 // Start starts etcd and kube-apiserver and installs the CRDs. It fails with a
 // message that says what to run when the binaries are missing.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return start(true) }
+
+// StartWithoutCRDs starts an API server that does not serve understudy's
+// kinds until InstallCRDs: a cluster the manager starts in before its CRDs.
+func StartWithoutCRDs() (*Env, error) { return start(false) }
+
+// InstallCRDs creates the CRDs of config/crd/bases and waits until the API
+// server serves them.
+func (e *Env) InstallCRDs() error {
+	_, err := envtest.InstallCRDs(e.Config, envtest.CRDInstallOptions{Paths: []string{crdDir()}, ErrorIfPathMissing: true})
+	return err
+}
+
+func crdDir() string { return filepath.Join(RepoRoot(), "config", "crd", "bases") }
+
+func start(crds bool) (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds etcd and kube-apiserver into bin/ and points KUBEBUILDER_ASSETS at them")
@@ -54,10 +69,9 @@ func Start() (*Env, error) {
 			return nil, fmt.Errorf("cannot find %s in KUBEBUILDER_ASSETS=%s: run `make envtest`: %w", bin, assets, err)
 		}
 	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	if crds {
+		env.CRDDirectoryPaths, env.ErrorIfCRDPathMissing = []string{crdDir()}, true
 	}
 	// Room for thousands of Services (benchmarks create two per site). The
 	// addresses are only allocated, never dialled.
@@ -73,6 +87,13 @@ func Start() (*Env, error) {
 		return nil, fmt.Errorf("cannot create client: %w", err)
 	}
 	return &Env{Config: cfg, Client: c, KubeConfig: env.KubeConfig, env: env}, nil
+}
+
+// WriteKubeconfig writes KubeConfig to a file in dir, for a process or a
+// library that reads one, and returns its path.
+func (e *Env) WriteKubeconfig(dir string) (string, error) {
+	path := filepath.Join(dir, "kubeconfig")
+	return path, os.WriteFile(path, e.KubeConfig, 0o600)
 }
 
 // Stop stops the API server and etcd.

@@ -51,3 +51,18 @@ to the appVersion). Call with (dict "image" .Values.image "root" .). */}}
 {{- define "understudy.leaderElect" -}}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
 {{- end }}
+
+{{/* crdManagedHere is "true" when this release manages the CRD named .name:
+it is not in the cluster yet, or this release installed it. A CRD another
+tool installed (kubectl apply -k config/crd, make deploy) is left to that
+tool: Helm would refuse to install over it, as it carries no Helm ownership
+annotations. helm template finds no CRD and renders them all. Call with
+(dict "name" "<crd name>" "root" .). */}}
+{{- define "understudy.crdManagedHere" -}}
+{{- $crd := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" .name }}
+{{- if not $crd }}true
+{{- else }}
+{{- $a := $crd.metadata.annotations | default dict }}
+{{- if and (eq (get $a "meta.helm.sh/release-name") .root.Release.Name) (eq (get $a "meta.helm.sh/release-namespace") .root.Release.Namespace) }}true{{ end }}
+{{- end }}
+{{- end }}
