@@ -59,7 +59,8 @@ func (r appRoles) create() []string {
 // production (prodRows users, every tenth inactive), a stale dev database
 // and last night's backup of production in backupDir.
 func startDatabase(ctx context.Context, backupDir string, roles appRoles) (*pgtest.Server, error) {
-	pg, err := pgtest.Start(pgtest.Options{})
+	// wal_level=logical: production cuts over by replication (10-prod-site.yaml).
+	pg, err := pgtest.Start(pgtest.Options{Settings: map[string]string{"wal_level": "logical"}})
 	if err != nil {
 		return nil, err
 	}

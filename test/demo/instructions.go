@@ -47,7 +47,7 @@ While it waits, a hotfix that cannot wait for dev skips the gate: name the revis
   kubectl understudy -n prod history service0
 Release v3 to dev (as v2 above, with v3); a minute after dev switches, production starts v3 (at once, had you skipped the gate) and rehearses the schema change while service0 keeps taking writes: a snapshot of service0 is copied to service0_green, the migration adds a column there, v3 starts on that copy and is smoke-tested, then waits for you:
   kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate.stage Rehearsing, then AwaitingPromotion; later activeName/previousName
-Promote it as above: only now do writes freeze (a POST answers 503 with sqlstate 25006) while service0 is copied to service0_green and migrated again; v3 then takes traffic there, and status.database.lastFreezeDuration says how long writes were refused. An abort then brings back service0, writable, and reports the writes not carried back.
+Promote it as above: service0_green is made again, this time by logical replication from service0, which keeps taking writes; the migration runs there again and v3 starts on it; only for the catch-up and the switch do writes freeze (a POST answers 503 with sqlstate 25006), and status.database.lastFreezeDuration says for how long (well under a second). An abort then brings back service0, writable, and reports the writes not carried back.
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl understudy -n dev refresh now service0-dev-refresh
   kubectl understudy -n dev refresh status service0-dev-refresh

@@ -96,8 +96,9 @@ func TestDemoStepsSayWhatHappens(t *testing.T) {
 		t.Errorf("production starting v3 must be a rehearsal that takes writes, not a freeze: %q", lines[devV3])
 	}
 	promote := lineOf(lines[devV3:], "Promote it")
-	if promote < 0 || !strings.Contains(lines[devV3+promote], "only now do writes freeze") {
-		t.Errorf("the promotion of v3 must be where writes freeze:\n%s", b.String())
+	if promote < 0 || !strings.Contains(lines[devV3+promote], "only for the catch-up and the switch do writes freeze") ||
+		!strings.Contains(lines[devV3+promote], "logical replication") {
+		t.Errorf("the promotion of v3 must be where writes freeze, for the replicated cutover's catch-up only:\n%s", b.String())
 	}
 }
 
