@@ -142,6 +142,20 @@ func TestTheWriteFreezeIsTheOneMeasuredAtTheSwitch(t *testing.T) {
 	assertOneSample(t, reg, "understudy_sitedeployment_write_freeze_seconds", 4.2)
 }
 
+// A replicated cutover freezes and switches in one decision: the status
+// before it never showed frozenSince, and its freeze is still observed.
+func TestTheWriteFreezeOfAReplicatedCutoverIsObserved(t *testing.T) {
+	m, reg := newMetrics(t)
+	before := &v1.SiteDeploymentStatus{Phase: v1.PhasePromoting, ActiveColor: "blue",
+		Database: &v1.DatabaseStatus{ActiveName: "web_blue"}}
+	after := &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveColor: "green",
+		Database: &v1.DatabaseStatus{ActiveName: "web_green", PreviousName: "web_blue", FrozenSince: at(now.Truncate(time.Second)),
+			LastFreezeDuration: &metav1.Duration{Duration: 180 * time.Millisecond}}}
+	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: after,
+		Reasons: []string{v1.EventSwitched}, Now: now})
+	assertOneSample(t, reg, "understudy_sitedeployment_write_freeze_seconds", 0.18)
+}
+
 // Each event ends a release with its own outcome; events that end none
 // count nothing.
 func TestReleaseOutcomesFollowTheDecisionsEvents(t *testing.T) {

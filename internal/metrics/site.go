@@ -54,22 +54,31 @@ func (m *Metrics) ObserveSite(w SiteWrite) {
 		if t := w.Before.PreviewStartedAt; t != nil {
 			m.releaseDuration.WithLabelValues(w.Namespace).Observe(w.Now.Sub(t.Time).Seconds())
 		}
-		if d := w.Before.Database; d != nil && d.FrozenSince != nil {
-			m.writeFreeze.WithLabelValues(w.Namespace).Observe(freezeSeconds(w, d.FrozenSince.Time))
+		if frozen, ok := freezeSeconds(w); ok {
+			m.writeFreeze.WithLabelValues(w.Namespace).Observe(frozen)
 		}
 	}
 }
 
 // freezeSeconds is how long the live database refused writes until the
-// switch w wrote: as the database server measured it right after the switch
-// (status.database.lastFreezeDuration, to the millisecond), else from
-// frozenSince, which the API server keeps to the second only (reading up to
-// a second high).
-func freezeSeconds(w SiteWrite, frozenSince time.Time) float64 {
-	if d := w.After.Database; d != nil && d.LastFreezeDuration != nil {
-		return d.LastFreezeDuration.Seconds()
+// switch w wrote, when it wrote one onto a new database: as the database
+// server measured it right after the switch (status.database.
+// lastFreezeDuration, to the millisecond), else from frozenSince, which
+// the API server keeps to the second only (reading up to a second high).
+// A replicated cutover freezes in the decision that switches: its status
+// never showed frozenSince before the switch, only the measured freeze.
+func freezeSeconds(w SiteWrite) (float64, bool) {
+	before, after := w.Before.Database, w.After.Database
+	if before == nil || after == nil {
+		return 0, false
 	}
-	return w.Now.Sub(frozenSince).Seconds()
+	if after.LastFreezeDuration != nil && (before.FrozenSince != nil || after.ActiveName != before.ActiveName) {
+		return after.LastFreezeDuration.Seconds(), true
+	}
+	if before.FrozenSince != nil {
+		return w.Now.Sub(before.FrozenSince.Time).Seconds(), true
+	}
+	return 0, false
 }
 
 // releaseOutcome is the outcome an event of the given reason ends a
