@@ -69,10 +69,10 @@ func (m *Metrics) ObserveSite(w SiteWrite) {
 // never showed frozenSince before the switch, only the measured freeze.
 func freezeSeconds(w SiteWrite) (float64, bool) {
 	before, after := w.Before.Database, w.After.Database
-	if before == nil || after == nil {
+	if before == nil {
 		return 0, false
 	}
-	if after.LastFreezeDuration != nil && (before.FrozenSince != nil || after.ActiveName != before.ActiveName) {
+	if after != nil && after.LastFreezeDuration != nil && (before.FrozenSince != nil || after.ActiveName != before.ActiveName) {
 		return after.LastFreezeDuration.Seconds(), true
 	}
 	if before.FrozenSince != nil {
