@@ -349,7 +349,7 @@ type CutoverSpec struct {
 	// MaxLagBytes: the freeze of a Replicated cutover begins only once the
 	// next database is within this much of the live one's WAL; until then
 	// the release waits (within copyTimeout) and says how far behind it is.
-	// +kubebuilder:default=16777216
+	// +kubebuilder:default=1048576
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxLagBytes *int64 `json:"maxLagBytes,omitempty"`

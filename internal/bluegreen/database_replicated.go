@@ -263,7 +263,7 @@ func (p *planner) dbCatchUp(target string, activeColor v1.Color) (switchNow, fai
 		return true, false
 	}
 	if !active.Frozen {
-		maxLag := ptr.Deref(cutoverSpec(p.spec.Database).MaxLagBytes, 16<<20)
+		maxLag := ptr.Deref(cutoverSpec(p.spec.Database).MaxLagBytes, 1<<20)
 		if r := p.replication(); r == nil || r.Replica.LagBytes > maxLag {
 			lag := "unknown"
 			if r != nil {

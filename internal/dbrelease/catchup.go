@@ -82,14 +82,22 @@ func CatchUp(ctx context.Context, admin postgres.Conn, from, to string, timeout 
 }
 
 // waitApplied waits until the slot's confirmed position passes the
-// source's WAL position now.
+// source's WAL position now. The subscriber confirms only what it
+// flushed, and a subscription commits asynchronously (flushed within
+// wal_writer_delay): every few polls a synchronous commit of this session
+// flushes the server's WAL, the apply worker's commits with it (the
+// subscriber is the same server), so the catch-up waits for the apply,
+// not for the WAL writer.
 func waitApplied(ctx context.Context, c *pgx.Conn, to, name string, timeout time.Duration) error {
 	var target string
 	if err := c.QueryRow(ctx, "SELECT pg_catalog.pg_current_wal_lsn()::text").Scan(&target); err != nil {
 		return fmt.Errorf("cannot read the WAL position: %w", err)
 	}
+	if _, err := c.Exec(ctx, "SET synchronous_commit = on"); err != nil {
+		return fmt.Errorf("cannot wait for the catch-up: %w", err)
+	}
 	deadline := time.Now().Add(timeout)
-	for {
+	for poll := 0; ; poll++ {
 		var applied, enabled bool
 		err := c.QueryRow(ctx, `SELECT coalesce((SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_catalog.pg_replication_slots WHERE slot_name = $1), false),
 			coalesce((SELECT subenabled FROM pg_catalog.pg_subscription WHERE subname = $1), false)`, name, target).Scan(&applied, &enabled)
@@ -102,6 +110,11 @@ func waitApplied(ctx context.Context, c *pgx.Conn, to, name string, timeout time
 			return ErrReplicationStopped
 		case time.Now().After(deadline):
 			return fmt.Errorf("%w (%s, waiting for position %s)", ErrCatchUpTimeout, timeout, target)
+		}
+		if poll%5 == 0 {
+			if _, err := c.Exec(ctx, "SELECT pg_catalog.txid_current()"); err != nil {
+				return fmt.Errorf("cannot flush the WAL: %w", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

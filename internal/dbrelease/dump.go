@@ -29,19 +29,26 @@ func copyByDump(ctx context.Context, c *pgx.Conn, admin postgres.Conn, src dbInf
 	} else if err := createLike(ctx, c, src, s.To, m.Comment()); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(s.ScratchDir, "dbrelease-")
+	return dumpRestore(ctx, admin, s.From, s.To, s.ScratchDir, s.Jobs, s.Stderr)
+}
+
+// dumpRestore dumps from in parallel directory format into a scratch
+// directory (with dumpArgs) and restores it into the existing to with the
+// source's owners.
+func dumpRestore(ctx context.Context, admin postgres.Conn, from, to, scratchDir string, jobs int, stderr io.Writer, dumpArgs ...string) error {
+	dir, err := os.MkdirTemp(scratchDir, "dbrelease-")
 	if err != nil {
 		return fmt.Errorf("cannot create a scratch directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "dump")
-	jobs := strconv.Itoa(s.Jobs)
-	if err := runTool(ctx, "pg_dump", admin.WithDatabase(s.From), s.Stderr,
-		"-Fd", "-j", jobs, "--no-sync", "-f", path); err != nil {
+	j := strconv.Itoa(max(jobs, 1))
+	args := append([]string{"-Fd", "-j", j, "--no-sync", "-f", path}, dumpArgs...)
+	if err := runTool(ctx, "pg_dump", admin.WithDatabase(from), stderr, args...); err != nil {
 		return err
 	}
-	return runTool(ctx, "pg_restore", admin.WithDatabase(s.To), s.Stderr,
-		"--exit-on-error", "--no-tablespaces", "-j", jobs, "-d", s.To, path)
+	return runTool(ctx, "pg_restore", admin.WithDatabase(to), stderr,
+		"--exit-on-error", "--no-tablespaces", "-j", j, "-d", to, path)
 }
 
 // createLike creates name empty from template0 with src's owner, encoding

@@ -17,7 +17,8 @@ type ReplicaState struct {
 	// Subscribed: To has its subscription; Enabled: it applies (false after
 	// an apply error, see ErrReplicationStopped).
 	Subscribed, Enabled bool
-	// Synced: every table's initial copy is done.
+	// Synced: every table of the subscription streams (state "r"eady;
+	// the first copy is Replicate's, so at once).
 	Synced bool
 	// LagBytes is how much of the source's WAL To has not confirmed yet.
 	LagBytes int64
@@ -62,11 +63,11 @@ func ReplicationUnsupported(ctx context.Context, admin postgres.Conn, from strin
 	err := withAdmin(ctx, admin, func(c *pgx.Conn) error {
 		var walLevel string
 		var super bool
-		var freeSlots, syncWorkers int
+		var freeSlots, freeOrigins int
 		err := c.QueryRow(ctx, `SELECT current_setting('wal_level'),
 			(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),
 			current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_catalog.pg_replication_slots),
-			current_setting('max_sync_workers_per_subscription')::int`).Scan(&walLevel, &super, &freeSlots, &syncWorkers)
+			current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_catalog.pg_replication_origin)`).Scan(&walLevel, &super, &freeSlots, &freeOrigins)
 		if err != nil {
 			return fmt.Errorf("cannot read the server's replication settings: %w", err)
 		}
@@ -76,8 +77,9 @@ func ReplicationUnsupported(ctx context.Context, admin postgres.Conn, from strin
 		if !super {
 			why = append(why, "the admin connection's role is not a superuser (creating a subscription needs one)")
 		}
-		if need := 1 + syncWorkers; freeSlots < need {
-			why = append(why, fmt.Sprintf("%d replication slots are free, %d are needed (raise max_replication_slots or drop unused slots)", max(freeSlots, 0), need))
+		if freeSlots < 1 || freeOrigins < 1 {
+			why = append(why, fmt.Sprintf("no replication slot or origin is free (%d slots, %d origins; raise max_replication_slots or drop unused ones)",
+				max(freeSlots, 0), max(freeOrigins, 0)))
 		}
 		return nil
 	})

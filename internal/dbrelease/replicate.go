@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
@@ -20,12 +18,16 @@ import (
 // follows the live one by PostgreSQL logical replication (a publication
 // of every table on the live database, a slot made beforehand, as a
 // subscription on the same server needs, and a subscription in the next
-// database) while the live side keeps taking writes. The migration runs on
-// it while it follows. Only the catch-up happens under the write freeze
-// (CatchUp): wait until the next database applied everything live
-// committed, bring its sequences past live's, mark it a complete copy.
-// The objects are named by the next database (ReplicationName), so each
-// step finds what an earlier, interrupted one made.
+// database) while the live side keeps taking writes. Its first copy is a
+// parallel pg_dump of the snapshot the slot exports as it is made, so the
+// subscription streams exactly what came after (and no table is
+// synchronised by the subscription's own workers, each of which would
+// hold a replication origin). The migration runs on it while it follows.
+// Only the catch-up happens under the write freeze (CatchUp): wait until
+// the next database applied everything live committed, bring its
+// sequences past live's, mark it a complete copy. The objects are named by
+// the next database (ReplicationName), so each step finds what an earlier,
+// interrupted one made.
 
 // RoleReplica marks a next database that follows its source by logical
 // replication; like a copy being made it is unfinished (DropCopies drops
@@ -59,23 +61,32 @@ type ReplicaSpec struct {
 	// subscription (pg_subscription, readable by superusers only) until
 	// CatchUp or DropReplication drops it.
 	Publisher postgres.Conn
-	// ScratchDir holds the schema dump ("" = os.TempDir).
+	// Jobs is the number of parallel pg_dump and pg_restore jobs of the
+	// first copy; less than 1 means 2.
+	Jobs int
+	// ScratchDir holds the dump of the first copy ("" = os.TempDir).
 	ScratchDir string
 	// Stderr receives the messages of pg_dump and pg_restore.
 	Stderr io.Writer
 }
 
-// Replicate makes To follow From and returns once every table's initial
-// copy is done (the subscription then streams From's writes). It is
-// idempotent: a replica whose subscription exists is only waited for; one
-// without (interrupted before its subscription was made) is dropped and
-// made again; any other To is an error and stays.
+// Replicate makes To a copy of From that follows it: the publication, then
+// the slot with its exported snapshot (on a replication connection held
+// until the copy is done), a parallel dump of that snapshot restored into
+// To, then the subscription, streaming from the slot (no copy of its
+// own). It is idempotent: a replica whose subscription exists is left as
+// it is; one without (interrupted before its subscription) is dropped with
+// its slot, whose snapshot is gone, and made again; any other To is an
+// error and stays.
 func Replicate(ctx context.Context, admin postgres.Conn, s ReplicaSpec) error {
 	if s.From == "" || s.To == "" || s.From == s.To || s.Base == "" {
 		return fmt.Errorf("cannot replicate database %q to %q: source, target and base are required and differ", s.From, s.To)
 	}
+	if s.Jobs < 1 {
+		s.Jobs = 2
+	}
 	name := ReplicationName(s.To)
-	err := withAdmin(ctx, admin, func(c *pgx.Conn) error {
+	return withAdmin(ctx, admin, func(c *pgx.Conn) error {
 		src, err := lookup(ctx, c, s.From)
 		if err != nil {
 			return fmt.Errorf("cannot replicate database %q: %w", s.From, err)
@@ -87,6 +98,9 @@ func Replicate(ctx context.Context, admin postgres.Conn, s ReplicaSpec) error {
 		if err := dropUnsubscribedReplica(ctx, c, s); err != nil {
 			return err
 		}
+		if err := dropSlot(ctx, c, name); err != nil {
+			return err
+		}
 		m, err := recordCopy(ctx, c, CloneSpec{From: s.From, To: s.To, Base: s.Base, Revision: s.Revision}, RoleReplica)
 		if err != nil {
 			return err
@@ -94,7 +108,12 @@ func Replicate(ctx context.Context, admin postgres.Conn, s ReplicaSpec) error {
 		if err := createLike(ctx, c, src, s.To, m.Comment()); err != nil {
 			return err
 		}
-		if err := copySchema(ctx, admin, s); err != nil {
+		// The publication comes first: the slot decodes with the catalog
+		// as of its creation, which must know it.
+		if err := onDatabase(ctx, admin, s.From, func(fc *pgx.Conn) error { return ensurePublication(ctx, fc, name) }); err != nil {
+			return err
+		}
+		if err := copyAtSlot(ctx, admin, s, name); err != nil {
 			return err
 		}
 		if err := postgres.CopyDatabaseGrants(ctx, c, s.From, s.To); err != nil {
@@ -103,27 +122,37 @@ func Replicate(ctx context.Context, admin postgres.Conn, s ReplicaSpec) error {
 		if err := postgres.CopyDatabaseSettings(ctx, c, s.From, s.To, ownSetting); err != nil {
 			return err
 		}
-		// The publication comes first: the slot decodes with the catalog
-		// as of its creation, which must know it. A logical slot belongs
-		// to the database it is made on.
-		err = onDatabase(ctx, admin, s.From, func(fc *pgx.Conn) error {
-			if err := ensurePublication(ctx, fc, name); err != nil {
-				return err
-			}
-			return ensureSlot(ctx, fc, name)
-		})
-		if err != nil {
-			return err
-		}
 		if err := onDatabase(ctx, admin, s.To, func(tc *pgx.Conn) error { return createSubscription(ctx, tc, name, s.Publisher.WithDatabase(s.From)) }); err != nil {
 			return err
 		}
 		return finishCopy(ctx, c, s.From)
 	})
+}
+
+// copyAtSlot makes the logical slot name on From (a slot belongs to the
+// database it is made on) on a replication connection, and copies From as
+// of the snapshot it exports into To while that connection holds it.
+func copyAtSlot(ctx context.Context, admin postgres.Conn, s ReplicaSpec, name string) error {
+	cfg, err := admin.WithDatabase(s.From).Config(Tool)
 	if err != nil {
 		return err
 	}
-	return waitSynced(ctx, admin, s.To)
+	cfg.RuntimeParams["replication"] = "database"
+	rc, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+	if err != nil {
+		return fmt.Errorf("cannot open a replication connection to %q: %w", s.From, err)
+	}
+	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }()
+	res, err := rc.Exec(ctx, "CREATE_REPLICATION_SLOT "+postgres.QuoteIdent(name)+" LOGICAL pgoutput EXPORT_SNAPSHOT").ReadAll()
+	if err != nil {
+		return fmt.Errorf("cannot create replication slot %s: %w", name, err)
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) < 3 {
+		return fmt.Errorf("cannot create replication slot %s: unexpected answer", name)
+	}
+	snapshot := string(res[0].Rows[0][2])
+	return dumpRestore(ctx, admin, s.From, s.To, s.ScratchDir, s.Jobs, s.Stderr,
+		"--snapshot="+snapshot, "--no-publications", "--no-subscriptions")
 }
 
 // dropUnsubscribedReplica drops what an interrupted Replicate left under
@@ -153,23 +182,6 @@ func dropUnsubscribedReplica(ctx context.Context, c *pgx.Conn, s ReplicaSpec) er
 	}
 }
 
-// copySchema restores From's schema, without data, publications or
-// subscriptions, into the empty To.
-func copySchema(ctx context.Context, admin postgres.Conn, s ReplicaSpec) error {
-	dir, err := os.MkdirTemp(s.ScratchDir, "dbrelease-schema-")
-	if err != nil {
-		return fmt.Errorf("cannot create a scratch directory: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "schema.dump")
-	if err := runTool(ctx, "pg_dump", admin.WithDatabase(s.From), s.Stderr,
-		"-Fc", "--schema-only", "--no-publications", "--no-subscriptions", "-f", path); err != nil {
-		return err
-	}
-	return runTool(ctx, "pg_restore", admin.WithDatabase(s.To), s.Stderr,
-		"--exit-on-error", "--no-tablespaces", "-d", s.To, path)
-}
-
 // onDatabase runs fn on an admin session on db that may write even while
 // db is frozen (the next database is held read-only until the switch).
 func onDatabase(ctx context.Context, admin postgres.Conn, db string, fn func(*pgx.Conn) error) error {
@@ -184,15 +196,6 @@ func onDatabase(ctx context.Context, admin postgres.Conn, db string, fn func(*pg
 	return fn(c)
 }
 
-func ensureSlot(ctx context.Context, c *pgx.Conn, name string) error {
-	_, err := c.Exec(ctx, `SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')
-		WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`, name)
-	if err != nil {
-		return fmt.Errorf("cannot create replication slot %s: %w", name, err)
-	}
-	return nil
-}
-
 func ensurePublication(ctx context.Context, c *pgx.Conn, name string) error {
 	var exists bool
 	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1)", name).Scan(&exists); err != nil || exists {
@@ -205,11 +208,11 @@ func ensurePublication(ctx context.Context, c *pgx.Conn, name string) error {
 }
 
 // createSubscription subscribes to the publication and slot of the same
-// name, copying every table first; it disables itself on an apply error
-// rather than retry it in a loop.
+// name, streaming from the slot (the tables were copied at its snapshot);
+// it disables itself on an apply error rather than retry it in a loop.
 func createSubscription(ctx context.Context, c *pgx.Conn, name string, publisher postgres.Conn) error {
 	_, err := c.Exec(ctx, "CREATE SUBSCRIPTION "+postgres.QuoteIdent(name)+" CONNECTION "+postgres.QuoteLiteral(publisher.ConnInfo())+
-		" PUBLICATION "+postgres.QuoteIdent(name)+" WITH (create_slot = false, slot_name = "+postgres.QuoteLiteral(name)+", disable_on_error = true)")
+		" PUBLICATION "+postgres.QuoteIdent(name)+" WITH (create_slot = false, slot_name = "+postgres.QuoteLiteral(name)+", copy_data = false, disable_on_error = true)")
 	if err != nil {
 		// The error text never carries the connection string.
 		return fmt.Errorf("cannot create subscription %s: %w", name, err)
@@ -226,30 +229,4 @@ func subscriptionExists(ctx context.Context, q postgres.Querier, db, name string
 		return false, fmt.Errorf("cannot look for subscription %s: %w", name, err)
 	}
 	return exists, nil
-}
-
-// syncPoll is how often the initial copy and the catch-up are looked at.
-const syncPoll = 100 * time.Millisecond
-
-// waitSynced waits until every table of To's subscription is copied and
-// streaming (pg_subscription_rel state "r").
-func waitSynced(ctx context.Context, admin postgres.Conn, to string) error {
-	for {
-		st, err := ReplicaStatus(ctx, admin, to)
-		switch {
-		case err != nil:
-			return err
-		case !st.Subscribed:
-			return fmt.Errorf("database %q has no subscription of understudy's", to)
-		case !st.Enabled:
-			return ErrReplicationStopped
-		case st.Synced:
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(syncPoll):
-		}
-	}
 }
