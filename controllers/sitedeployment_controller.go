@@ -101,6 +101,9 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err := r.deleteJobs(ctx, site, plan.DeleteJobs); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.runDatabaseSteps(ctx, site, admin, plan.Status.Database, plan.SwitchSteps); err != nil {
+		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
+	}
 	if err := r.apply(ctx, site, observed, plan); errors.Is(err, errCacheBehind) {
 		return ctrl.Result{RequeueAfter: cacheBehindRetry}, nil
 	} else if err != nil {

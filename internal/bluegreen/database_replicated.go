@@ -248,9 +248,9 @@ func caughtUp(activeName, revision string, active, next dbrelease.State) bool {
 
 // dbCatchUp runs right before a switch to the candidate. A Replicated
 // cutover freezes the live database once the next one is within maxLag,
-// and asks for the catch-up; the controller runs both before it writes
-// the Services, so the switch in the same plan happens only if they
-// succeeded. A catch-up that keeps failing past catchUpTimeout (twice,
+// and asks for the catch-up (Plan.SwitchSteps); the controller runs both
+// right before it writes the Services, so the switch in the same plan
+// happens only if they succeeded. A catch-up that keeps failing past catchUpTimeout (twice,
 // for the retries) aborts, and the live database is writable again.
 func (p *planner) dbCatchUp(target string, activeColor v1.Color) (switchNow, failed bool) {
 	d := p.st.Database
@@ -278,12 +278,12 @@ func (p *planner) dbCatchUp(target string, activeColor v1.Color) (switchNow, fai
 			p.dbProgress(c, fmt.Sprintf("waiting for %s to come within %d bytes of %s (behind by %s) before freezing it", c.Name, maxLag, d.ActiveName, lag))
 			return false, false
 		}
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.ActiveName})
+		p.plan.SwitchSteps = append(p.plan.SwitchSteps, DatabaseStep{Op: OpFreeze, Name: d.ActiveName})
 	} else if end := active.FrozenSince.Add(2 * p.catchUpTimeout()); !p.now.Before(end) {
 		p.abort(target, v1.ReasonCatchUpFailed, fmt.Sprintf("cutover: %s did not apply the last writes of %s within catchUpTimeout (%s)%s",
 			c.Name, d.ActiveName, p.catchUpTimeout(), p.dbAbortNote(c, activeColor)))
 		return false, true
 	}
-	p.dbStep(DatabaseStep{Op: OpCatchUp, Name: c.Name, From: d.ActiveName, Timeout: p.catchUpTimeout()})
+	p.plan.SwitchSteps = append(p.plan.SwitchSteps, DatabaseStep{Op: OpCatchUp, Name: c.Name, From: d.ActiveName, Timeout: p.catchUpTimeout()})
 	return true, false
 }

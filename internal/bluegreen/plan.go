@@ -29,6 +29,12 @@ type Plan struct {
 	// DatabaseSteps are the operations on the site's databases to run, in
 	// order, before any object is written.
 	DatabaseSteps []DatabaseStep
+	// SwitchSteps are the operations on the site's databases to run, in
+	// order, right before the objects are written (after the Secrets and
+	// Job deletions): a replicated cutover's freeze and catch-up, so the
+	// write freeze holds nothing but them and the switch. A failed one
+	// writes no object.
+	SwitchSteps []DatabaseStep
 	// AfterSwitchSteps are the operations on the site's databases to run,
 	// in order, after the Services were written.
 	AfterSwitchSteps []DatabaseStep

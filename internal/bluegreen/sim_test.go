@@ -89,6 +89,7 @@ func (w *world) reconcile() Plan {
 	pinnedBefore := pinned(w.site.Status.PreviewDigests)
 	p := Decide(in)
 	w.db.run(p.Status.Database, p.DatabaseSteps)
+	w.db.run(p.Status.Database, p.SwitchSteps)
 	for r, t := range p.Revisions {
 		w.templates[r] = t.DeepCopy()
 	}

@@ -82,7 +82,7 @@ func (p *planner) finish() {
 	}
 	p.setConditions()
 	p.plan.Status = *st
-	if len(p.plan.DatabaseSteps)+len(p.plan.AfterSwitchSteps) > 0 {
+	if len(p.plan.DatabaseSteps)+len(p.plan.SwitchSteps)+len(p.plan.AfterSwitchSteps) > 0 {
 		p.wakeAt(p.now.Add(DatabaseRecheck)) // look again at what the steps did
 	}
 
