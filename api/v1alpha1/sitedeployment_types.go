@@ -171,6 +171,14 @@ type StrategySpec struct {
 	// +optional
 	PreviewReplicas *int32 `json:"previewReplicas,omitempty"`
 
+	// Preview are settings a candidate's pods get only while they are not
+	// live, e.g. outgoing mail or payments off while it is checked: its
+	// preview pods run with them, and the scale-up before the switch drops
+	// them (still on the checked digests). They are not part of the
+	// revision.
+	// +optional
+	Preview *PreviewSettings `json:"preview,omitempty"`
+
 	// ScaleDownDelay is how long the old color stays at full size after a
 	// switch, so that a rollback is one selector flip.
 	// +kubebuilder:default="10m"
@@ -195,6 +203,25 @@ type StrategySpec struct {
 	// traffic goes straight back to the old color, which is still warm.
 	// +optional
 	PostPromotion *CheckSpec `json:"postPromotion,omitempty"`
+}
+
+// PreviewSettings are what a candidate's pods get only before they take
+// traffic.
+type PreviewSettings struct {
+	// Env is added to every container of the preview pods, replacing a
+	// variable of the same name that spec.template sets.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// Annotations are added to the preview pods' annotations, replacing
+	// ones of the same key.
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('deploy.understudy.dev/'))",message="spec.strategy.preview.annotations must not use the deploy.understudy.dev/ prefix: the controller's own annotations live there"
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // CheckSpec is a Job that checks a candidate. Its pods get PREVIEW_URL,

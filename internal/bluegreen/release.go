@@ -54,7 +54,7 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	}
 	stage, again := p.advanceCandidate(c)
 	p.deploy(DeploymentIntent{Color: c.idle, Revision: target, Template: c.tmpl, Replicas: candidateSize(stage, c.full, c.previewSize),
-		Images: p.pinsAt(c, stage)})
+		Images: p.pinsAt(c, stage), Preview: p.previewAt(c, stage)})
 	return again
 }
 
