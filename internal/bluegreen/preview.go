@@ -1,14 +1,10 @@
 package bluegreen
 
 import (
-	"encoding/json"
-	"fmt"
-	"hash/fnv"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
@@ -26,14 +22,7 @@ func PreviewHash(ps *v1.PreviewSettings) string {
 	if ps == nil || len(ps.Env) == 0 && len(ps.Annotations) == 0 {
 		return ""
 	}
-	raw, err := json.Marshal(ps)
-	if err != nil {
-		// Preview settings always marshal; a failure here is a programming error.
-		panic(fmt.Sprintf("cannot marshal preview settings: %v", err))
-	}
-	h := fnv.New64a()
-	_, _ = h.Write(raw)
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum64()))[:10]
+	return shortHash(ps)
 }
 
 // PreviewOf is the hash of the preview settings a pod template carries.

@@ -82,10 +82,7 @@ func TestPreviewSettingsOnlyBeforeTheSwitch(t *testing.T) {
 func TestAFullSizePreviewRestartsWithoutItsSettingsBeforeTheSwitch(t *testing.T) {
 	w := newWorld(t, mailOffOnPreview)
 	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
+	w.releaseReady("shop:2")
 	w.expect(v1.PhasePromoting, v1.Blue, rev("shop:1"))
 	if _, n := w.envOf(v1.Green, "MAIL_ENABLED"); n != 0 || inPreview(w.deps[v1.Green]) || w.replicas(v1.Green) != 3 {
 		t.Fatalf("green after approval still runs its preview settings: %+v", w.deps[v1.Green].Spec.Template)
