@@ -12,7 +12,7 @@ import (
 // continuous traffic, a schema-changing release and its abort under
 // continuous writes, and a scheduled, sanitised dev database refresh on a
 // real PostgreSQL, a production site that releases only what dev has
-// served for a while, and a candidate previewed with settings it drops
+// served for a while (also once dev moved on), and a candidate previewed with settings it drops
 // before it takes traffic. It is not parallel with the package's other tests, so no
 // other manager acts on its objects; its own cases run in parallel under one
 // manager.
@@ -31,5 +31,6 @@ func TestMission(t *testing.T) {
 	t.Run("SchemaChangingReleaseUnderWrites", testSchemaRelease)
 	t.Run("ScheduledDatabaseRefresh", testScheduledRefresh)
 	t.Run("PromotionGateBetweenEnvironments", testPromotionGate)
+	t.Run("PromotionGateAfterUpstreamMovedOn", testGateAfterUpstreamMovedOn)
 	t.Run("PreviewOnlySettings", testPreviewOnlySettings)
 }
