@@ -141,9 +141,10 @@ type ServedRevision struct {
 	// not pass.
 	// +optional
 	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
-	// Rejected is the reason the revision was rejected after it took
-	// traffic (Aborted, PostPromotionFailed, CheckTimedOut): aborted or
-	// rolled back, it never qualifies a downstream release. Empty: never.
+	// Rejected is the reason the revision was rejected once it had taken
+	// traffic (Aborted, PostPromotionFailed, CheckTimedOut, ...): rolled
+	// back or aborted, then or when it came back as a candidate, it never
+	// qualifies a downstream release. Empty: never.
 	// +optional
 	Rejected string `json:"rejected,omitempty"`
 }

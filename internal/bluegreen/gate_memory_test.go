@@ -173,3 +173,38 @@ func TestServedIsBounded(t *testing.T) {
 		t.Fatalf("status.served has %d entries, newest %s, oldest %s", len(s), s[0].Revision, s[len(s)-1].Revision)
 	}
 }
+
+// A status written before status.served existed: dev's live revision gets
+// its entry from history when dev moves on (verified, or rejected when its
+// post-promotion check fails then), so an upgrade forgets nothing history
+// still knows.
+func TestServedIsBackfilledFromHistory(t *testing.T) {
+	dev := devWorld(t)
+	dev.ship("shop:2", digest('a'), true)
+	dev.site.Status.Served = nil // as a manager from before status.served left it
+	dev.advance(time.Hour)
+	dev.ship("shop:3", digest('c'), true)
+	prod := prodAsks(t, dev, "shop:2")
+	prod.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1"))
+	if got := prod.image(v1.Green); got != "shop:2@"+digest('a') {
+		t.Fatalf("prod's candidate runs %s, want dev's digest", got)
+	}
+
+	dev = devWorld(t)
+	dev.release("shop:2")
+	dev.reconcile()
+	dev.available(v1.Green)
+	dev.runDigests(v1.Green, digest('a'))
+	dev.reconcile()
+	dev.available(v1.Green)
+	dev.reconcile() // switched; its post-promotion check runs
+	dev.site.Status.Served = nil
+	dev.finishJob(CheckJobName("shop-dev", rev("shop:2"), PostPromotion), false)
+	dev.reconcile()
+	dev.reconcile()
+	dev.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
+	prod = prodAsks(t, dev, "shop:2")
+	if !strings.Contains(prod.site.Status.Message, "(PostPromotionFailed): a revision an upstream aborted or rolled back never qualifies") {
+		t.Fatalf("message %q", prod.site.Status.Message)
+	}
+}

@@ -105,7 +105,7 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 		p.st.PostPromotionRevision = rev
 		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, p.spec.Strategy.PostPromotion, rev, color, PostPromotion, p.now))
 	}
-	p.noteServed(rev)
+	p.noteServed(rev, from)
 	if from == "" {
 		p.event(false, v1.EventAvailable, fmt.Sprintf("revision %s is available on %s and takes traffic", rev, color))
 	} else {

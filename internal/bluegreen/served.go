@@ -21,10 +21,12 @@ func (p *planner) served(rev string) int {
 	return slices.IndexFunc(p.st.Served, func(e v1.ServedRevision) bool { return e.Revision == rev })
 }
 
-// noteServed records that rev, history[0], took traffic now: it is
-// verified at once unless a post-promotion check runs.
-func (p *planner) noteServed(rev string) {
+// noteServed records that rev, history[0], took traffic now from the
+// revision from: it is verified at once unless a post-promotion check
+// runs.
+func (p *planner) noteServed(rev, from string) {
 	now := p.time()
+	p.backfillServed(from)
 	for i := range p.st.Served {
 		if e := &p.st.Served[i]; e.LiveUntil == nil && e.Revision != rev {
 			e.LiveUntil = now
@@ -44,6 +46,41 @@ func (p *planner) noteServed(rev string) {
 	p.st.Served = trimServed(append([]v1.ServedRevision{e}, p.st.Served...))
 }
 
+// backfillServed gives rev an entry when it took traffic but has none: it
+// did under a manager from before status.served, and history (this pass's,
+// else the one read) still records it. Verified: its check passed, when
+// is not known.
+func (p *planner) backfillServed(rev string) {
+	if rev == "" || p.served(rev) >= 0 {
+		return
+	}
+	h := historyOf(p.st.History, rev)
+	if h == nil {
+		h = historyOf(p.site.Status.History, rev)
+	}
+	if h == nil || h.PromotedAt == nil {
+		return
+	}
+	e := v1.ServedRevision{Revision: rev, Images: h.Images, Digests: h.Digests, SchemaRevision: h.SchemaRevision, LiveSince: *h.PromotedAt}
+	switch {
+	case h.Outcome != v1.OutcomePromoted:
+		e.Rejected = string(h.Outcome)
+	case p.site.Status.PostPromotionRevision != rev:
+		e.VerifiedAt = h.PromotedAt
+	}
+	if p.st.ActiveRevision != rev {
+		e.LiveUntil = p.time()
+	}
+	p.st.Served = trimServed(append(p.st.Served, e))
+}
+
+func historyOf(h []v1.RevisionRecord, rev string) *v1.RevisionRecord {
+	if i := slices.IndexFunc(h, func(r v1.RevisionRecord) bool { return r.Revision == rev }); i >= 0 {
+		return &h[i]
+	}
+	return nil
+}
+
 // verifyServed records that rev's post-promotion check passed.
 func (p *planner) verifyServed(rev string) {
 	if i := p.served(rev); i >= 0 && p.st.Served[i].Rejected == "" {
@@ -54,7 +91,8 @@ func (p *planner) verifyServed(rev string) {
 // rejectServed records that rev, which took traffic, was aborted or
 // failed a check: it never qualifies a downstream release.
 func (p *planner) rejectServed(rev, reason string) {
-	if i := p.served(rev); i >= 0 && p.st.Served[i].Rejected == "" {
+	p.backfillServed(rev)
+	if i := p.served(rev); i >= 0 {
 		p.st.Served[i].Rejected, p.st.Served[i].VerifiedAt = reason, nil
 	}
 }
