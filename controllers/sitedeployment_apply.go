@@ -94,8 +94,8 @@ func (r *SiteDeploymentReconciler) applyDeployment(ctx context.Context, site *v1
 }
 
 // setDeployment writes an intent into a Deployment: a new template only
-// when the revision changes, so the active color is only ever resized, and
-// the pinned images (image@digest) the intent names.
+// when the revision or its preview settings change, so the active color is
+// only ever resized, and the pinned images (image@digest) the intent names.
 func setDeployment(d *appsv1.Deployment, site *v1.SiteDeployment, in bluegreen.DeploymentIntent, restartedAt string) {
 	sel := map[string]string{v1.LabelSite: site.Name, v1.LabelColor: string(in.Color)}
 	d.Labels = kmeta.Merge(d.Labels, sel)
@@ -104,13 +104,15 @@ func setDeployment(d *appsv1.Deployment, site *v1.SiteDeployment, in bluegreen.D
 	}
 	replicas := in.Replicas
 	d.Spec.Replicas = &replicas
-	if in.Template != nil && d.Spec.Template.Labels[v1.LabelRevision] != in.Revision {
+	if in.Template != nil && (d.Spec.Template.Labels[v1.LabelRevision] != in.Revision ||
+		bluegreen.PreviewOf(&d.Spec.Template) != bluegreen.PreviewHash(in.Preview)) {
 		t := in.Template.DeepCopy()
 		t.Labels = kmeta.Merge(t.Labels, sel)
 		t.Labels[v1.LabelRevision] = in.Revision
 		if site.Spec.Database != nil {
 			withDatabaseEnv(t, site.Name, in.Color)
 		}
+		bluegreen.WithPreview(t, in.Preview)
 		d.Spec.Template = *t
 	}
 	bluegreen.PinImages(&d.Spec.Template, in.Images)

@@ -127,7 +127,8 @@ func (s *site) available(c v1.Color, rev string, n int32) {
 }
 
 // assertInvariant: the active Service only selects a color whose
-// Deployment runs the selected revision with all desired replicas available.
+// Deployment runs the selected revision with all desired replicas
+// available, without preview settings.
 func (s *site) assertInvariant() {
 	s.t.Helper()
 	svc := &corev1.Service{}
@@ -139,6 +140,9 @@ func (s *site) assertInvariant() {
 	if d == nil || d.Spec.Template.Labels[v1.LabelRevision] != rev || d.Status.AvailableReplicas < *d.Spec.Replicas ||
 		d.Status.ObservedGeneration < d.Generation && d.Status.AvailableReplicas == 0 {
 		s.t.Fatalf("safety invariant broken: active Service selects %s/%s but that Deployment is %+v", c, rev, d)
+	}
+	if bluegreen.PreviewOf(&d.Spec.Template) != "" {
+		s.t.Fatalf("safety invariant broken: active Service selects %s/%s whose pods run with preview settings: %+v", c, rev, d.Spec.Template)
 	}
 }
 

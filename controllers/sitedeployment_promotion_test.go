@@ -7,8 +7,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/internal/bluegreen"
 )
 
 // gatedOn makes a site wait for the SiteDeployment shop in namespace ns to
@@ -37,17 +39,32 @@ func (s *site) waitAwaiting(what string) *v1.SiteDeployment {
 }
 
 // releaseOnDigest takes a site with previewReplicas 1 through a release of
-// img whose preview pod resolves it to digest, to Healthy on green.
+// img whose preview pod resolves it to digest, to Healthy on the idle color.
 func (s *site) releaseOnDigest(img, digest string) string {
 	s.t.Helper()
+	r := s.switchOnDigest(img, digest)
+	s.waitActive(v1.PhaseHealthy, s.get().Status.ActiveColor, r)
+	return r
+}
+
+// switchOnDigest takes a site with previewReplicas 1 through a release of
+// img whose preview pod resolves it to digest, to the switch.
+func (s *site) switchOnDigest(img, digest string) string {
+	s.t.Helper()
+	idle := s.get().Status.ActiveColor.Other()
 	s.release(img)
 	r := s.revision()
-	s.waitReplicas(v1.Green, 1)
-	s.runPod("shop-green-"+digest[7:12], v1.Green, r, img, digest)
-	s.available(v1.Green, r, 1)
-	s.waitReplicas(v1.Green, s.sd.Spec.DesiredReplicas())
-	s.available(v1.Green, r, s.sd.Spec.DesiredReplicas())
-	s.waitActive(v1.PhaseHealthy, v1.Green, r)
+	s.waitReplicas(idle, 1)
+	s.runPod(fmt.Sprintf("shop-%s-%s", idle, digest[7:12]), idle, r, img, digest)
+	s.available(idle, r, 1)
+	s.waitReplicas(idle, s.sd.Spec.DesiredReplicas())
+	s.available(idle, r, s.sd.Spec.DesiredReplicas())
+	eventually(s.t, "switched to "+r, func() error {
+		if st := s.get().Status; st.ActiveRevision != r {
+			return fmt.Errorf("active revision %s", st.ActiveRevision)
+		}
+		return nil
+	})
 	return r
 }
 
@@ -163,5 +180,71 @@ func TestApprovalInAdvanceAndItsWithdrawal(t *testing.T) {
 	answer(v1.ActionRefused, "approval withdrawn")
 	if e := prod.eventWith(v1.EventActionRefused); e.Type != "Warning" || !strings.Contains(e.Note, v1.AnnotationPromote+"="+r2+" refused: approval withdrawn") {
 		t.Fatalf("event %s: %s", e.Type, e.Note)
+	}
+}
+
+// The gate remembers: dev served shop:2 (post-promotion check passed) for
+// ten minutes and moved on to shop:3 by a normal release, beyond its
+// history limit; after a manager restart, production asked for shop:2
+// starts it on the digest dev ran.
+func TestPromotionGateRemembersWhatTheUpstreamVerified(t *testing.T) {
+	dev, _ := healthySite(t, previewOne, func(sd *v1.SiteDeployment) {
+		sd.Spec.RevisionHistoryLimit = ptr.To[int32](1)
+		sd.Spec.Strategy.PostPromotion = &v1.CheckSpec{Template: podTemplate("curl:8")}
+	})
+	devR2 := dev.switchOnDigest("shop:2", sha('a'))
+	dev.finishJob(bluegreen.CheckJobName("shop", devR2, bluegreen.PostPromotion), true)
+	dev.waitActive(v1.PhaseHealthy, v1.Green, devR2)
+	dev.advance(10 * time.Minute)
+	devR3 := dev.switchOnDigest("shop:3", sha('c'))
+	dev.finishJob(bluegreen.CheckJobName("shop", devR3, bluegreen.PostPromotion), true)
+	sd := dev.waitActive(v1.PhaseHealthy, v1.Blue, devR3)
+	if len(sd.Status.History) != 1 || len(sd.Status.Served) != 3 || sd.Status.Served[1].Revision != devR2 || sd.Status.Served[1].VerifiedAt == nil {
+		t.Fatalf("dev's history %+v, served %+v: want shop:3 alone in history, shop:2 verified in status.served", sd.Status.History, sd.Status.Served)
+	}
+	restartManager(t)
+
+	prod, _ := healthySite(t, gatedOn(dev.ns, 10*time.Minute))
+	prod.release("shop:2")
+	r2 := prod.revision()
+	eventually(t, "prod's candidate started on dev's digest", func() error {
+		d := prod.deployment(v1.Green)
+		if d == nil {
+			return fmt.Errorf("no green deployment (%s)", prod.get().Status.Message)
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != "shop:2@"+sha('a') {
+			return fmt.Errorf("green runs %s", got)
+		}
+		return nil
+	})
+	u := prod.get().Status.Promotion.Upstreams[0]
+	if want := fmt.Sprintf("%s/shop served shop:2@sha256:aaaaaaaaaaaa (revision %s) from ", dev.ns, devR2); !u.Qualified || u.LiveUntil == nil ||
+		!strings.HasPrefix(u.Message, want) {
+		t.Fatalf("status.promotion.upstreams[0] %+v, want qualified saying %q", u, want)
+	}
+	prod.available(v1.Green, r2, 2)
+	sd = prod.waitActive(v1.PhaseHealthy, v1.Green, r2)
+	if h := sd.Status.History[0]; h.PromotionGate != v1.GateQualified || h.QualifiedBy[0] != dev.ns+"/shop@"+devR2 {
+		t.Fatalf("history[0] %+v", h)
+	}
+}
+
+// A revision dev rolled back (its post-promotion check failed) never
+// qualifies: production waits and says why, also an hour later.
+func TestPromotionGateNeverQualifiesWhatTheUpstreamRolledBack(t *testing.T) {
+	dev, devR1 := healthySite(t, previewOne, func(sd *v1.SiteDeployment) {
+		sd.Spec.Strategy.PostPromotion = &v1.CheckSpec{Template: podTemplate("curl:8")}
+	})
+	devR2 := dev.switchOnDigest("shop:2", sha('a'))
+	dev.finishJob(bluegreen.CheckJobName("shop", devR2, bluegreen.PostPromotion), false)
+	dev.waitActive(v1.PhaseDegraded, v1.Blue, devR1)
+
+	prod, _ := healthySite(t, gatedOn(dev.ns, 0))
+	prod.release("shop:2")
+	prod.waitAwaiting(fmt.Sprintf("%s/shop rejected revision %s (shop:2@sha256:aaaaaaaaaaaa) after it took traffic at ", dev.ns, devR2))
+	prod.advance(time.Hour)
+	sd := prod.waitAwaiting("(PostPromotionFailed): a revision an upstream aborted or rolled back never qualifies")
+	if d := prod.deployment(v1.Green); d != nil || sd.Status.Promotion.QualifiesAt != nil {
+		t.Fatalf("the release started or promises to (qualifiesAt %v)", sd.Status.Promotion.QualifiesAt)
 	}
 }

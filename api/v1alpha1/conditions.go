@@ -105,6 +105,10 @@ const (
 	// the DatabaseRefresh controller after a swap, honoured by the
 	// SiteDeployment controller without a change of revision.
 	AnnotationRestartedAt = "deploy.understudy.dev/restarted-at"
+	// AnnotationPreviewSettings marks the pods of a candidate that run with
+	// spec.strategy.preview (its value is a hash of them): they are not
+	// what takes traffic.
+	AnnotationPreviewSettings = "deploy.understudy.dev/preview-settings"
 )
 
 // Labels on the objects the controllers own.

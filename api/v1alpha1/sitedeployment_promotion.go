@@ -88,19 +88,63 @@ type UpstreamStatus struct {
 	// Namespace and Name of the upstream SiteDeployment.
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	// Revision is the upstream's active revision.
+	// Revision is the upstream revision the gate judged: the one that ran
+	// this revision's images (live now, or earlier: see liveUntil), else
+	// the upstream's active revision.
 	// +optional
 	Revision string `json:"revision,omitempty"`
-	// Images are what the upstream's active revision runs: image@digest
-	// where it recorded digests, else the image as its spec names it.
+	// Images are what that upstream revision ran: image@digest where it
+	// recorded digests, else the image as its spec names it.
 	// +optional
 	Images []string `json:"images,omitempty"`
-	// LiveSince is when the upstream's active revision took traffic.
+	// LiveSince is when that upstream revision took traffic.
 	// +optional
 	LiveSince *metav1.Time `json:"liveSince,omitempty"`
+	// LiveUntil is when that upstream revision stopped taking traffic,
+	// when the upstream has moved on since; unset while it serves.
+	// +optional
+	LiveUntil *metav1.Time `json:"liveUntil,omitempty"`
 	// Qualified is true when this upstream qualifies the revision.
 	Qualified bool `json:"qualified"`
 	// Message says why the upstream does not qualify it, or that it does.
 	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// ServedRevision is what a site remembers of a revision that took its
+// traffic, for the promotion gates of the sites downstream of it: the bits
+// it ran, for how long, whether its post-promotion check passed, and
+// whether it was rolled back or aborted. status.served outlives
+// status.history (revisionHistoryLimit) and a manager restart.
+type ServedRevision struct {
+	// Revision is the template hash.
+	Revision string `json:"revision"`
+	// Images are the revision's container images as its spec names them.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Images []string `json:"images,omitempty"`
+	// Digests are the images its pods ran, resolved.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	Digests []PinnedImage `json:"digests,omitempty"`
+	// SchemaRevision is spec.database.schemaRevision of the revision.
+	// +optional
+	SchemaRevision string `json:"schemaRevision,omitempty"`
+	// LiveSince is when the revision last took traffic.
+	LiveSince metav1.Time `json:"liveSince"`
+	// LiveUntil is when another revision took traffic from it; unset
+	// while it serves.
+	// +optional
+	LiveUntil *metav1.Time `json:"liveUntil,omitempty"`
+	// VerifiedAt is when its post-promotion check passed (when it took
+	// traffic, without one); unset while the check runs, or when it did
+	// not pass.
+	// +optional
+	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
+	// Rejected is the reason the revision was rejected once it had taken
+	// traffic (Aborted, PostPromotionFailed, CheckTimedOut, ...): rolled
+	// back or aborted, then or when it came back as a candidate, it never
+	// qualifies a downstream release. Empty: never.
+	// +optional
+	Rejected string `json:"rejected,omitempty"`
 }

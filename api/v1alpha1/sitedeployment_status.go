@@ -155,6 +155,14 @@ type SiteDeploymentStatus struct {
 	// +optional
 	Promotion *PromotionStatus `json:"promotion,omitempty"`
 
+	// Served remembers the revisions that took this site's traffic, newest
+	// first (at most 16), for the promotion gates of the sites downstream
+	// of it: a revision verified here keeps qualifying after this site
+	// moved on, and one rolled back or aborted here never qualifies.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Served []ServedRevision `json:"served,omitempty"`
+
 	// RestartedAt is the last restart request (annotation) that was honoured.
 	// +optional
 	RestartedAt string `json:"restartedAt,omitempty"`

@@ -171,6 +171,14 @@ type StrategySpec struct {
 	// +optional
 	PreviewReplicas *int32 `json:"previewReplicas,omitempty"`
 
+	// Preview are settings a candidate's pods get only while they are not
+	// live, e.g. outgoing mail or payments off while it is checked: its
+	// preview pods run with them, and the scale-up before the switch drops
+	// them (still on the checked digests). They are not part of the
+	// revision.
+	// +optional
+	Preview *PreviewSettings `json:"preview,omitempty"`
+
 	// ScaleDownDelay is how long the old color stays at full size after a
 	// switch, so that a rollback is one selector flip.
 	// +kubebuilder:default="10m"

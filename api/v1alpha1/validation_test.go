@@ -43,6 +43,9 @@ spec:
     ports: [{name: http, port: 80, targetPort: 8080}]
   strategy:
     previewReplicas: 1
+    preview:
+      env: [{name: MAIL_ENABLED, value: "false"}]
+      annotations: {example.com/outgoing-mail: "off"}
     prePromotion:
       template:
         spec:
@@ -134,6 +137,10 @@ var invalidCases = []invalidCase{
 		"spec.promotion.upstreams must not name this SiteDeployment itself"},
 	{"upstream name not a DNS label", siteYAML, set([]any{map[string]any{"name": "Shop_Dev"}}, "spec", "promotion", "upstreams"),
 		"spec.promotion.upstreams[0].name"},
+	{"a preview annotation in the controller's own prefix", siteYAML, set(map[string]any{"deploy.understudy.dev/revision": "x"},
+		"spec", "strategy", "preview", "annotations"), "spec.strategy.preview.annotations must not use the deploy.understudy.dev/ prefix"},
+	{"a preview variable named twice", siteYAML, set([]any{map[string]any{"name": "MAIL_ENABLED", "value": "false"}, map[string]any{"name": "MAIL_ENABLED", "value": "true"}},
+		"spec", "strategy", "preview", "env"), "spec.strategy.preview.env[1]: Duplicate value"},
 	{"minLiveDuration not a duration", siteYAML, set("an hour", "spec", "promotion", "minLiveDuration"), "spec.promotion.minLiveDuration"},
 	{"name too long for the color suffixes", siteYAML, set(strings.Repeat("a", 60), "metadata", "name"), "metadata.name"},
 

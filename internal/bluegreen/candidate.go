@@ -24,7 +24,8 @@ type candidate struct {
 	tmpl *corev1.PodTemplateSpec
 	// full is the site's size; previewSize the candidate's before approval.
 	full, previewSize int32
-	// warm: the idle color runs target with every replica available.
+	// warm: the idle color runs target with every replica available,
+	// without preview settings.
 	warm bool
 	// fast: target switches back without checks (a rollback, or a
 	// revision that served before and is warm: a git revert).
@@ -34,7 +35,7 @@ type candidate struct {
 func (p *planner) newCandidate(activeColor v1.Color, activeRev, target string, rollback bool) *candidate {
 	c := &candidate{activeColor: activeColor, idle: activeColor.Other(), activeRev: activeRev, target: target,
 		rollback: rollback, tmpl: p.templateOf(target), full: p.spec.DesiredReplicas()}
-	c.warm = readyAt(p.in.Deployments[c.idle], target, c.full)
+	c.warm = readyAt(p.in.Deployments[c.idle], target, c.full) && !inPreview(p.in.Deployments[c.idle])
 	c.fast = rollback || p.promotedBefore(target) && c.warm
 	c.previewSize = c.full
 	if ps := p.spec.Strategy.PreviewReplicas; ps != nil && !c.fast && *ps < c.full {

@@ -75,9 +75,10 @@ func TestPromotionGate(t *testing.T) {
 		upstream: upstreamRunning("shop:2", digest('a'), hourAgo),
 		why:      "not shop@" + digest('b'),
 	}, {
-		name: "dev rolled back: it serves the previous version again", release: "shop:2",
+		name: "dev rolled back: it serves the previous version again, and never qualifies the one it rejected", release: "shop:2",
 		upstream: rolledBack(upstreamRunning("shop:1", digest('0'), now.Add(-2*time.Minute)), "shop:2", digest('a'), hourAgo),
-		why:      "dev/shop-dev runs shop:1@sha256:000000000000 (revision " + rev("shop:1") + "), not shop:2",
+		why: "dev/shop-dev rejected revision " + rev("shop:2") + " (shop:2@sha256:aaaaaaaaaaaa) after it took traffic at 2026-11-27T11:00:00Z (Aborted): " +
+			"a revision an upstream aborted or rolled back never qualifies",
 	}, {
 		name: "dev runs it on another schema revision", release: "shop:2",
 		upstream: withSchema(upstreamRunning("shop:2", digest('a'), hourAgo), "1"),
@@ -226,7 +227,7 @@ func TestAGatedReleaseStartsWhenTheUpstreamQualifies(t *testing.T) {
 }
 
 // An upstream that rolls back before minLiveDuration is up un-qualifies
-// the version: the downstream keeps waiting, saying what dev runs now.
+// the version for good: the downstream keeps waiting, saying why.
 func TestAnUpstreamRollbackUnqualifies(t *testing.T) {
 	w := newWorld(t, gated)
 	w.healthyOn("shop:1")
@@ -240,7 +241,8 @@ func TestAnUpstreamRollbackUnqualifies(t *testing.T) {
 	w.advance(10 * time.Minute)
 	w.reconcile()
 	w.expect(v1.PhaseAwaitingUpstream, v1.Blue, rev("shop:1"))
-	if !strings.Contains(w.site.Status.Message, "runs shop:1@sha256:000000000000") || w.site.Status.Promotion.QualifiesAt != nil {
+	if !strings.Contains(w.site.Status.Message, "rejected revision "+rev("shop:2")+" (shop:2@sha256:aaaaaaaaaaaa)") ||
+		!strings.Contains(w.site.Status.Message, "never qualifies") || w.site.Status.Promotion.QualifiesAt != nil {
 		t.Fatalf("message %q, promotion %+v", w.site.Status.Message, w.site.Status.Promotion)
 	}
 }

@@ -26,6 +26,10 @@ type DeploymentIntent struct {
 	// in the Deployment's template, whatever template it keeps; nil runs
 	// the images as the template names them.
 	Images map[string]string
+	// Preview are the settings the candidate's pods get while they are not
+	// live (WithPreview); a Template already running is written again
+	// when they differ (PreviewHash), so the scale-up drops them.
+	Preview *v1.PreviewSettings
 }
 
 // ServiceIntent is what the active or preview Service should select.

@@ -160,6 +160,7 @@ func (p *planner) abort(rev, reason, message string) {
 		outcome = v1.OutcomeAborted
 	}
 	p.record(rev, outcome, nil)
+	p.rejectServed(rev, reason)
 	p.withdrawApproval(rev)
 	p.event(true, reason, message)
 	p.message = message

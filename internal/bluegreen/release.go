@@ -54,7 +54,7 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	}
 	stage, again := p.advanceCandidate(c)
 	p.deploy(DeploymentIntent{Color: c.idle, Revision: target, Template: c.tmpl, Replicas: candidateSize(stage, c.full, c.previewSize),
-		Images: p.pinsAt(c, stage)})
+		Images: p.pinsAt(c, stage), Preview: p.previewAt(c, stage)})
 	return again
 }
 
@@ -105,6 +105,7 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 		p.st.PostPromotionRevision = rev
 		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, p.spec.Strategy.PostPromotion, rev, color, PostPromotion, p.now))
 	}
+	p.noteServed(rev, from)
 	if from == "" {
 		p.event(false, v1.EventAvailable, fmt.Sprintf("revision %s is available on %s and takes traffic", rev, color))
 	} else {

@@ -15,11 +15,14 @@ import (
 // Revision is the name of a pod template: a short, label-safe hash of it.
 // Equal templates have equal revisions, so a `git revert` of spec.template
 // lands on a revision that may still be warm.
-func Revision(t *corev1.PodTemplateSpec) string {
-	raw, err := json.Marshal(t)
+func Revision(t *corev1.PodTemplateSpec) string { return shortHash(t) }
+
+// shortHash is a short, label-safe hash of v's JSON form.
+func shortHash(v any) string {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		// A PodTemplateSpec always marshals; a failure here is a programming error.
-		panic(fmt.Sprintf("cannot marshal pod template: %v", err))
+		// API types always marshal; a failure here is a programming error.
+		panic(fmt.Sprintf("cannot marshal %T: %v", v, err))
 	}
 	h := fnv.New64a()
 	_, _ = h.Write(raw)

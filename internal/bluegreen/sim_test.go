@@ -103,9 +103,10 @@ func (w *world) reconcile() Plan {
 			w.deps[in.Color] = d
 		}
 		changed := *d.DeepCopy()
-		if in.Template != nil && revisionOf(d) != in.Revision {
+		if in.Template != nil && (revisionOf(d) != in.Revision || PreviewOf(&d.Spec.Template) != PreviewHash(in.Preview)) {
 			d.Spec.Template = *in.Template.DeepCopy()
 			d.Spec.Template.Labels = map[string]string{v1.LabelRevision: in.Revision}
+			WithPreview(&d.Spec.Template, in.Preview)
 		}
 		PinImages(&d.Spec.Template, in.Images)
 		d.Spec.Replicas = ptr.To(in.Replicas)
@@ -126,6 +127,10 @@ func (w *world) reconcile() Plan {
 			// ... and ran the digests its preview pods were checked on.
 			if !runsPinned(&b, pinnedBefore) {
 				w.t.Fatalf("active Service switched to %s/%s, which does not run the checked digests %v", p.Active.Color, p.Active.Revision, pinnedBefore)
+			}
+			// ... and without preview settings.
+			if inPreview(&b) {
+				w.t.Fatalf("active Service switched to %s/%s, whose pods run with preview settings", p.Active.Color, p.Active.Revision)
 			}
 			w.switches++
 		}
@@ -151,7 +156,8 @@ func (w *world) reconcile() Plan {
 
 func deploymentsEqual(a, b *appsv1.Deployment) bool {
 	return revisionOf(a) == revisionOf(b) && ptr.Deref(a.Spec.Replicas, -1) == ptr.Deref(b.Spec.Replicas, -1) &&
-		equality.Semantic.DeepEqual(a.Spec.Template.Spec.Containers, b.Spec.Template.Spec.Containers)
+		equality.Semantic.DeepEqual(a.Spec.Template.Spec.Containers, b.Spec.Template.Spec.Containers) &&
+		equality.Semantic.DeepEqual(a.Spec.Template.Annotations, b.Spec.Template.Annotations)
 }
 
 func service(in ServiceIntent, site string) *corev1.Service {

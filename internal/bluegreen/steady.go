@@ -30,6 +30,7 @@ func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again
 		}
 		if passed {
 			p.st.PostPromotionRevision = ""
+			p.verifyServed(activeRev)
 		}
 	} else {
 		p.st.PostPromotionRevision = ""

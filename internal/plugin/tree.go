@@ -148,8 +148,9 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 	fmt.Fprintf(w, "└── history: %d revisions (kubectl understudy history %s)\n", len(st.History), site.Name)
 }
 
-// writeGate shows the promotion gate's decision: each upstream, what it
-// runs since when, and whether it qualifies the revision.
+// writeGate shows the promotion gate's decision: each upstream, the
+// revision it judged by (live now, or served until it moved on), and
+// whether and why it qualifies the revision.
 func writeGate(w io.Writer, pr *v1.PromotionStatus, now time.Time) {
 	fmt.Fprintf(w, "├── promotion gate for %s: %s\n", pr.Revision, or(string(pr.Gate), "waiting"))
 	for _, u := range pr.Upstreams {
@@ -157,8 +158,15 @@ func writeGate(w io.Writer, pr *v1.PromotionStatus, now time.Time) {
 		if !u.Qualified {
 			verdict = "does not qualify"
 		}
-		fmt.Fprintf(w, "│   upstream %s/%s  revision %s  %s  live since %s  %s\n", u.Namespace, u.Name, or(u.Revision, "-"),
-			or(strings.Join(u.Images, ", "), "-"), ago(u.LiveSince, now), verdict)
+		live := "live since " + ago(u.LiveSince, now)
+		if u.LiveUntil != nil {
+			live = "served from " + ago(u.LiveSince, now) + " until " + ago(u.LiveUntil, now)
+		}
+		fmt.Fprintf(w, "│   upstream %s/%s  revision %s  %s  %s  %s\n", u.Namespace, u.Name, or(u.Revision, "-"),
+			or(strings.Join(u.Images, ", "), "-"), live, verdict)
+		if u.Message != "" {
+			fmt.Fprintf(w, "│     %s\n", u.Message)
+		}
 	}
 }
 

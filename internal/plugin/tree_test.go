@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,8 +18,11 @@ func TestGetShowsTheTree(t *testing.T) {
 	site := newSite(t, "tree", awaiting())
 	cur := reread(t, site)
 	cur.Status.ActiveColor, cur.Status.PreviewColor = v1.Blue, v1.Green
+	since, until := metav1.NewTime(time.Now().Add(-3*time.Hour)), metav1.NewTime(time.Now().Add(-time.Hour))
 	cur.Status.Promotion = &v1.PromotionStatus{Revision: revB, Upstreams: []v1.UpstreamStatus{{Namespace: "dev", Name: "tree-dev",
-		Revision: revA, Images: []string{"registry.example/web:" + revA + "@sha256:abababababab"}, Message: "dev/tree-dev runs ..."}}}
+		Revision: revA, Images: []string{"registry.example/web:" + revA + "@sha256:abababababab"}, Message: "dev/tree-dev runs ..."}, {
+		Namespace: "staging", Name: "tree-staging", Revision: revB, Images: []string{"registry.example/web:" + revB + "@sha256:cdcdcdcdcdcd"},
+		LiveSince: &since, LiveUntil: &until, Qualified: true, Message: "staging/tree-staging served registry.example/web:" + revB + " ..."}}}
 	if err := env.Client.Status().Update(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +97,11 @@ func TestGetShowsTheTree(t *testing.T) {
 		"├── Service tree  selects deploy.understudy.dev/color=blue deploy.understudy.dev/revision=" + revA,
 		"├── promotion gate for " + revB + ": waiting",
 		"│   upstream dev/tree-dev  revision " + revA + "  registry.example/web:" + revA + "@sha256:abababababab  live since -  does not qualify",
+		"│     dev/tree-dev runs ...",
+		"│   upstream staging/tree-staging  revision " + revB + "  registry.example/web:" + revB + "@sha256:cdcdcdcdcdcd  served from 3h0m",
+		"s ago until 1h0m",
+		"s ago  qualifies",
+		"│     staging/tree-staging served registry.example/web:" + revB + " ...",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tree lacks %q:\n%s", want, out)

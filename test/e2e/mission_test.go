@@ -11,8 +11,9 @@ import (
 // users do: blue/green releases, a rollback and a failed check under
 // continuous traffic, a schema-changing release and its abort under
 // continuous writes, and a scheduled, sanitised dev database refresh on a
-// real PostgreSQL, and a production site that releases only what dev has
-// served for a while. It is not parallel with the package's other tests, so no
+// real PostgreSQL, a production site that releases only what dev has
+// served for a while (also once dev moved on), and a candidate previewed with settings it drops
+// before it takes traffic. It is not parallel with the package's other tests, so no
 // other manager acts on its objects; its own cases run in parallel under one
 // manager.
 func TestMission(t *testing.T) {
@@ -30,4 +31,6 @@ func TestMission(t *testing.T) {
 	t.Run("SchemaChangingReleaseUnderWrites", testSchemaRelease)
 	t.Run("ScheduledDatabaseRefresh", testScheduledRefresh)
 	t.Run("PromotionGateBetweenEnvironments", testPromotionGate)
+	t.Run("PromotionGateAfterUpstreamMovedOn", testGateAfterUpstreamMovedOn)
+	t.Run("PreviewOnlySettings", testPreviewOnlySettings)
 }
