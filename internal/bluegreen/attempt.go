@@ -65,7 +65,7 @@ func (p *planner) abortedMessage(rev string) string {
 		why = p.site.Status.Message
 	}
 	if rev == aborted {
-		return why // nothing to roll back to: it serves
+		return strings.TrimSuffix(why, "; switching back") + "; there is no earlier revision to switch back to, so it keeps serving: fix what failed and apply again for a new attempt"
 	}
 	again := fmt.Sprintf("revert spec.template to %s, or fix what failed (the image, the migration or a check) and apply it again for a new attempt", rev)
 	if !p.servedBefore(aborted) {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
@@ -137,4 +139,40 @@ func TestFinishedRollbackSaysWhatHappenedAndWhatToDo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A post-promotion check that fails with no earlier revision to switch
+// back to (the history keeps one) says so, once: the revision keeps
+// serving, Degraded, and the check is neither run nor reported again.
+func TestAFailedPostPromotionCheckWithNothingToSwitchBackToSaysSoOnce(t *testing.T) {
+	w := newWorld(t, func(s *v1.SiteDeployment) {
+		s.Spec.Strategy.PostPromotion = check()
+		s.Spec.RevisionHistoryLimit = ptr.To[int32](1)
+	})
+	w.healthyOn("shop:1")
+	w.releaseReady("shop:2")
+	w.expect(v1.PhasePromoting, v1.Green, rev("shop:2"))
+	w.finishJob(CheckJobName("shop", rev("shop:2"), PostPromotion), false)
+	w.reconcile()
+	failures := func() int {
+		n := 0
+		for _, e := range w.last.Events {
+			if e.Reason == v1.ReasonPostPromotionFailed {
+				n++
+			}
+		}
+		return n
+	}
+	if n := failures(); n != 1 {
+		t.Fatalf("%d PostPromotionFailed events in one decision, want 1: %+v", n, w.last.Events)
+	}
+	w.expect(v1.PhaseDegraded, v1.Green, rev("shop:2"))
+	if msg := w.site.Status.Message; !strings.Contains(msg, "no earlier revision to switch back to, so it keeps serving") || strings.Contains(msg, "switching back;") {
+		t.Fatalf("message %q", msg)
+	}
+	w.reconcile()
+	if n := failures(); n != 0 {
+		t.Fatalf("the failure is reported again on the next decision: %+v", w.last.Events)
+	}
+	w.expect(v1.PhaseDegraded, v1.Green, rev("shop:2"))
 }

@@ -25,8 +25,13 @@ func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again
 
 	if p.st.PostPromotionRevision == activeRev {
 		passed, failed := p.check(PostPromotion, p.spec.Strategy.PostPromotion, activeRev, activeColor, activeColor, activeRev)
+		if failed && p.rollbackTarget(activeRev) != "" {
+			return true // the next decision switches back
+		}
 		if failed {
-			return true
+			// Nothing to switch back to: it keeps serving, and its check
+			// is not run (nor reported) again.
+			p.st.PostPromotionRevision = ""
 		}
 		if passed {
 			p.st.PostPromotionRevision = ""
