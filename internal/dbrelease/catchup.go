@@ -75,7 +75,13 @@ func CatchUp(ctx context.Context, admin postgres.Conn, from, to string, timeout 
 	if err != nil || res.Done {
 		return res, err
 	}
-	if err := onDatabase(ctx, admin, to, func(tc *pgx.Conn) error { return disableSubscription(ctx, tc, name) }); err != nil {
+	err = onDatabase(ctx, admin, to, func(tc *pgx.Conn) error {
+		if err := disableSubscription(ctx, tc, name); err != nil {
+			return err
+		}
+		return stopApplyWorker(ctx, tc, name)
+	})
+	if err != nil {
 		return res, err
 	}
 	return res, Unfreeze(ctx, admin, to)
@@ -160,6 +166,44 @@ func syncSequences(ctx context.Context, admin postgres.Conn, from, to string) (i
 		return nil
 	})
 	return n, err
+}
+
+// stopApplyWorker ends the disabled subscription's apply worker and waits
+// until its process is gone: it writes out its statistics (the rows it
+// applied) on its way out, and the rows the next database counts from the
+// switch on (writesSinceSwitch) must not include them. A backend that is
+// gone is no longer signalled (pg_terminate_backend says false), which
+// happens only after its statistics were written.
+func stopApplyWorker(ctx context.Context, c *pgx.Conn, name string) error {
+	rows, err := c.Query(ctx, "SELECT pid FROM pg_catalog.pg_stat_subscription WHERE subname = $1 AND pid IS NOT NULL", name)
+	if err != nil {
+		return fmt.Errorf("cannot find the workers of subscription %s: %w", name, err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("cannot find the workers of subscription %s: %w", name, err)
+	}
+	deadline := time.Now().Add(sessionTimeout)
+	for _, pid := range pids {
+		for {
+			var signalled bool
+			if err := c.QueryRow(ctx, "SELECT pg_catalog.pg_terminate_backend($1)", pid).Scan(&signalled); err != nil {
+				return fmt.Errorf("cannot stop the apply worker of subscription %s: %w", name, err)
+			}
+			if !signalled {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the apply worker of subscription %s is still running after %s", name, sessionTimeout)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 func disableSubscription(ctx context.Context, c *pgx.Conn, name string) error {

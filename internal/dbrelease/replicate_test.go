@@ -129,7 +129,24 @@ func TestReplicatedCutoverCarriesEveryAcknowledgedWriteAndTheSequences(t *testin
 	if _, err := held.Exec(ctx, "SELECT 1"); err == nil {
 		t.Error("a session opened while the next database was held read-only survived the catch-up; it would refuse writes after the switch")
 	}
-	execIn(t, next, "INSERT INTO users (email) VALUES ('new@example'); INSERT INTO events (user_id, note) VALUES (1, 'new')")
+	// The rows it counts from here on are the application's alone: the
+	// apply worker's statistics were written before the catch-up ended.
+	before := State{Name: next}
+	if err := ReadRows(ctx, admin(), &before); err != nil {
+		t.Fatal(err)
+	}
+	// A backend writes its statistics at most once a second (and when it
+	// exits): past that interval, rows the apply worker had not written
+	// out at the baseline would show up below.
+	time.Sleep(1500 * time.Millisecond)
+	execIn(t, next, "INSERT INTO users (email) VALUES ('new@example'); INSERT INTO events (user_id, note) VALUES (1, 'new'); SELECT pg_stat_force_next_flush()")
+	after := State{Name: next}
+	if err := ReadRows(ctx, admin(), &after); err != nil {
+		t.Fatal(err)
+	}
+	if w := WritesSince(before, after); !w.Known || w.Rows != 2 {
+		t.Errorf("after the catch-up the next database counts %+v written; want the 2 rows the application wrote", w)
+	}
 	if st := mustStatus(t, next); st.Frozen || !st.CopyOf(live, "2", mustStatus(t, live).FrozenSince) || st.Marker.Role != RoleCopy {
 		t.Errorf("after the catch-up the next database is %+v; want writable, a complete copy made after the freeze", st)
 	}
