@@ -23,10 +23,7 @@ func TestManagerStartedBeforeItsCRDsWaitsForThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = env.Stop() }()
-	kubeconfig, err := env.WriteKubeconfig(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := env.KubeconfigFile(t)
 	t.Setenv("KUBECONFIG", kubeconfig)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -89,11 +90,16 @@ func start(crds bool) (*Env, error) {
 	return &Env{Config: cfg, Client: c, KubeConfig: env.KubeConfig, env: env}, nil
 }
 
-// WriteKubeconfig writes KubeConfig to a file in dir, for a process or a
-// library that reads one, and returns its path.
-func (e *Env) WriteKubeconfig(dir string) (string, error) {
-	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, e.KubeConfig, 0o600)
+// KubeconfigFile writes KubeConfig to a file in the test's temporary
+// directory, for a process or a library that reads one, and returns its
+// path.
+func (e *Env) KubeconfigFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, e.KubeConfig, 0o600); err != nil {
+		t.Fatalf("cannot write the kubeconfig: %v", err)
+	}
+	return path
 }
 
 // Stop stops the API server and etcd.
