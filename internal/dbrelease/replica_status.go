@@ -148,25 +148,20 @@ func ReplicaConflicts(ctx context.Context, admin postgres.Conn, from, to string)
 		return nil, err
 	}
 	var why []string
-	tables, cols := map[string]bool{}, map[string]column{}
-	for _, c := range next {
-		tables[c.table], cols[c.table+"."+c.name] = true, c
-	}
-	liveCols, gone := map[string]bool{}, map[string]bool{}
+	liveTables, liveCols := set(live)
+	nextTables, nextCols := set(next)
+	gone := map[string]bool{}
 	for _, c := range live {
-		liveCols[c.table+"."+c.name] = true
 		switch {
-		case !tables[c.table]:
-			if !gone[c.table] {
-				why = append(why, fmt.Sprintf("table %s is gone on the next database (renamed or dropped)", c.table))
-				gone[c.table] = true
-			}
-		case !has(cols, c.table+"."+c.name):
+		case !nextTables[c.table] && !gone[c.table]:
+			why = append(why, fmt.Sprintf("table %s is gone on the next database (renamed or dropped)", c.table))
+			gone[c.table] = true
+		case nextTables[c.table] && !nextCols[c.table+"."+c.name]:
 			why = append(why, fmt.Sprintf("column %s.%s is gone on the next database (renamed or dropped)", c.table, c.name))
 		}
 	}
 	for _, c := range next {
-		if !liveCols[c.table+"."+c.name] && c.notNull && !c.hasDefault && liveHas(live, c.table) {
+		if liveTables[c.table] && !liveCols[c.table+"."+c.name] && c.notNull && !c.hasDefault {
 			why = append(why, fmt.Sprintf("column %s.%s is NOT NULL without a default: rows replicated from live have no value for it", c.table, c.name))
 		}
 	}
@@ -177,15 +172,13 @@ func ReplicaConflicts(ctx context.Context, admin postgres.Conn, from, to string)
 	return why, err
 }
 
-func has(m map[string]column, k string) bool { _, ok := m[k]; return ok }
-
-func liveHas(live []column, table string) bool {
-	for _, c := range live {
-		if c.table == table {
-			return true
-		}
+// set indexes columns by table and by "table.column".
+func set(cols []column) (tables, names map[string]bool) {
+	tables, names = map[string]bool{}, map[string]bool{}
+	for _, c := range cols {
+		tables[c.table], names[c.table+"."+c.name] = true, true
 	}
-	return false
+	return tables, names
 }
 
 // columns lists the columns of the connected database's user tables.
