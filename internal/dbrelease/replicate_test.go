@@ -2,6 +2,7 @@ package dbrelease
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"strings"
 	"testing"
@@ -94,6 +95,7 @@ func TestReplicatedCutoverCarriesEveryAcknowledgedWriteAndTheSequences(t *testin
 		t.Fatal(err)
 	}
 	held := connectTo(t, next)
+	worker := queryInts(t, "", "SELECT pid FROM pg_stat_subscription WHERE subname = '"+ReplicationName(next)+"' AND pid IS NOT NULL")
 	start := time.Now()
 	if _, err := Freeze(ctx, admin(), live); err != nil {
 		w.finish()
@@ -135,10 +137,14 @@ func TestReplicatedCutoverCarriesEveryAcknowledgedWriteAndTheSequences(t *testin
 	if err := ReadRows(ctx, admin(), &before); err != nil {
 		t.Fatal(err)
 	}
-	// A backend writes its statistics at most once a second (and when it
-	// exits): past that interval, rows the apply worker had not written
-	// out at the baseline would show up below.
-	time.Sleep(1500 * time.Millisecond)
+	// A backend writes its statistics out at most once a second, and when
+	// it exits: once the apply worker is gone (ended here if it is not),
+	// rows it had not written out at the baseline would show up below.
+	for _, pid := range worker {
+		eventually(t, "the apply worker gone", func() bool {
+			return queryInts(t, "", fmt.Sprintf("SELECT pg_terminate_backend(%d)::int", pid))[0] == 0
+		})
+	}
 	execIn(t, next, "INSERT INTO users (email) VALUES ('new@example'); INSERT INTO events (user_id, note) VALUES (1, 'new'); SELECT pg_stat_force_next_flush()")
 	after := State{Name: next}
 	if err := ReadRows(ctx, admin(), &after); err != nil {
