@@ -11,6 +11,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/understudy-dev/understudy/test/testenv"
@@ -79,12 +80,11 @@ func TestInstallOverCRDsInstalledByAnotherTool(t *testing.T) {
 		if err := c.Delete(ctx, crd); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(time.Minute)
-		for err := c.Get(ctx, client.ObjectKey{Name: name}, crd); !apierrors.IsNotFound(err); err = c.Get(ctx, client.ObjectKey{Name: name}, crd) {
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not deleted: %v", name, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		gone := func(ctx context.Context) (bool, error) {
+			return apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Name: name}, crd)), nil
+		}
+		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, gone); err != nil {
+			t.Fatalf("CRD %s not deleted: %v", name, err)
 		}
 	}
 	helm("install")
