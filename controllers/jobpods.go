@@ -14,8 +14,8 @@ import (
 	"github.com/understudy-dev/understudy/internal/poddiag"
 )
 
-// jobPods lists the pods of a Job, past the cache (the manager caches no
-// pods).
+// jobPods lists the pods of a Job, past the cache (the pod cache holds
+// only the sites' Deployment pods).
 func jobPods(ctx context.Context, reader client.Reader, job *batchv1.Job) ([]corev1.Pod, error) {
 	selector := labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: job.Name})
 	if job.Spec.Selector != nil {
