@@ -90,3 +90,20 @@ func (h podEvents) completes(ctx context.Context, pod *corev1.Pod) bool {
 	}
 	return ready >= ptr.Deref(d.Spec.Replicas, 1)
 }
+
+// podsSeen: the pod cache holds a pod of d's site and color.
+func (r *SiteDeploymentReconciler) podsSeen(ctx context.Context, d *appsv1.Deployment) bool {
+	if r.pods == nil {
+		return false
+	}
+	var pods corev1.PodList
+	if err := r.pods.List(ctx, &pods, client.InNamespace(d.Namespace), client.MatchingFields{indexSite: d.Labels[v1.LabelSite]}); err != nil {
+		return false
+	}
+	for i := range pods.Items {
+		if pods.Items[i].Labels[v1.LabelColor] == d.Labels[v1.LabelColor] {
+			return true
+		}
+	}
+	return false
+}

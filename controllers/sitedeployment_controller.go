@@ -162,8 +162,8 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SiteDeployment{}).
 		// Owns, with the reconcile that may switch traffic queued first.
-		Watches(&appsv1.Deployment{}, availableFirst{handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
-			&deployv1alpha1.SiteDeployment{}, handler.OnlyControllerOwner())}).
+		Watches(&appsv1.Deployment{}, availableFirst{inner: handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(),
+			&deployv1alpha1.SiteDeployment{}, handler.OnlyControllerOwner()), r: r}).
 		Owns(&corev1.Service{}).
 		Owns(&batchv1.Job{}).
 		// An upstream's changes wake the sites whose promotion gate names it.

@@ -30,21 +30,12 @@ func TestSiteDeploymentStartsOnTheRegistryDigest(t *testing.T) {
 		sd.Spec.Template.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
 	})
 	r2 := dev.revision()
-	eventually(t, "green created on the resolved digest", func() error {
-		d := dev.deployment(v1.Green)
-		if d == nil {
-			return fmt.Errorf("no green deployment")
-		}
-		if got := d.Spec.Template.Spec.Containers[0].Image; got != img+"@"+d1 {
-			t.Fatalf("green was created running %s, want %s@%s", got, img, d1)
-		}
-		return nil
-	})
+	dev.createdRunning(v1.Green, img+"@"+d1)
 	st := dev.get().Status
 	if st.PreviewDigestsFrom != v1.DigestsFromRegistry || len(st.PreviewDigests) != 1 || st.PreviewDigests[0].Digest != d1 {
 		t.Fatalf("status: digests %v from %q", st.PreviewDigests, st.PreviewDigestsFrom)
 	}
-	_, d2 := reg.Push(t, "shop", "2") // pushed again while dev checks it
+	reg.Push(t, "shop", "2") // pushed again while dev checks it
 	dev.runPod("shop-green-a", v1.Green, r2, img+"@"+d1, d1)
 	dev.available(v1.Green, r2, 1)
 	dev.waitReplicas(v1.Green, 2)
@@ -65,16 +56,7 @@ func TestSiteDeploymentStartsOnTheRegistryDigest(t *testing.T) {
 		sd.Spec.Template.Spec.Containers[0].Image = img
 		sd.Spec.Template.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
 	})
-	eventually(t, "prod's candidate on dev's digest", func() error {
-		d := prod.deployment(v1.Green)
-		if d == nil {
-			return fmt.Errorf("no green deployment")
-		}
-		if got := d.Spec.Template.Spec.Containers[0].Image; got != img+"@"+d1 {
-			t.Fatalf("prod's candidate runs %s; dev served %s (the tag now says %s)", got, d1, d2)
-		}
-		return nil
-	})
+	prod.createdRunning(v1.Green, img+"@"+d1) // what dev served, not what the tag says now
 }
 
 // A registry that refuses the manager (no pull secret for it): the
@@ -105,26 +87,11 @@ func TestSiteDeploymentSwitchesOnPodReadiness(t *testing.T) {
 	r2 := s.revision()
 	s.waitReplicas(v1.Green, 2)
 	s.runPod("shop-green-a", v1.Green, r2, "shop:2", sha('a'))
-	consistently(t, "traffic stays on blue while a pod is not Ready", time.Second, func() error {
-		if st := s.get().Status; st.ActiveRevision != r1 {
-			return fmt.Errorf("switched to %s", st.ActiveRevision)
-		}
-		return nil
-	})
+	s.staysOn(r1, "one of two pods is Ready")
 	s.runPodWith("shop-green-b", s.podTemplate(v1.Green), "registry.example/shop:2@"+sha('a'), false)
-	consistently(t, "traffic stays on blue while a pod is running but not Ready", time.Second, func() error {
-		if st := s.get().Status; st.ActiveRevision != r1 {
-			return fmt.Errorf("switched to %s", st.ActiveRevision)
-		}
-		return nil
-	})
+	s.staysOn(r1, "a pod is running but not Ready")
 	s.notReady("shop-green-a")
-	consistently(t, "traffic stays on blue while a Ready pod turned not Ready", time.Second, func() error {
-		if st := s.get().Status; st.ActiveRevision != r1 {
-			return fmt.Errorf("switched to %s", st.ActiveRevision)
-		}
-		return nil
-	})
+	s.staysOn(r1, "a Ready pod turned not Ready")
 	s.runPod("shop-green-c", v1.Green, r2, "shop:2", sha('a'))
 	s.runPod("shop-green-d", v1.Green, r2, "shop:2", sha('a'))
 	eventually(t, "switched on the pods", func() error {
@@ -136,6 +103,33 @@ func TestSiteDeploymentSwitchesOnPodReadiness(t *testing.T) {
 	if d := s.deployment(v1.Green); d.Status.AvailableReplicas != 0 {
 		t.Fatalf("the test must not play kube-controller-manager: %+v", d.Status)
 	}
+}
+
+// createdRunning waits for the color's Deployment and fails unless it
+// was created running image.
+func (s *site) createdRunning(c v1.Color, image string) {
+	s.t.Helper()
+	eventually(s.t, fmt.Sprintf("%s created on %s", c, image), func() error {
+		d := s.deployment(c)
+		if d == nil {
+			return fmt.Errorf("no %s deployment", c)
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != image {
+			s.t.Fatalf("%s was created running %s, want %s", c, got, image)
+		}
+		return nil
+	})
+}
+
+// staysOn: the active revision stays rev for a second, while why.
+func (s *site) staysOn(rev, why string) {
+	s.t.Helper()
+	consistently(s.t, "traffic stays on "+rev+" while "+why, time.Second, func() error {
+		if st := s.get().Status; st.ActiveRevision != rev {
+			return fmt.Errorf("switched to %s", st.ActiveRevision)
+		}
+		return nil
+	})
 }
 
 // podTemplate is the template of the color's Deployment.

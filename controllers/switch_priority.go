@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/client-go/util/workqueue"
@@ -28,7 +29,16 @@ const availablePriority = 100
 // Every other event is queued as inner queues it. It needs the priority
 // queue (controller-runtime's default); with another queue it changes
 // nothing.
-type availableFirst struct{ inner handler.EventHandler }
+//
+// It also drops the updates the planner has nothing to read in: once the
+// pod cache shows a color's pods, the planner judges that color by them
+// (bluegreen's pods.go), and kube-controller-manager's status writes for
+// it (several per rollout, thousands in a wave) would only queue
+// reconciles ahead of the ones that switch.
+type availableFirst struct {
+	inner handler.EventHandler
+	r     *SiteDeploymentReconciler
+}
 
 type workQueue = workqueue.TypedRateLimitingInterface[reconcile.Request]
 
@@ -47,6 +57,9 @@ func (h availableFirst) Generic(ctx context.Context, e event.GenericEvent, q wor
 func (h availableFirst) Update(ctx context.Context, e event.UpdateEvent, q workQueue) {
 	old, oldOK := e.ObjectOld.(*appsv1.Deployment)
 	now, nowOK := e.ObjectNew.(*appsv1.Deployment)
+	if oldOK && nowOK && !h.planned(ctx, old, now) {
+		return
+	}
 	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && oldOK && nowOK &&
 		!bluegreen.AllAvailable(old) && bluegreen.AllAvailable(now) {
 		q = prioritized{pq}
@@ -68,4 +81,21 @@ func (p prioritized) AddWithOpts(o priorityqueue.AddOpts, rs ...reconcile.Reques
 		o.Priority = ptr.To(availablePriority)
 	}
 	p.PriorityQueue.AddWithOpts(o, rs...)
+}
+
+// planned tells whether a Deployment's update changes what the planner
+// reads of it: its spec (generation), labels or deletion; its becoming
+// available or not; or its status counts while no pod of its color is
+// in the pod cache (then the planner reads them).
+func (h availableFirst) planned(ctx context.Context, old, now *appsv1.Deployment) bool {
+	switch {
+	case old.Generation != now.Generation, (old.DeletionTimestamp == nil) != (now.DeletionTimestamp == nil),
+		!maps.Equal(old.Labels, now.Labels), bluegreen.AllAvailable(old) != bluegreen.AllAvailable(now):
+		return true
+	case old.Status.ObservedGeneration == now.Status.ObservedGeneration && old.Status.Replicas == now.Status.Replicas &&
+		old.Status.UpdatedReplicas == now.Status.UpdatedReplicas && old.Status.AvailableReplicas == now.Status.AvailableReplicas:
+		return false
+	default:
+		return h.r == nil || !h.r.podsSeen(ctx, now)
+	}
 }

@@ -89,7 +89,9 @@ func (p *planner) candidateReady(c *candidate, s candidateStage) bool {
 }
 
 // available is how many of color's pods are Ready on its Deployment's
-// template (its status's count when no pod was seen).
+// template (its status's count when no pod was seen): the READY column and
+// the scale subresource agree with the phase, and do not change again
+// when kube-controller-manager catches up.
 func (p *planner) available(color v1.Color) int32 {
 	d := p.in.Deployments[color]
 	switch {
@@ -100,4 +102,13 @@ func (p *planner) available(color v1.Color) int32 {
 	default:
 		return p.readyPods(p.in.Pods[color], d, nil)
 	}
+}
+
+// replicas is how many pods color runs (its Deployment's status's count
+// when no pod was seen).
+func (p *planner) replicas(color v1.Color) int32 {
+	if pods := p.in.Pods[color]; len(pods) > 0 {
+		return int32(len(pods))
+	}
+	return p.in.Deployments[color].Status.Replicas
 }

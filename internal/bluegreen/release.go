@@ -11,12 +11,11 @@ import (
 // firstRelease starts the first revision on blue and creates the Services
 // once it is fully available.
 func (p *planner) firstRelease(rev string) {
-	blue := p.in.Deployments[v1.Blue]
 	if d := p.st.Database; d != nil {
 		d.SchemaRevision = p.spec.Database.SchemaRevision
 	}
 	p.deploy(DeploymentIntent{Color: v1.Blue, Revision: rev, Template: &p.spec.Template, Replicas: p.spec.DesiredReplicas()})
-	if !readyAt(blue, rev, p.spec.DesiredReplicas()) {
+	if !p.runsReady(v1.Blue, rev, p.spec.DesiredReplicas(), "", nil) {
 		p.set(v1.PhasePending, fmt.Sprintf("waiting for blue (%s) to have %d replicas available", rev, p.spec.DesiredReplicas()))
 		return
 	}

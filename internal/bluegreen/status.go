@@ -68,12 +68,11 @@ func (p *planner) finish() {
 	p.attemptNote()
 	st.Phase = p.phase
 	st.Message = p.message
-	if d := p.in.Deployments[st.ActiveColor]; d != nil && st.ActiveColor != "" {
-		st.Replicas = d.Status.Replicas
-		st.ReadyReplicas = d.Status.AvailableReplicas
+	if st.ActiveColor != "" && p.in.Deployments[st.ActiveColor] != nil {
+		st.Replicas, st.ReadyReplicas = p.replicas(st.ActiveColor), p.available(st.ActiveColor)
 		st.Selector = fmt.Sprintf("%s=%s,%s=%s", v1.LabelSite, p.site.Name, v1.LabelColor, st.ActiveColor)
-	} else if d := p.in.Deployments[v1.Blue]; d != nil {
-		st.Replicas, st.ReadyReplicas = d.Status.Replicas, d.Status.AvailableReplicas
+	} else if p.in.Deployments[v1.Blue] != nil {
+		st.Replicas, st.ReadyReplicas = p.replicas(v1.Blue), p.available(v1.Blue)
 	}
 	st.Ready = fmt.Sprintf("%d/%d", st.ReadyReplicas, p.spec.DesiredReplicas())
 	st.RollbackRevision = ""
