@@ -66,8 +66,8 @@ test: deps manifests generate fmt vet cluster-tools helm seaweedfs ## Unit, envt
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: envtest ## Benchmarks with ratios against baselines measured in the same run.
-	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|WriteFreeze|RehearsedRelease|CutoverWindow)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
+bench: envtest seaweedfs ## Benchmarks with ratios against baselines measured in the same run.
+	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|RefreshS3|WriteFreeze|RehearsedRelease|CutoverWindow)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
 
 .PHONY: bench-cluster
 bench-cluster: cluster-tools ## The switch at scale on the local cluster (kcm, scheduler, kwok nodes): BENCH_CLUSTER_SITES=100,300,1000,3000.
