@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -62,6 +63,9 @@ func testRefreshFromABucket(t *testing.T) {
 				Name:                "service0_dev",
 			},
 			Sanitize: []deployv1alpha1.SanitizeStep{{SQL: "UPDATE users SET email = 'dev+' || id || '@example.invalid'"}},
+			// One attempt per refresh: the wrong key below fails at once
+			// instead of after the Job's retries.
+			JobTemplate: &deployv1alpha1.RunnerPodOverrides{BackoffLimit: ptr.To[int32](0)},
 		},
 	}
 	if err := c.Create(ctx, dr); err != nil {
