@@ -52,16 +52,18 @@ func BenchmarkRefreshS3(b *testing.B) {
 	if err := generateDatabase(ctx, srv, admin, "bench_s3_src", mb); err != nil {
 		b.Fatal(err)
 	}
+	// Per format: the volume today's path reads (a dump file, or a dump
+	// directory) and the object uploaded (the file, or a tar of the directory).
 	dir := b.TempDir()
-	backups := map[string]string{"custom": filepath.Join(dir, "custom", "nightly.dump"), "directory": filepath.Join(dir, "directory", "nightly.tar")}
-	for _, p := range backups {
-		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+	volumes := map[string]string{"custom": filepath.Join(dir, "custom"), "directory": filepath.Join(dir, "directory")}
+	objects := map[string]string{"custom": filepath.Join(volumes["custom"], "nightly.dump"), "directory": filepath.Join(dir, "nightly.tar")}
+	for _, v := range volumes {
+		_ = os.MkdirAll(v, 0o755)
 	}
-	mustTool(b, srv.Conn("bench_s3_src"), "pg_dump", "-Fc", "-f", backups["custom"])
-	dumpDir := filepath.Join(dir, "dumpdir")
+	mustTool(b, srv.Conn("bench_s3_src"), "pg_dump", "-Fc", "-f", objects["custom"])
+	dumpDir := filepath.Join(volumes["directory"], "nightly.dir")
 	mustTool(b, srv.Conn("bench_s3_src"), "pg_dump", "-Fd", "-j", strconv.Itoa(jobs), "-f", dumpDir)
-	mustRun(b, "tar", "-cf", backups["directory"], "-C", dumpDir, ".")
-	_ = os.RemoveAll(dumpDir)
+	mustRun(b, "tar", "-cf", objects["directory"], "-C", dumpDir, ".")
 	if err := store.CreateBucket(ctx, "bench"); err != nil {
 		b.Fatal(err)
 	}
@@ -70,14 +72,14 @@ func BenchmarkRefreshS3(b *testing.B) {
 	for _, format := range []string{"custom", "directory"} {
 		b.Run(format, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				benchS3Format(b, srv, store, admin, format, backups[format], jobs)
+				benchS3Format(b, srv, store, admin, format, volumes[format], objects[format], jobs)
 			}
 		})
 	}
 	_ = postgres.DropDatabase(ctx, admin, "bench_s3_src")
 }
 
-func benchS3Format(b *testing.B, srv *pgtest.Server, store *s3test.Server, admin postgres.Querier, format, path string, jobs int) {
+func benchS3Format(b *testing.B, srv *pgtest.Server, store *s3test.Server, admin postgres.Querier, format, volume, path string, jobs int) {
 	ctx := context.Background()
 	key := "nightly/" + filepath.Base(path)
 	info, err := os.Stat(path)
@@ -92,17 +94,17 @@ func benchS3Format(b *testing.B, srv *pgtest.Server, store *s3test.Server, admin
 
 	rawS := rawS3Restore(b, srv, store, admin, key, format, jobs)
 	target := "bench_s3_dev_" + format
-	vol := refresh.Options{TargetDB: target, KeepPrevious: 0, Jobs: jobs, BackupDir: filepath.Dir(path), Pattern: "nightly.*",
+	vol := refresh.Options{TargetDB: target, KeepPrevious: 0, Jobs: jobs, BackupDir: volume, Pattern: "nightly.*",
 		ScratchDir: b.TempDir(), Target: srv.Conn("")}
 	mustRefresh(b, vol) // the first refresh creates dev; the measured ones replace it
-	volume := mustRefresh(b, vol)
+	volRes := mustRefresh(b, vol)
 	fromS3 := vol
 	fromS3.BackupDir = ""
 	fromS3.S3 = &refresh.S3Options{Endpoint: store.Endpoint, Region: store.Region, Bucket: "bench", Prefix: "nightly/", PathStyle: true,
 		AccessKeyID: store.AccessKeyID, SecretAccessKey: store.SecretAccessKey}
 	s3res := mustRefresh(b, fromS3)
 
-	volumeS, s3S := float64(volume.DurationsMs["total"])/1000, float64(s3res.DurationsMs["total"])/1000
+	volumeS, s3S := float64(volRes.DurationsMs["total"])/1000, float64(s3res.DurationsMs["total"])/1000
 	b.ReportMetric(rawS, "raw-s")
 	b.ReportMetric(s3S, "s3-s")
 	b.ReportMetric(s3S/rawS, "s3/raw")
