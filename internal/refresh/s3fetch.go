@@ -81,8 +81,8 @@ func etagCondition(etag string) *string {
 }
 
 // download writes the object into path with parallel ranged reads, each
-// pinned to the listed version by If-Match, and refuses a file whose length
-// is not the object's size.
+// pinned to the listed version by If-Match; every range must deliver all
+// its bytes, so the file is whole when it returns nil.
 func download(ctx context.Context, c *s3.Client, o *S3Options, obj Object, path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -103,13 +103,6 @@ func download(ctx context.Context, c *s3.Client, o *S3Options, obj Object, path 
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("cannot write %s to the scratch volume: %w", obj, err)
 	}
-	info, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("cannot write %s to the scratch volume: %w", obj, err)
-	}
-	if info.Size() != obj.Size {
-		return fmt.Errorf("refusing %s: %d bytes were downloaded, the bucket lists %d", obj, info.Size(), obj.Size)
-	}
 	return nil
 }
 
@@ -122,6 +115,10 @@ func downloadPart(ctx context.Context, c *s3.Client, o *S3Options, obj Object, f
 			Range: aws.String(br.header()), IfMatch: etagCondition(obj.ETag)})
 		if err != nil {
 			return describeS3Error("download "+obj.String(), o, err)
+		}
+		if got := aws.ToInt64(out.ContentLength); got != br.size() {
+			_ = out.Body.Close()
+			return fmt.Errorf("cannot download %s: asked for bytes %d-%d, the server answered with %d bytes (it does not serve ranged reads)", obj, br.first, br.last, got)
 		}
 		n, err := io.Copy(io.NewOffsetWriter(f, br.first), io.LimitReader(out.Body, br.size()))
 		_ = out.Body.Close()
@@ -200,6 +197,9 @@ func (r *run) s3Dump(ctx context.Context) (*dump, error) {
 	head, err := headObject(ctx, c, &o, obj)
 	if err != nil {
 		return nil, err
+	}
+	if head.size != obj.Size {
+		return nil, fmt.Errorf("refusing %s: the bucket listed %d bytes, the object has %d (it is being rewritten); the next refresh takes it once it is whole", obj, obj.Size, head.size)
 	}
 	sums, err := serverChecksums(head)
 	if err != nil {
