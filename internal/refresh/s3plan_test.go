@@ -3,8 +3,12 @@ package refresh
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +158,23 @@ func TestUntarRefusesWhatIsNotADirectoryDump(t *testing.T) {
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: untar = %q, %v; want %q", tc.name, root, err, tc.want)
 		}
+	}
+}
+
+// A server that answers a ranged GET with the whole object would have the
+// runner write it at the range's offset: refused instead.
+func TestDownloadRefusesAServerThatIgnoresRanges(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 10)
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body) // 200, whatever the Range header asks
+	}))
+	defer fake.Close()
+	o := &S3Options{Endpoint: fake.URL, Region: "us-east-1", Bucket: "b", PathStyle: true, AccessKeyID: "id", SecretAccessKey: "s",
+		PartSize: 40, Parallel: 2}
+	obj := Object{Bucket: "b", Key: "k.dump", Size: int64(len(body))}
+	err := download(context.Background(), newS3Client(o), o, obj, filepath.Join(t.TempDir(), "object"))
+	if err == nil || !strings.Contains(err.Error(), "does not serve ranged reads") {
+		t.Fatalf("download = %v, want a refusal", err)
 	}
 }
