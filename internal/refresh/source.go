@@ -201,12 +201,9 @@ func sizeOf(path string, info fs.FileInfo) int64 {
 // scratch directory, removed again by cleanup.
 func (r *run) liveDump(ctx context.Context) (*dump, error) {
 	started := r.o.Now().UTC()
-	if err := os.MkdirAll(r.o.ScratchDir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the scratch directory %s: %w", r.o.ScratchDir, err)
-	}
-	dir, err := os.MkdirTemp(r.o.ScratchDir, "dump-")
+	dir, err := scratchDir(r.o.ScratchDir, "dump-")
 	if err != nil {
-		return nil, fmt.Errorf("cannot create a directory in %s: %w", r.o.ScratchDir, err)
+		return nil, err
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	path := filepath.Join(dir, "dump")
