@@ -33,8 +33,10 @@ type Server struct {
 	// Region is what clients sign with (SeaweedFS accepts any).
 	Region string
 
-	dir  string
-	cmd  *exec.Cmd
+	dir string
+	// grpcPorts name the unix sockets weed leaves in /tmp whatever TMPDIR.
+	grpcPorts []int
+	cmd       *exec.Cmd
 	done chan error
 	log  string
 }
@@ -116,10 +118,10 @@ func (s *Server) start(bin string) error {
 		return err
 	}
 	p := func(i int) string { return strconv.Itoa(ports[i]) }
-	args := []string{"server", "-s3",
+	args := []string{"-logtostderr", "server", "-s3",
 		"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + data,
 		"-master.port=" + p(0), "-master.port.grpc=" + p(1), "-master.telemetry=false",
-		"-master.volumeSizeLimitMB=256", "-volume.max=16",
+		"-master.volumeSizeLimitMB=256", "-volume.max=16", "-volume.preStopSeconds=0",
 		"-volume.port=" + p(2), "-volume.port.grpc=" + p(3),
 		"-filer.port=" + p(4), "-filer.port.grpc=" + p(5), "-filer.localSocket=" + filepath.Join(s.dir, "filer.sock"),
 		"-s3.port=" + p(6), "-s3.port.grpc=" + p(7), "-s3.port.iceberg=0", "-s3.port.lance=0",
@@ -127,6 +129,7 @@ func (s *Server) start(bin string) error {
 		"-s3.config=" + filepath.Join(s.dir, "s3.json"),
 	}
 	s.Endpoint = "http://127.0.0.1:" + p(6)
+	s.grpcPorts = []int{ports[1], ports[3], ports[5], ports[7]}
 	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot open the server log: %w", err)
@@ -160,8 +163,7 @@ func (s *Server) waitReady() error {
 			s.cmd = nil
 			return fmt.Errorf("SeaweedFS exited (%v) while starting; log:\n%s", werr, s.Log())
 		case <-ctx.Done():
-			proctest.Stop(s.cmd, s.done, syscall.SIGTERM, 15*time.Second)
-			s.cmd = nil
+			s.stopProcess()
 			return fmt.Errorf("SeaweedFS's S3 gateway did not answer within 90 s: %w; log:\n%s", err, s.Log())
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -186,11 +188,22 @@ func (s *Server) ClientWith(id, secret string) *s3.Client {
 // Log returns the tail of the server's log, for failure messages.
 func (s *Server) Log() string { return proctest.Tail(s.log, 4000) }
 
-// Stop stops the server (SIGTERM, then kill) and removes its directory.
+// Stop stops the server (SIGINT, then kill: a throwaway server need not
+// shut down cleanly) and removes its directory.
 func (s *Server) Stop() {
-	proctest.Stop(s.cmd, s.done, syscall.SIGTERM, 15*time.Second)
-	s.cmd = nil
+	s.stopProcess()
 	_ = os.RemoveAll(s.dir)
+}
+
+func (s *Server) stopProcess() {
+	proctest.Stop(s.cmd, s.done, syscall.SIGINT, 3*time.Second)
+	s.cmd = nil
+	for _, port := range s.grpcPorts {
+		socks, _ := filepath.Glob(fmt.Sprintf("/tmp/seaweedfs-*-grpc-%d.sock", port))
+		for _, sock := range socks {
+			_ = os.Remove(sock)
+		}
+	}
 }
 
 // freePorts finds n distinct free loopback ports.
