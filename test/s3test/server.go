@@ -37,8 +37,8 @@ type Server struct {
 	// grpcPorts name the unix sockets weed leaves in /tmp whatever TMPDIR.
 	grpcPorts []int
 	cmd       *exec.Cmd
-	done chan error
-	log  string
+	done      chan error
+	log       string
 }
 
 // Binary finds the weed binary: $SEAWEEDFS, else the newest
