@@ -8,10 +8,13 @@ ETCD_VERSION ?= 3.7.3
 KWOK_VERSION ?= 0.8.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 HELM_VERSION ?= v4.3.2
+# SeaweedFS publishes no module versions; the pseudo-version the proxy serves.
+SEAWEEDFS_VERSION ?= v0.0.0-20261109003541-7506e5f91cd6
 
 BIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 HELM ?= $(BIN)/helm-$(HELM_VERSION)
+SEAWEEDFS ?= $(BIN)/seaweedfs-$(SEAWEEDFS_VERSION)/weed
 ENVTEST_ASSETS ?= $(BIN)/k8s/$(K8S_VERSION)-etcd$(ETCD_VERSION)-kwok$(KWOK_VERSION)
 IMG ?= understudy/manager:dev
 RUNNER_IMG ?= understudy/refresh-runner:dev
@@ -20,6 +23,8 @@ GO_TEST_FLAGS ?= -count=1
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
 # The chart tests (test/helm, test/e2e) run this helm.
 export HELM
+# The S3 tests (test/s3test) start this SeaweedFS.
+export SEAWEEDFS
 
 .PHONY: all
 all: build
@@ -57,12 +62,12 @@ cluster-tools: ## Build every binary of the local cluster into bin/ (once per ve
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh >/dev/null
 
 .PHONY: test
-test: deps manifests generate fmt vet cluster-tools helm ## Unit, envtest, PostgreSQL and local-cluster suites.
+test: deps manifests generate fmt vet cluster-tools helm seaweedfs ## Unit, envtest, PostgreSQL and local-cluster suites.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: envtest ## Benchmarks with ratios against baselines measured in the same run.
-	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|WriteFreeze|RehearsedRelease|CutoverWindow)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
+bench: envtest seaweedfs ## Benchmarks with ratios against baselines measured in the same run.
+	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|RefreshS3|WriteFreeze|RehearsedRelease|CutoverWindow)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
 
 .PHONY: bench-cluster
 bench-cluster: cluster-tools ## The switch at scale on the local cluster (kcm, scheduler, kwok nodes): BENCH_CLUSTER_SITES=100,300,1000,3000.
@@ -110,6 +115,9 @@ deps: ## Install the system packages the tests and the demo need (PostgreSQL), w
 .PHONY: helm
 helm: ## Build helm from its pinned module into bin/ (once per version).
 	HELM_VERSION=$(HELM_VERSION) hack/build-tools.sh helm >/dev/null
+.PHONY: seaweedfs
+seaweedfs: ## Build SeaweedFS (the S3 server of the refresh tests) from its pinned module into bin/ (once per version).
+	SEAWEEDFS_VERSION=$(SEAWEEDFS_VERSION) hack/build-tools.sh seaweedfs >/dev/null
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):

@@ -53,7 +53,7 @@ func newRefresh(t *testing.T, mutate ...func(*v1.DatabaseRefresh)) *refreshUnder
 			Schedule: "0 3 * * *",
 			TimeZone: ptr.To("Europe/Berlin"),
 			Source: v1.RefreshSource{Backup: &v1.BackupSource{
-				Volume:  corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "backups"}},
+				Volume:  &corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "backups"}},
 				Path:    "/nightly",
 				Pattern: "*.dump*",
 			}},

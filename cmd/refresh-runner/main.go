@@ -2,8 +2,8 @@
 // runs: it restores the newest backup (or a live dump) into a side
 // database next to the target, sanitises it, swaps it in by rename and
 // reports a one-line JSON result to the termination message file and
-// stdout. Credentials come only from the TARGET_* and SOURCE_* environment
-// variables; progress goes to stderr.
+// stdout. Credentials come only from the TARGET_*, SOURCE_* and S3_*
+// environment variables; progress goes to stderr.
 package main
 
 import (
@@ -44,6 +44,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	fs.StringVar(&o.BackupDir, "backup-dir", "", "directory holding the backups")
 	fs.StringVar(&o.Pattern, "pattern", "", "glob of the backup file names; the newest match is restored")
 	fs.StringVar(&o.SourceDB, "source-db", "", "live source database to dump (connection from SOURCE_* variables)")
+	var s3o refresh.S3Options
+	fs.StringVar(&s3o.Endpoint, "s3-endpoint", "", "URL of the S3 API holding the backups")
+	fs.StringVar(&s3o.Region, "s3-region", "us-east-1", "region of the bucket")
+	fs.StringVar(&s3o.Bucket, "s3-bucket", "", "bucket holding the backups (access key from S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY)")
+	fs.StringVar(&s3o.Prefix, "s3-prefix", "", "key prefix of the backups in the bucket")
+	fs.BoolVar(&s3o.PathStyle, "s3-path-style", false, "address the bucket as <endpoint>/<bucket>")
 	fs.StringVar(&o.SanitizeDir, "sanitize-dir", "", "directory of *.sql files run on the copy in file-name order")
 	fs.StringVar(&o.ScratchDir, "scratch-dir", "/scratch", "directory for live dumps")
 	fs.StringVar(&terminationLog, "termination-log", terminationLog, "file the JSON result is written to")
@@ -52,6 +58,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	o.Log, o.Stderr = log, stderr
+	if s3o.Bucket != "" {
+		s3o.AccessKeyID, s3o.SecretAccessKey = getenv(refresh.EnvS3AccessKeyID), getenv(refresh.EnvS3SecretAccessKey)
+		o.S3 = &s3o
+	}
 
 	res := refresh.Result{Target: o.TargetDB}
 	var err error

@@ -323,7 +323,7 @@ func newRefresh(t *testing.T, name string) *v1.DatabaseRefresh {
 	dbr := &v1.DatabaseRefresh{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: v1.DatabaseRefreshSpec{Schedule: "0 3 * * *",
-			Source: v1.RefreshSource{Backup: &v1.BackupSource{Volume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Source: v1.RefreshSource{Backup: &v1.BackupSource{Volume: &corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 			Target: v1.RefreshTarget{ConnectionSecretRef: v1.SecretReference{Name: "dev"}, Name: "dev"}},
 	}
 	if err := env.Client.Create(ctx, dbr); err != nil {

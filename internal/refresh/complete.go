@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // completionLine is the comment pg_dump writes as the last statement of a
@@ -124,23 +127,35 @@ var tableData = regexp.MustCompile(`(?m)^([0-9]+); [0-9]+ [0-9]+ TABLE DATA (.*)
 // directory-format dump ends with the end of its COPY data (`\.`), as
 // pg_dump writes it: pg_restore would load an uncompressed file cut short
 // without a word. Gzip'd files are read to their end, which also checks
-// their length and CRC. For a dump holding files it cannot check (lz4 or
-// zstd data, large objects) it returns why, and no error.
+// their length and CRC. The files are read Jobs at a time (gunzip is the
+// cost). For a dump holding files it cannot check (lz4 or zstd data, large
+// objects) it returns why, and no error.
 func (r *run) checkDirectoryComplete(d *dump, list string) (unproven string, err error) {
 	t := time.Now()
 	defer r.step("verify", t)
+	var mu sync.Mutex
 	checked := map[string]bool{"toc.dat": true}
+	var g errgroup.Group
+	g.SetLimit(r.o.Jobs)
 	for _, m := range tableData.FindAllStringSubmatch(list, -1) {
 		for _, name := range []string{m[1] + ".dat", m[1] + ".dat.gz"} {
-			err := checkDataFile(filepath.Join(d.path, name))
-			if errors.Is(err, os.ErrNotExist) {
-				continue // pg_restore fails on a missing file
-			}
-			checked[name] = true
-			if err != nil {
-				return "", fmt.Errorf("refusing the backup %s: its data file %s of table %s %w", d.source, name, tableOf(m[2]), err)
-			}
+			g.Go(func() error {
+				err := checkDataFile(filepath.Join(d.path, name))
+				if errors.Is(err, os.ErrNotExist) {
+					return nil // pg_restore fails on a missing file
+				}
+				mu.Lock()
+				checked[name] = true
+				mu.Unlock()
+				if err != nil {
+					return fmt.Errorf("refusing the backup %s: its data file %s of table %s %w", d.source, name, tableOf(m[2]), err)
+				}
+				return nil
+			})
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
 	}
 	entries, err := os.ReadDir(d.path)
 	if err != nil {

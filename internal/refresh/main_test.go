@@ -23,6 +23,7 @@ var srv *pgtest.Server
 func TestMain(m *testing.M) {
 	srv = pgtest.MustStart(pgtest.Options{})
 	code := m.Run()
+	stopSeaweed()
 	srv.Stop()
 	if fixture.dir != "" {
 		_ = os.RemoveAll(fixture.dir)

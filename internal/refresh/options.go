@@ -38,6 +38,9 @@ type Options struct {
 	// (--source-db).
 	BackupDir, Pattern string
 	SourceDB           string
+	// S3, if set, is the bucket the newest backup matching Pattern is
+	// fetched from (--s3-* flags, S3_* variables for the access key).
+	S3 *S3Options
 	// SanitizeDir holds *.sql files run on the copy in file-name order,
 	// each in its own transaction (--sanitize-dir).
 	SanitizeDir string
@@ -90,8 +93,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("target database name %q is %d bytes, longer than %d: previous copies could not be named", o.TargetDB, len(o.TargetDB), MaxTargetNameBytes)
 	case o.KeepPrevious < 0:
 		return fmt.Errorf("--keep-previous is %d: it must be 0 or more", o.KeepPrevious)
-	case (o.BackupDir != "") == (o.SourceDB != ""):
-		return errors.New("give exactly one source: --backup-dir with --pattern, or --source-db")
+	case sources(o.BackupDir != "", o.SourceDB != "", o.S3 != nil) != 1:
+		return errors.New("give exactly one source: --backup-dir with --pattern, --s3-bucket with --pattern, or --source-db")
+	case o.S3 != nil:
+		return o.S3.validate(o.Pattern)
 	case o.BackupDir != "" && o.Pattern == "":
 		return errors.New("--backup-dir needs --pattern")
 	case o.BackupDir != "":
@@ -117,10 +122,21 @@ func (o *Options) previousName(t time.Time) string {
 func childBaseEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "TARGET_") || strings.HasPrefix(kv, "SOURCE_") {
+		if strings.HasPrefix(kv, "TARGET_") || strings.HasPrefix(kv, "SOURCE_") || strings.HasPrefix(kv, "S3_") {
 			continue
 		}
 		out = append(out, kv)
 	}
 	return out
+}
+
+// sources counts the sources given.
+func sources(given ...bool) int {
+	n := 0
+	for _, g := range given {
+		if g {
+			n++
+		}
+	}
+	return n
 }

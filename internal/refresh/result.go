@@ -23,6 +23,9 @@ type Result struct {
 	DataTakenAt *time.Time `json:"dataTakenAt,omitempty"`
 	// Bytes is the size of the dump that was restored.
 	Bytes int64 `json:"bytes,omitempty"`
+	// Object is the S3 object picked (restored, or refused), for a
+	// bucket source.
+	Object *Object `json:"object,omitempty"`
 	// Target is the database that now holds the new copy.
 	Target string `json:"target,omitempty"`
 	// Previous is the name the old target was kept under, if any.

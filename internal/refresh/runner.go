@@ -70,9 +70,12 @@ func (r *run) do(ctx context.Context) (err error) {
 	}
 	r.res.Step = StepSource
 	var d *dump
-	if r.o.SourceDB != "" {
+	switch {
+	case r.o.SourceDB != "":
 		d, err = r.liveDump(ctx)
-	} else {
+	case r.o.S3 != nil:
+		d, err = r.s3Dump(ctx)
+	default:
 		d, err = r.backupDump(ctx)
 	}
 	if err != nil {

@@ -76,9 +76,10 @@ func newestBackup(dir, pattern string) (string, fs.FileInfo, error) {
 	return best, bestInfo, nil
 }
 
-// detectFormat tells the dump's format by its content, not its name.
+// detectFormat tells the dump's format by its content, not its name (info
+// nil: a file).
 func detectFormat(path string, info fs.FileInfo) (format, error) {
-	if info.IsDir() {
+	if info != nil && info.IsDir() {
 		return formatDirectory, nil
 	}
 	f, err := os.Open(path)
@@ -110,28 +111,34 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 	}
 	rel, _ := filepath.Rel(r.o.BackupDir, path)
 	d := &dump{path: path, format: f, source: rel, bytes: sizeOf(path, info), takenAt: info.ModTime(), picked: info, cleanup: func() {}}
-	if f == formatPlain || f == formatPlainGzip {
-		if err := r.checkPlainComplete(d); err != nil {
-			return nil, err
-		}
-		return d, nil
+	if err := r.checkDump(ctx, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkDump refuses a backup that cannot be restored whole, before anything
+// is created, and takes its creation time from an archive's header.
+func (r *run) checkDump(ctx context.Context, d *dump) (err error) {
+	if d.format == formatPlain || d.format == formatPlainGzip {
+		return r.checkPlainComplete(d)
 	}
 	// A dump pg_restore cannot list is refused here, before anything is
 	// created; one whose data pg_restore cannot read fails the restore.
 	var list bytes.Buffer
-	if err := r.tool(ctx, "pg_restore", r.o.Target, &list, nil, "-l", path); err != nil {
-		return nil, fmt.Errorf("cannot read the backup %s: %w", rel, err)
+	if err := r.tool(ctx, "pg_restore", r.o.Target, &list, nil, "-l", d.path); err != nil {
+		return fmt.Errorf("cannot read the backup %s: %w", d.source, err)
 	}
 	if created := archiveCreatedAt(list.String()); !created.IsZero() {
 		d.takenAt = created
 	}
-	if f == formatDirectory {
+	if d.format == formatDirectory {
 		// pg_restore does not see an uncompressed data file cut short.
 		if d.unproven, err = r.checkDirectoryComplete(d, list.String()); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // unchanged refuses a backup whose size or modification time changed since
@@ -194,12 +201,9 @@ func sizeOf(path string, info fs.FileInfo) int64 {
 // scratch directory, removed again by cleanup.
 func (r *run) liveDump(ctx context.Context) (*dump, error) {
 	started := r.o.Now().UTC()
-	if err := os.MkdirAll(r.o.ScratchDir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the scratch directory %s: %w", r.o.ScratchDir, err)
-	}
-	dir, err := os.MkdirTemp(r.o.ScratchDir, "dump-")
+	dir, err := scratchDir(r.o.ScratchDir, "dump-")
 	if err != nil {
-		return nil, fmt.Errorf("cannot create a directory in %s: %w", r.o.ScratchDir, err)
+		return nil, err
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	path := filepath.Join(dir, "dump")

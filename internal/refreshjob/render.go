@@ -183,7 +183,12 @@ func runnerArgs(dr *deployv1alpha1.DatabaseRefresh) []string {
 		if pattern == "" {
 			pattern = "*"
 		}
-		args = append(args, "--backup-dir", BackupDir(s.Source.Backup), "--pattern", pattern)
+		if s3 := s.Source.Backup.S3; s3 != nil {
+			args = append(args, s3Args(s3)...)
+		} else {
+			args = append(args, "--backup-dir", BackupDir(s.Source.Backup))
+		}
+		args = append(args, "--pattern", pattern)
 	case s.Source.Database != nil:
 		args = append(args, "--source-db", s.Source.Database.Name)
 	}
@@ -202,6 +207,9 @@ func credentialEnv(dr *deployv1alpha1.DatabaseRefresh) []corev1.EnvVar {
 	if db := dr.Spec.Source.Database; db != nil {
 		env = append(env, secretEnv(db.ConnectionSecretRef.Name,
 			refresh.EnvSourceHost, refresh.EnvSourcePort, refresh.EnvSourceUser, refresh.EnvSourcePassword, refresh.EnvSourceSSLMode)...)
+	}
+	if b := dr.Spec.Source.Backup; b != nil && b.S3 != nil {
+		env = append(env, s3Env(b.S3)...)
 	}
 	return env
 }
@@ -230,6 +238,7 @@ var reservedEnv = map[string]bool{
 	refresh.EnvTargetPassword: true, refresh.EnvTargetSSLMode: true,
 	refresh.EnvSourceHost: true, refresh.EnvSourcePort: true, refresh.EnvSourceUser: true,
 	refresh.EnvSourcePassword: true, refresh.EnvSourceSSLMode: true,
+	refresh.EnvS3AccessKeyID: true, refresh.EnvS3SecretAccessKey: true,
 }
 
 func userEnv(env []corev1.EnvVar) []corev1.EnvVar {
@@ -248,7 +257,7 @@ func volumeMounts(dr *deployv1alpha1.DatabaseRefresh) []corev1.VolumeMount {
 		{Name: volumeTmp, MountPath: TmpMountPath},
 		{Name: volumeSanitize, MountPath: SanitizeMountPath, ReadOnly: true},
 	}
-	if dr.Spec.Source.Backup != nil {
+	if b := dr.Spec.Source.Backup; b != nil && b.Volume != nil {
 		mounts = append(mounts, corev1.VolumeMount{Name: volumeBackup, MountPath: BackupMountPath, ReadOnly: true})
 	}
 	return mounts
@@ -262,7 +271,7 @@ func volumes(dr *deployv1alpha1.DatabaseRefresh) []corev1.Volume {
 			LocalObjectReference: corev1.LocalObjectReference{Name: SanitizeConfigMapName(dr)},
 		}}},
 	}
-	if b := dr.Spec.Source.Backup; b != nil {
+	if b := dr.Spec.Source.Backup; b != nil && b.Volume != nil {
 		src := *b.Volume.DeepCopy()
 		if src.PersistentVolumeClaim != nil {
 			src.PersistentVolumeClaim.ReadOnly = true

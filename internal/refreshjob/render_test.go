@@ -22,7 +22,7 @@ func backupRefresh() *deployv1alpha1.DatabaseRefresh {
 			Schedule: "0 3 * * *",
 			TimeZone: ptr.To("Europe/Berlin"),
 			Source: deployv1alpha1.RefreshSource{Backup: &deployv1alpha1.BackupSource{
-				Volume:  corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "backups"}},
+				Volume:  &corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "backups"}},
 				Path:    "/nightly",
 				Pattern: "*.dump*",
 			}},

@@ -24,12 +24,7 @@ import (
 func BenchmarkDatabaseRefresh(b *testing.B) {
 	mb := envInt("BENCH_DB_MB", 1024)
 	jobs := envInt("BENCH_JOBS", 2)
-	srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{
-		"max_wal_size": "8GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "256MB", "shared_buffers": "256MB",
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv := benchPostgres(b)
 	defer srv.Stop()
 	fmt.Printf("\nrefresh benchmark: PostgreSQL %d, jobs %d, GOMAXPROCS-visible CPUs %d\n", srv.Version, jobs, numCPU())
 	fmt.Printf("%-8s %9s %9s %11s %12s %12s %8s %13s\n", "size", "dbMB", "dumpS", "pgRestoreS", "refresh1stS", "refreshS", "ratio", "unavailableMs")
@@ -101,6 +96,17 @@ func benchRefreshSize(b *testing.B, srv *pgtest.Server, sizeMB, jobs int) {
 	for _, db := range []string{src, target, second.Previous} {
 		_ = postgres.DropDatabase(ctx, admin, db)
 	}
+}
+
+// benchPostgres starts a server tuned for bulk loads (few checkpoints).
+func benchPostgres(b *testing.B) *pgtest.Server {
+	srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{
+		"max_wal_size": "8GB", "checkpoint_timeout": "30min", "maintenance_work_mem": "256MB", "shared_buffers": "256MB",
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv
 }
 
 // generateDatabase builds about sizeMB of data: three large tables with a

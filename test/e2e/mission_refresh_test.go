@@ -62,7 +62,7 @@ func testScheduledRefresh(t *testing.T) {
 		Spec: deployv1alpha1.DatabaseRefreshSpec{
 			Schedule: "* * * * *",
 			Source: deployv1alpha1.RefreshSource{Backup: &deployv1alpha1.BackupSource{
-				Volume:  corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: backups}},
+				Volume:  &corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: backups}},
 				Pattern: "*.dump",
 			}},
 			Target: deployv1alpha1.RefreshTarget{

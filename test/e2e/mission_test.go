@@ -30,6 +30,7 @@ func TestMission(t *testing.T) {
 	t.Run("FailingPrePromotionCheckKeepsOldVersion", testFailingCheck)
 	t.Run("SchemaChangingReleaseUnderWrites", testSchemaRelease)
 	t.Run("ScheduledDatabaseRefresh", testScheduledRefresh)
+	t.Run("ScheduledRefreshFromABucket", testRefreshFromABucket)
 	t.Run("PromotionGateBetweenEnvironments", testPromotionGate)
 	t.Run("PromotionGateAfterUpstreamMovedOn", testGateAfterUpstreamMovedOn)
 	t.Run("PreviewOnlySettings", testPreviewOnlySettings)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/proctest"
 )
 
 // Superuser is the name of the server's superuser.
@@ -193,27 +194,13 @@ func (s *Server) start(bin string, cred *syscall.Credential, o Options) error {
 }
 
 // Log returns the tail of the server's log, for failure messages.
-func (s *Server) Log() string {
-	b, _ := os.ReadFile(s.log)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
+func (s *Server) Log() string { return proctest.Tail(s.log, 4000) }
 
 // Stop shuts the server down (fast shutdown, then kill) and removes its
 // directory.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.done
-		}
-		s.cmd = nil
-	}
+	proctest.Stop(s.cmd, s.done, syscall.SIGINT, 20*time.Second)
+	s.cmd = nil
 	_ = os.RemoveAll(s.dir)
 }
 
