@@ -8,6 +8,7 @@ ETCD_VERSION ?= 3.7.3
 KWOK_VERSION ?= 0.8.0
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 HELM_VERSION ?= v4.3.2
+PROMETHEUS_VERSION ?= v0.311.3
 
 BIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
@@ -20,6 +21,8 @@ GO_TEST_FLAGS ?= -count=1
 export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
 # The chart tests (test/helm, test/e2e) run this helm.
 export HELM
+# The metric-check tests (internal/analysis, controllers) start this Prometheus.
+export PROMETHEUS_BIN ?= $(BIN)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 
 .PHONY: all
 all: build
@@ -57,7 +60,7 @@ cluster-tools: ## Build every binary of the local cluster into bin/ (once per ve
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh >/dev/null
 
 .PHONY: test
-test: deps manifests generate fmt vet cluster-tools helm ## Unit, envtest, PostgreSQL and local-cluster suites.
+test: deps manifests generate fmt vet cluster-tools helm prometheus ## Unit, envtest, PostgreSQL and local-cluster suites.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
@@ -110,6 +113,9 @@ deps: ## Install the system packages the tests and the demo need (PostgreSQL), w
 .PHONY: helm
 helm: ## Build helm from its pinned module into bin/ (once per version).
 	HELM_VERSION=$(HELM_VERSION) hack/build-tools.sh helm >/dev/null
+.PHONY: prometheus
+prometheus: ## Build the Prometheus server the metric-check tests start, into bin/ (once per version).
+	PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) hack/build-tools.sh prometheus >/dev/null
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):

@@ -2,7 +2,9 @@
 # Builds the control-plane binaries (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler) and kwok from the Go modules pinned
 # in hack/tools/, into bin/k8s/<version>/; `helm` (its own module,
-# hack/tools/helm) goes to bin/helm-<HELM_VERSION>. setup-envtest downloads prebuilt
+# hack/tools/helm) goes to bin/helm-<HELM_VERSION>; the Prometheus server that
+# the metric-check tests start (hack/tools/prometheus) goes to
+# bin/prometheus-<PROMETHEUS_VERSION>/prometheus. setup-envtest downloads prebuilt
 # binaries from a bucket that is unreachable here, so we build from source.
 # Anything already built for that version is skipped.
 set -euo pipefail
@@ -12,6 +14,7 @@ K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-3.7.3}"
 KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v4.3.2}"
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.311.3}"
 dest="$root/bin/k8s/${K8S_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
 want="${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kwok}"
 
@@ -63,6 +66,10 @@ for b in $want; do
 		build "$b" kube "k8s.io/kubernetes/cmd/$b" "$dest/$b" "$(kube_version_flags)" ;;
 	kwok) build kwok kwok sigs.k8s.io/kwok/cmd/kwok ;;
 	helm) build helm helm helm.sh/helm/v4/cmd/helm "$root/bin/helm-$HELM_VERSION" ;;
+	# remove_all_sd: the tests scrape static targets on loopback; leaving out
+	# the cloud service discoveries halves the build.
+	prometheus) GOFLAGS="$GOFLAGS -tags=remove_all_sd" build prometheus prometheus \
+		github.com/prometheus/prometheus/cmd/prometheus "$root/bin/prometheus-$PROMETHEUS_VERSION/prometheus" ;;
 	*) echo "unknown binary $b" >&2; exit 2 ;;
 	esac
 done

@@ -1,0 +1,159 @@
+package promtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Server is a real Prometheus server, built from its Go module (`make
+// prometheus`), started on loopback with a scrape config of the test's.
+type Server struct {
+	// URL is the server's address, http://127.0.0.1:<port>.
+	URL string
+	cmd *exec.Cmd
+	dir string
+	log *os.File
+}
+
+// Binary is $PROMETHEUS_BIN (the Makefile exports it), else
+// bin/prometheus-<PROMETHEUS_VERSION>/prometheus with the version the
+// Makefile pins. A missing binary is an error that says to run `make
+// prometheus`, so that no test skips.
+func Binary() (string, error) {
+	if b := os.Getenv("PROMETHEUS_BIN"); b != "" {
+		return b, nil
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^PROMETHEUS_VERSION \?= (\S+)$`).FindSubmatch(mk)
+	if m == nil {
+		return "", errors.New("no PROMETHEUS_VERSION in the Makefile")
+	}
+	bin := filepath.Join(root, "bin", "prometheus-"+string(m[1]), "prometheus")
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("no prometheus at %s: run `make prometheus`", bin)
+	}
+	return bin, nil
+}
+
+// Start runs Prometheus scraping targets (host:port on loopback) every
+// interval, and waits until it is ready.
+func Start(targets []string, interval time.Duration) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "prometheus-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{dir: dir}
+	port, err := freePort()
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	cfg := fmt.Sprintf("global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n- job_name: site\n  static_configs:\n  - targets: ['%s']\n",
+		interval, interval, strings.Join(targets, "', '"))
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
+		return nil, s.fail(err)
+	}
+	if s.log, err = os.Create(filepath.Join(dir, "prometheus.log")); err != nil {
+		return nil, s.fail(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s.URL = "http://" + addr
+	s.cmd = exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		return nil, s.fail(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.URL + "/-/ready"); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, s.fail(errors.New("prometheus was not ready within 60s"))
+}
+
+func (s *Server) fail(err error) error {
+	logs := s.Logs()
+	_ = s.Stop()
+	if logs != "" {
+		return fmt.Errorf("%w; prometheus said:\n%s", err, logs)
+	}
+	return err
+}
+
+// Logs are what the server printed.
+func (s *Server) Logs() string {
+	raw, _ := os.ReadFile(filepath.Join(s.dir, "prometheus.log"))
+	return string(raw)
+}
+
+// Stop ends the server and removes its data.
+func (s *Server) Stop() error {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- s.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-done
+		}
+	}
+	if s.log != nil {
+		_ = s.log.Close()
+	}
+	return os.RemoveAll(s.dir)
+}
+
+// WaitForSeries waits until query returns at least one series: the
+// target was scraped.
+func (s *Server) WaitForSeries(ctx context.Context, query string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v1/query?query="+url.QueryEscape(query), nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			var body [4096]byte
+			n, _ := resp.Body.Read(body[:])
+			_ = resp.Body.Close()
+			if strings.Contains(string(body[:n]), `"value":[`) {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("no series for %s within %s", query, timeout)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
