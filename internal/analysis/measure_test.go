@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	target.ErrorRatio.WithLabelValues("bad").Set(0.4)
 	var err error
 	if prom, err = promtest.Start([]string{target.Address()}, time.Second); err == nil {
-		err = prom.WaitForSeries(context.Background(), `site_error_ratio{revision="bad"}`, 30*time.Second)
+		err = prom.WaitForValue(context.Background(), `site_error_ratio{revision="bad"}`, 0.4, 30*time.Second)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cannot start prometheus:", err)

@@ -104,6 +104,9 @@ func TestPrePromotionAnalysisMeasuresAtItsIntervalThenPromotes(t *testing.T) {
 	w.available(v1.Green)
 	w.reconcile()
 	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
+	if len(w.jobs) != 0 {
+		t.Fatalf("metric checks run no Job: %v", keys(w.jobs))
+	}
 	w.advance(time.Hour)
 	w.reconcile()
 	if len(r.taken) != 3 {
@@ -196,6 +199,9 @@ func TestPostPromotionAnalysisSwitchesBackAtOnce(t *testing.T) {
 	run := analysisRun(t, w, v1.AnalysisPostPromotion)
 	if run.Phase != v1.AnalysisFailed || run.Checks[0].Successful == 0 || run.Checks[0].Failed != 1 {
 		t.Fatalf("run: %+v", run)
+	}
+	if len(w.jobs) != 0 {
+		t.Fatalf("metric checks run no Job: %v", keys(w.jobs))
 	}
 	taken := len(r.taken)
 	w.advance(time.Hour)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,10 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 )
 
 // Server is a real Prometheus server, built from its Go module (`make
@@ -130,23 +133,25 @@ func (s *Server) Stop() error {
 	return os.RemoveAll(s.dir)
 }
 
-// WaitForSeries waits until query returns at least one series: the
-// target was scraped.
-func (s *Server) WaitForSeries(ctx context.Context, query string, timeout time.Duration) error {
+// WaitForValue waits until query's first sample equals want: the
+// target's latest value was scraped.
+func (s *Server) WaitForValue(ctx context.Context, query string, want float64, timeout time.Duration) error {
+	c, err := api.NewClient(api.Config{Address: s.URL})
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(timeout)
+	var last model.Value
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/api/v1/query?query="+url.QueryEscape(query), nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			var body [4096]byte
-			n, _ := resp.Body.Read(body[:])
-			_ = resp.Body.Close()
-			if strings.Contains(string(body[:n]), `"value":[`) {
+		if v, _, err := promv1.NewAPI(c).Query(ctx, query, time.Time{}); err == nil {
+			last = v
+			if vec, ok := v.(model.Vector); ok && len(vec) > 0 && float64(vec[0].Value) == want {
 				return nil
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("no series for %s within %s", query, timeout)
+	return fmt.Errorf("%s did not reach %v within %s (last: %v)", query, want, timeout, last)
 }
 
 func freePort() (int, error) {
