@@ -89,15 +89,24 @@ func (s *site) waitEvent(reason, note string) {
 	})
 }
 
-func TestMetricCheckPromotesAHealthyCandidate(t *testing.T) {
-	srv, target := startPrometheus(t)
-	s, _ := healthySite(t, func(sd *v1.SiteDeployment) {
-		sd.Spec.Strategy.PrePromotion = errorRateCheck(srv.URL, 2, 10*time.Second)
-	})
+// releaseMeasured brings a site up on shop:1 with the checks check sets
+// (given the Prometheus address), releases shop:2 with an error ratio of
+// 0.01 in Prometheus, and makes it available on green.
+func releaseMeasured(t *testing.T, check func(sd *v1.SiteDeployment, address string)) (s *site, r1, r2 string, srv *promtest.Server, target *promtest.Target) {
+	t.Helper()
+	srv, target = startPrometheus(t)
+	s, r1 = healthySite(t, func(sd *v1.SiteDeployment) { check(sd, srv.URL) })
 	s.release("shop:2")
-	r2 := s.revision()
+	r2 = s.revision()
 	setRatio(t, srv, target, r2, 0.01)
 	s.available(v1.Green, r2, 2)
+	return s, r1, r2, srv, target
+}
+
+func TestMetricCheckPromotesAHealthyCandidate(t *testing.T) {
+	s, _, r2, _, _ := releaseMeasured(t, func(sd *v1.SiteDeployment, address string) {
+		sd.Spec.Strategy.PrePromotion = errorRateCheck(address, 2, 10*time.Second)
+	})
 	run := s.waitMeasurements(v1.AnalysisPrePromotion, 1)
 	if m := run.Checks[0].Measurements[0]; m.Verdict != v1.AnalysisSuccessful || m.Value != "[0.01]" || run.Color != v1.Green {
 		t.Fatalf("first measurement: %+v of %+v", m, run)
@@ -114,14 +123,9 @@ func TestMetricCheckPromotesAHealthyCandidate(t *testing.T) {
 }
 
 func TestMetricCheckRollsBackWhenTheErrorRateRisesAfterTheSwitch(t *testing.T) {
-	srv, target := startPrometheus(t)
-	s, r1 := healthySite(t, func(sd *v1.SiteDeployment) {
-		sd.Spec.Strategy.PostPromotion = errorRateCheck(srv.URL, 30, 10*time.Second)
+	s, r1, r2, srv, target := releaseMeasured(t, func(sd *v1.SiteDeployment, address string) {
+		sd.Spec.Strategy.PostPromotion = errorRateCheck(address, 30, 10*time.Second)
 	})
-	s.release("shop:2")
-	r2 := s.revision()
-	setRatio(t, srv, target, r2, 0.01)
-	s.available(v1.Green, r2, 2)
 	s.waitActive(v1.PhasePromoting, v1.Green, r2)
 	s.waitMeasurements(v1.AnalysisPostPromotion, 1)
 	// Live traffic turns bad: one interval later the check fails and
@@ -131,7 +135,9 @@ func TestMetricCheckRollsBackWhenTheErrorRateRisesAfterTheSwitch(t *testing.T) {
 	s.advance(10 * time.Second)
 	sd := s.waitActive(v1.PhaseDegraded, v1.Blue, r1)
 	t.Logf("switched back %s after the interval passed", time.Since(start))
-	want := "post-promotion check of revision " + r2 + " failed: check error-rate: 1 measurement(s) failed (limit 0), latest value [0.4] does not meet result[0] < 0.05; switching back"
+	want := "revision " + r2 + " was aborted and rolled back: " + r1 + " serves at full size; " +
+		"revert spec.template to " + r1 + ", or fix what failed (the image, the migration or a check) and apply it again for a new attempt " +
+		"(why: post-promotion check of revision " + r2 + " failed: check error-rate: 1 measurement(s) failed (limit 0), latest value [0.4] does not meet result[0] < 0.05)"
 	if sd.Status.AbortReason != v1.ReasonPostPromotionFailed || !strings.Contains(condition(sd, v1.ConditionDegraded).Message, want) {
 		t.Fatalf("abort %s, Degraded: %+v\nwant %q", sd.Status.AbortReason, condition(sd, v1.ConditionDegraded), want)
 	}

@@ -54,6 +54,24 @@ func (r *rates) measure(d DueMeasurement) v1.Measurement {
 	return v1.Measurement{Value: "[0.4]", Verdict: v1.AnalysisFailed}
 }
 
+// analysedWorld is a site healthy on shop:1 whose metric checks measure
+// rates; pre: shop:2 is released and its preview available, so its
+// pre-promotion analysis has started; else shop:2 is released ready.
+func analysedWorld(t *testing.T, r *rates, pre bool, mutate func(*v1.SiteDeployment)) *world {
+	w := newWorld(t, mutate)
+	w.measure = r.measure
+	w.healthyOn("shop:1")
+	if !pre {
+		w.releaseReady("shop:2")
+		return w
+	}
+	w.release("shop:2")
+	w.reconcile()
+	w.available(v1.Green)
+	w.reconcile() // the run starts
+	return w
+}
+
 func analysisRun(t *testing.T, w *world, kind v1.AnalysisKind) v1.AnalysisStatus {
 	t.Helper()
 	for _, a := range w.site.Status.Analysis {
@@ -67,13 +85,7 @@ func analysisRun(t *testing.T, w *world, kind v1.AnalysisKind) v1.AnalysisStatus
 
 func TestPrePromotionAnalysisMeasuresAtItsIntervalThenPromotes(t *testing.T) {
 	r := &rates{byRev: map[string]float64{rev("shop:2"): 0.01}}
-	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(3, 0) })
-	w.measure = r.measure
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile() // the run starts
+	w := analysedWorld(t, r, true, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(3, 0) })
 	if len(r.taken) != 0 || w.last.RequeueAfter != analysisKick {
 		t.Fatalf("a new run: want no measurement yet and a wake-up at once, got %d, %s", len(r.taken), w.last.RequeueAfter)
 	}
@@ -116,13 +128,7 @@ func TestPrePromotionAnalysisMeasuresAtItsIntervalThenPromotes(t *testing.T) {
 
 func TestPrePromotionAnalysisFailsPastItsFailureLimit(t *testing.T) {
 	r := &rates{byRev: map[string]float64{rev("shop:2"): 0.4}}
-	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(5, 1) })
-	w.measure = r.measure
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
+	w := analysedWorld(t, r, true, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(5, 1) })
 	w.reconcile() // 1 failure: within the limit
 	w.expect(v1.PhaseProgressing, v1.Blue, rev("shop:1"))
 	w.advance(30 * time.Second)
@@ -143,13 +149,7 @@ func TestPrePromotionAnalysisFailsPastItsFailureLimit(t *testing.T) {
 
 func TestInconclusivePrePromotionAnalysisHoldsUntilApproved(t *testing.T) {
 	r := &rates{byRev: map[string]float64{}} // no data
-	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(3, 0) })
-	w.measure = r.measure
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
+	w := analysedWorld(t, r, true, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(3, 0) })
 	w.reconcile()
 	w.expect(v1.PhaseAwaitingPromotion, v1.Blue, rev("shop:1"))
 	msg := w.site.Status.Message
@@ -177,10 +177,7 @@ func TestInconclusivePrePromotionAnalysisHoldsUntilApproved(t *testing.T) {
 
 func TestPostPromotionAnalysisSwitchesBackAtOnce(t *testing.T) {
 	r := &rates{byRev: map[string]float64{rev("shop:2"): 0.01}}
-	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PostPromotion = errorRate(10, 0) })
-	w.measure = r.measure
-	w.healthyOn("shop:1")
-	w.releaseReady("shop:2")
+	w := analysedWorld(t, r, false, func(s *v1.SiteDeployment) { s.Spec.Strategy.PostPromotion = errorRate(10, 0) })
 	w.expect(v1.PhasePromoting, v1.Green, rev("shop:2"))
 	w.reconcile() // first measurement: healthy
 	w.advance(30 * time.Second)
@@ -213,10 +210,7 @@ func TestPostPromotionAnalysisSwitchesBackAtOnce(t *testing.T) {
 
 func TestInconclusivePostPromotionAnalysisKeepsTheOldColorWarm(t *testing.T) {
 	r := &rates{byRev: map[string]float64{}}
-	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PostPromotion = errorRate(3, 0) })
-	w.measure = r.measure
-	w.healthyOn("shop:1")
-	w.releaseReady("shop:2")
+	w := analysedWorld(t, r, false, func(s *v1.SiteDeployment) { s.Spec.Strategy.PostPromotion = errorRate(3, 0) })
 	w.reconcile() // the run starts
 	w.reconcile() // no data
 	w.expect(v1.PhaseAwaitingPromotion, v1.Green, rev("shop:2"))
@@ -252,13 +246,10 @@ func TestSoakAnalysisGatesTheSwitch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &rates{byRev: map[string]float64{rev("shop:2"): tc.rate}}
-			w := newWorld(t, func(s *v1.SiteDeployment) {
+			w := analysedWorld(t, r, false, func(s *v1.SiteDeployment) {
 				s.Spec.Strategy.AutoPromoteAfter = &metav1.Duration{Duration: 20 * time.Second}
 				s.Spec.Strategy.Soak = errorRate(3, 0)
 			})
-			w.measure = r.measure
-			w.healthyOn("shop:1")
-			w.releaseReady("shop:2")
 			// Not before the third measurement (nor, failing, ever).
 			for i := 0; i < 10 && len(r.taken) < 3; i++ {
 				if w.site.Status.ActiveColor != v1.Blue {
@@ -280,13 +271,7 @@ func TestSoakAnalysisGatesTheSwitch(t *testing.T) {
 
 func TestSupersededCandidateStopsBeingMeasured(t *testing.T) {
 	r := &rates{byRev: map[string]float64{rev("shop:2"): 0.01}}
-	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(10, 0) })
-	w.measure = r.measure
-	w.healthyOn("shop:1")
-	w.release("shop:2")
-	w.reconcile()
-	w.available(v1.Green)
-	w.reconcile()
+	w := analysedWorld(t, r, true, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(10, 0) })
 	w.reconcile()
 	w.release("shop:3")
 	w.reconcile()
