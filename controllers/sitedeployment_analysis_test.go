@@ -201,7 +201,9 @@ func TestWebCheckSendsAHeaderFromASecret(t *testing.T) {
 	}
 	// Fixing the check (here: a second measurement allowed to be
 	// inconclusive) runs it again.
-	s.update(func(sd *v1.SiteDeployment) { sd.Spec.Strategy.PrePromotion.Metrics[0].InconclusiveLimit = ptr.To[int32](1) })
+	s.update(func(sd *v1.SiteDeployment) {
+		sd.Spec.Strategy.PrePromotion.Metrics[0].InconclusiveLimit = ptr.To[int32](1)
+	})
 	sd = s.waitActive(v1.PhaseHealthy, v1.Green, r2)
 	if m := sd.Status.Analysis[0].Checks[0].Measurements; len(m) != 1 || !strings.Contains(m[0].Value, `"revision":"`+r2+`"`) {
 		t.Fatalf("measurements: %+v", m)

@@ -81,6 +81,17 @@ type MetricCheck struct {
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
+// SoakSpec are the metric checks of the soak (metrics only: it has no Job).
+type SoakSpec struct {
+	// Metrics are checks that read metrics: all of them must pass.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	// +required
+	Metrics []MetricCheck `json:"metrics"`
+}
+
 // PrometheusMetric is an instant query against a Prometheus server.
 // +kubebuilder:validation:XValidation:rule="has(self.address) != has(self.addressFrom)",message="set exactly one of prometheus.address and prometheus.addressFrom"
 type PrometheusMetric struct {

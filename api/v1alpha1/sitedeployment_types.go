@@ -207,9 +207,8 @@ type StrategySpec struct {
 	// Soak are metric checks measured on the candidate at full size
 	// during autoPromoteAfter, before the switch: a failure aborts the
 	// release, and the switch waits until they passed.
-	// +kubebuilder:validation:XValidation:rule="!has(self.template)",message="spec.strategy.soak takes metrics only: the soak has no Job"
 	// +optional
-	Soak *CheckSpec `json:"soak,omitempty"`
+	Soak *SoakSpec `json:"soak,omitempty"`
 }
 
 // CheckSpec checks a candidate, either with a Job or by reading metrics.

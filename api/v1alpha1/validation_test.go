@@ -148,8 +148,7 @@ var invalidCases = []invalidCase{
 		"a check is either a Job (template) or metric checks (metrics)"},
 	{"a check with neither a Job nor metrics", siteYAML, drop("spec", "strategy", "prePromotion", "template"),
 		"a check is either a Job (template) or metric checks (metrics)"},
-	{"a soak with a Job", siteYAML, set(map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{map[string]any{"name": "c", "image": "c"}}}}},
-		"spec", "strategy", "soak"), "spec.strategy.soak takes metrics only"},
+	{"a soak without metrics", siteYAML, set(map[string]any{"metrics": []any{}}, "spec", "strategy", "soak"), "spec.strategy.soak.metrics"},
 	{"a metric check with prometheus and web", siteYAML, withMetric(func(m map[string]any) {
 		m["web"] = map[string]any{"url": "http://shop/health"}
 	}), "a metric check reads either prometheus or web"},

@@ -86,7 +86,9 @@ func checkSpecOf(spec *v1.SiteDeploymentSpec, kind v1.AnalysisKind) *v1.CheckSpe
 	case v1.AnalysisPrePromotion:
 		c = spec.Strategy.PrePromotion
 	case v1.AnalysisSoak:
-		c = spec.Strategy.Soak
+		if s := spec.Strategy.Soak; s != nil {
+			c = &v1.CheckSpec{Metrics: s.Metrics}
+		}
 	case v1.AnalysisPostPromotion:
 		c = spec.Strategy.PostPromotion
 	}
@@ -282,7 +284,7 @@ func (p *planner) soakThenSwitch(c *candidate, promoted bool) (candidateStage, b
 		p.soakAndSwitch(c, promoted)
 		return stageFull, false
 	}
-	passed, failed := p.analyse(Soak, p.spec.Strategy.Soak, c.target, c.idle, c.activeColor, c.activeRev)
+	passed, failed := p.analyse(Soak, checkSpecOf(p.spec, v1.AnalysisSoak), c.target, c.idle, c.activeColor, c.activeRev)
 	switch {
 	case failed:
 		return stageRejected, true

@@ -248,7 +248,7 @@ func TestSoakAnalysisGatesTheSwitch(t *testing.T) {
 			r := &rates{byRev: map[string]float64{rev("shop:2"): tc.rate}}
 			w := analysedWorld(t, r, false, func(s *v1.SiteDeployment) {
 				s.Spec.Strategy.AutoPromoteAfter = &metav1.Duration{Duration: 20 * time.Second}
-				s.Spec.Strategy.Soak = errorRate(3, 0)
+				s.Spec.Strategy.Soak = &v1.SoakSpec{Metrics: errorRate(3, 0).Metrics}
 			})
 			// Not before the third measurement (nor, failing, ever).
 			for i := 0; i < 10 && len(r.taken) < 3; i++ {
