@@ -13,6 +13,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -159,6 +160,9 @@ func TestMetricCheckWithNoDataHolds(t *testing.T) {
 		t.Fatalf("message %q\nwant %q; conditions %+v", sd.Status.Message, want, sd.Status.Conditions)
 	}
 	s.waitEvent(v1.ReasonAnalysisInconclusive, "no data")
+	if got := kstatusOf(t, sd); got != status.InProgressStatus {
+		t.Fatalf("kstatus reads a held release as %s, want InProgress (as AwaitingPromotion)", got)
+	}
 	s.advance(time.Hour)
 	consistently(t, "held", 2*time.Second, func() error {
 		if sd := s.get(); sd.Status.Phase != v1.PhaseAwaitingPromotion || len(sd.Status.Analysis[0].Checks[0].Measurements) != 1 {

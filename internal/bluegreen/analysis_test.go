@@ -269,6 +269,22 @@ func TestSoakAnalysisGatesTheSwitch(t *testing.T) {
 	}
 }
 
+func TestAFixedSoakCheckIsANewAttempt(t *testing.T) {
+	r := &rates{byRev: map[string]float64{rev("shop:2"): 0.4}}
+	w := analysedWorld(t, r, false, func(s *v1.SiteDeployment) {
+		s.Spec.Strategy.AutoPromoteAfter = &metav1.Duration{Duration: time.Minute}
+		s.Spec.Strategy.Soak = &v1.SoakSpec{Metrics: errorRate(1, 0).Metrics}
+	})
+	w.reconcile()
+	w.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
+	// The threshold was too strict: relaxing it releases shop:2 again.
+	w.site.Spec.Strategy.Soak.Metrics[0].SuccessCondition = "result[0] < 0.5"
+	w.reconcile()
+	if w.site.Status.AbortedRevision != "" || !hasEvent(w.last, v1.EventNewAttempt, "spec.strategy.soak") {
+		t.Fatalf("no new attempt: aborted %q, events %+v", w.site.Status.AbortedRevision, w.last.Events)
+	}
+}
+
 func TestSupersededCandidateStopsBeingMeasured(t *testing.T) {
 	r := &rates{byRev: map[string]float64{rev("shop:2"): 0.01}}
 	w := analysedWorld(t, r, true, func(s *v1.SiteDeployment) { s.Spec.Strategy.PrePromotion = errorRate(10, 0) })
