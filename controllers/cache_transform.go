@@ -82,13 +82,15 @@ func slimSite(obj any) (any, error) {
 	return site, nil
 }
 
-// slimPod keeps of a site's pod what poddiag reads to say why it is not
-// becoming ready, and what finds it: its name, namespace, creation and
-// deletion times and the site, color and revision labels; its
-// PodScheduled condition; each container's name, readiness, state and
-// last termination (reasons, exit codes, start time and messages, clipped
-// as poddiag quotes them). Its spec, IPs, image IDs (the digests are read
-// past the cache, colorPods) and the rest of its metadata are dropped.
+// slimPod keeps of a site's pod what the planner reads to switch on its
+// readiness and what poddiag reads to say why it is not becoming ready:
+// its name, namespace, creation and deletion times; the site, color and
+// revision labels; the preview-settings and restart annotations (which
+// template made it); its PodScheduled condition and its Ready condition's
+// status and transition time; each container's name, readiness, imageID
+// (the digest it runs), state and last termination (reasons, exit codes,
+// start time and messages, clipped as poddiag quotes them). Its spec, IPs
+// and the rest of its metadata are dropped.
 func slimPod(obj any) (any, error) {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -100,13 +102,26 @@ func slimPod(obj any) (any, error) {
 			labels[intern(k)] = intern(v)
 		}
 	}
+	var annotations map[string]string
+	for _, k := range []string{v1.AnnotationPreviewSettings, v1.AnnotationRestartedAt} {
+		if v, ok := pod.Annotations[k]; ok {
+			if annotations == nil {
+				annotations = map[string]string{}
+			}
+			annotations[intern(k)] = intern(v)
+		}
+	}
 	slim := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: intern(pod.Namespace),
 		UID: pod.UID, ResourceVersion: pod.ResourceVersion, CreationTimestamp: pod.CreationTimestamp,
-		DeletionTimestamp: pod.DeletionTimestamp, Labels: labels}}
+		DeletionTimestamp: pod.DeletionTimestamp, Labels: labels, Annotations: annotations}}
 	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
+		switch c.Type {
+		case corev1.PodScheduled:
 			slim.Status.Conditions = append(slim.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status,
 				Reason: intern(c.Reason), Message: poddiag.Clip(c.Message)})
+		case corev1.PodReady:
+			slim.Status.Conditions = append(slim.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status,
+				LastTransitionTime: c.LastTransitionTime})
 		}
 	}
 	slim.Status.InitContainerStatuses = slimContainerStatuses(pod.Status.InitContainerStatuses)
@@ -120,7 +135,7 @@ func slimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus
 	}
 	out := make([]corev1.ContainerStatus, len(in))
 	for i, cs := range in {
-		out[i] = corev1.ContainerStatus{Name: intern(cs.Name), Ready: cs.Ready, RestartCount: cs.RestartCount,
+		out[i] = corev1.ContainerStatus{Name: intern(cs.Name), Ready: cs.Ready, RestartCount: cs.RestartCount, ImageID: intern(cs.ImageID),
 			State: slimState(cs.State), LastTerminationState: slimState(cs.LastTerminationState)}
 	}
 	return out

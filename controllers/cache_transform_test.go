@@ -142,9 +142,10 @@ func TestCacheTransformsShareRepeatedStrings(t *testing.T) {
 	}
 }
 
-// The pod cache keeps what poddiag reads and what finds a pod, and drops
-// the rest (spec, image IDs, IPs, other labels, annotations, owners).
-func TestSlimPodKeepsWhatPoddiagReads(t *testing.T) {
+// The pod cache keeps what poddiag reads, what the switch reads (readiness,
+// the template's marks, image IDs) and what finds a pod, and drops the rest
+// (spec, IPs, other labels and annotations, owners).
+func TestSlimPodKeepsWhatPoddiagAndTheSwitchRead(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	started := metav1.NewTime(now.Add(-time.Hour))
 	long := strings.Repeat("x", 4000) + "\npanic: no DATABASE_URL"
@@ -156,11 +157,12 @@ func TestSlimPodKeepsWhatPoddiagReads(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "shop-green-7d9-x", Namespace: "prod", UID: "u1", ResourceVersion: "42",
 			CreationTimestamp: started, Labels: map[string]string{v1.LabelSite: "shop", v1.LabelColor: "green", v1.LabelRevision: "r2",
 				"app": "shop", "pod-template-hash": "7d9"},
-			Annotations: map[string]string{"a": "b"}, OwnerReferences: []metav1.OwnerReference{{Name: "shop-green-7d9"}},
+			Annotations: map[string]string{"a": "b", v1.AnnotationPreviewSettings: "p1"}, OwnerReferences: []metav1.OwnerReference{{Name: "shop-green-7d9"}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
 		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "web", Image: "shop:2"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.7",
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Message: "containers with unready status"},
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Message: "containers with unready status",
+				LastTransitionTime: started},
 				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}},
 			InitContainerStatuses: []corev1.ContainerStatus{unready}, ContainerStatuses: []corev1.ContainerStatus{crashed, unready}},
 	}
@@ -177,12 +179,15 @@ func TestSlimPodKeepsWhatPoddiagReads(t *testing.T) {
 		t.Errorf("poddiag reads %q of the slim pod, %q of the whole one", have, want)
 	}
 	wantMeta := metav1.ObjectMeta{Name: pod.Name, Namespace: "prod", UID: "u1", ResourceVersion: "42", CreationTimestamp: started,
-		Labels: map[string]string{v1.LabelSite: "shop", v1.LabelColor: "green", v1.LabelRevision: "r2"}}
+		Labels:      map[string]string{v1.LabelSite: "shop", v1.LabelColor: "green", v1.LabelRevision: "r2"},
+		Annotations: map[string]string{v1.AnnotationPreviewSettings: "p1"}}
+	wantReady := corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: started}
 	if !equality.Semantic.DeepEqual(slim.ObjectMeta, wantMeta) || !equality.Semantic.DeepEqual(slim.Spec, corev1.PodSpec{}) ||
-		slim.Status.PodIP != "" || slim.Status.Phase != "" || len(slim.Status.Conditions) != 1 {
+		slim.Status.PodIP != "" || slim.Status.Phase != "" || len(slim.Status.Conditions) != 2 ||
+		!equality.Semantic.DeepEqual(slim.Status.Conditions[0], wantReady) {
 		t.Errorf("slimPod kept %+v", slim)
 	}
-	if cs := slim.Status.ContainerStatuses[0]; cs.ImageID != "" || cs.LastTerminationState.Terminated.StartedAt != (metav1.Time{}) ||
+	if cs := slim.Status.ContainerStatuses[0]; cs.ImageID != "shop@sha256:aa" || cs.LastTerminationState.Terminated.StartedAt != (metav1.Time{}) ||
 		len(cs.LastTerminationState.Terminated.Message) > poddiag.MaxMessage+3 {
 		t.Errorf("slimPod kept of a container %+v", cs)
 	}

@@ -10,6 +10,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/understudy-dev/understudy/internal/metrics"
+	"github.com/understudy-dev/understudy/internal/registry"
 )
 
 // Options configure both controllers.
@@ -29,6 +30,9 @@ type Options struct {
 	// Metrics receives what the reconcilers write; nil means the process's
 	// metrics in controller-runtime's registry.
 	Metrics *metrics.Metrics
+	// Resolver resolves a candidate's tags at the registry before its
+	// first pod; nil: registry.Resolver's defaults.
+	Resolver *registry.Resolver
 }
 
 // Setup registers both controllers with the manager.
@@ -43,6 +47,9 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		}
 		o.Metrics = m
 	}
+	if o.Resolver == nil {
+		o.Resolver = &registry.Resolver{}
+	}
 	if o.Workers < 1 {
 		o.Workers = 1
 	}
@@ -54,6 +61,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Metrics:  o.Metrics,
 		// Upstreams outside the shard are read past the cache.
 		Namespaces: o.Namespaces,
+		Resolver:   o.Resolver,
 	}
 	if err := sd.SetupWithManager(mgr, o.Workers, o.Wake); err != nil {
 		return fmt.Errorf("cannot set up the SiteDeployment controller: %w", err)

@@ -26,6 +26,7 @@ import (
 	"github.com/understudy-dev/understudy/internal/conditions"
 	"github.com/understudy-dev/understudy/internal/metrics"
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/internal/registry"
 )
 
 // SiteDeploymentReconciler runs blue/green releases of a SiteDeployment. It
@@ -42,6 +43,8 @@ type SiteDeploymentReconciler struct {
 	// Namespaces the manager's cache holds; empty: all. Upstreams of a
 	// promotion gate outside them are read past the cache.
 	Namespaces []string
+	// Resolver asks registries for the digests of a candidate's tags.
+	Resolver *registry.Resolver
 
 	written ownWrites
 	copies  *copies
@@ -91,6 +94,10 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
 	}
 	plan := bluegreen.Decide(observed)
+	if plan.Resolve != nil {
+		observed.Resolved = r.resolve(ctx, site, plan.Resolve)
+		plan = bluegreen.Decide(observed)
+	}
 	if d := plan.Status.Database; d != nil {
 		if err := r.runDatabaseSteps(ctx, site, admin, d, plan.DatabaseSteps); err != nil {
 			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
@@ -239,15 +246,8 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 	if o.Upstreams, err = r.observeUpstreams(ctx, site); err != nil {
 		return o, err
 	}
-	if o.NotReady, err = r.notReady(ctx, site, o.Now); err != nil {
+	if o.Pods, o.NotReady, err = r.observePods(ctx, site, o.Now); err != nil {
 		return o, err
-	}
-	if c := bluegreen.NeedsPods(&site.Status, o.Deployments); c != "" {
-		pods, err := r.colorPods(ctx, site, c)
-		if err != nil {
-			return o, err
-		}
-		o.Pods = map[deployv1alpha1.Color][]bluegreen.PodImages{c: pods}
 	}
 	return o, nil
 }

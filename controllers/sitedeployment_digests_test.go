@@ -20,18 +20,30 @@ func sha(b byte) string { return "sha256:" + strings.Repeat(string(b), 64) }
 // container resolved image to digest.
 func (s *site) runPod(name string, c v1.Color, rev, image, digest string) {
 	s.t.Helper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns,
-			Labels: map[string]string{v1.LabelSite: "shop", v1.LabelColor: string(c), v1.LabelRevision: rev}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}},
+	tmpl := &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}}}
+	if d := s.deployment(c); d != nil { // its template's marks (preview settings, restart)
+		tmpl.Annotations = d.Spec.Template.Annotations
 	}
+	tmpl.Labels = map[string]string{v1.LabelSite: "shop", v1.LabelColor: string(c), v1.LabelRevision: rev}
+	s.runPodWith(name, tmpl, "registry.example/"+image+"@"+digest, true)
+}
+
+// runPodWith plays the kubelet: a pod of tmpl, Ready or not, whose first
+// container reports imageID.
+func (s *site) runPodWith(name string, tmpl *corev1.PodTemplateSpec, imageID string, ready bool) {
+	s.t.Helper()
+	pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
+	pod.Name, pod.Namespace = name, s.ns
 	if err := k8sClient.Create(context.Background(), pod); err != nil {
 		s.t.Fatal(err)
 	}
+	c := pod.Spec.Containers[0]
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning,
-		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
-		ContainerStatuses: []corev1.ContainerStatus{{Name: "web", Image: image, Ready: true,
-			ImageID: "registry.example/" + image + "@" + digest}}}
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Now()}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, Ready: ready, ImageID: imageID}}}
+	if ready {
+		pod.Status.Conditions[0].Status = corev1.ConditionTrue
+	}
 	if err := k8sClient.Status().Update(context.Background(), pod); err != nil {
 		s.t.Fatal(err)
 	}

@@ -117,13 +117,59 @@ func (s *site) available(c v1.Color, rev string, n int32) {
 		if d == nil {
 			return fmt.Errorf("no %s deployment", c)
 		}
-		if got := d.Spec.Template.Labels[v1.LabelRevision]; got != rev || *d.Spec.Replicas != n {
+		if got := d.Spec.Template.Labels[v1.LabelRevision]; got == rev && *d.Spec.Replicas > n && s.hasPods(c) {
+			return nil // its pods were Ready at n and the manager went on: the switch reads pods
+		} else if got != rev || *d.Spec.Replicas != n {
 			return fmt.Errorf("%s runs %s at %d", c, got, *d.Spec.Replicas)
 		}
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
-		return k8sClient.Status().Update(context.Background(), d)
+		if err := k8sClient.Status().Update(context.Background(), d); err != nil {
+			return err
+		}
+		return s.topUpPods(d, n)
 	})
 	s.assertInvariant()
+}
+
+// hasPods: a test started pods of the color (runPod).
+func (s *site) hasPods(c v1.Color) bool {
+	var pods corev1.PodList
+	err := k8sClient.List(context.Background(), &pods, client.InNamespace(s.ns), client.MatchingLabels{v1.LabelSite: "shop", v1.LabelColor: string(c)})
+	return err == nil && len(pods.Items) > 0
+}
+
+// topUpPods plays the kubelet where a test started pods of a color (the
+// planner then judges the color by its pods): Ready pods of d's template
+// until n run it. A container named by digest reports that digest; a tag
+// the digest a pod of the revision already reported for it.
+func (s *site) topUpPods(d *appsv1.Deployment, n int32) error {
+	var pods corev1.PodList
+	color := d.Spec.Template.Labels[v1.LabelColor]
+	if err := k8sClient.List(context.Background(), &pods, client.InNamespace(s.ns),
+		client.MatchingLabels{v1.LabelSite: "shop", v1.LabelColor: color}); err != nil || len(pods.Items) == 0 {
+		return err
+	}
+	rev, tmpl := d.Spec.Template.Labels[v1.LabelRevision], &d.Spec.Template
+	var have int32
+	for _, p := range pods.Items {
+		if p.Labels[v1.LabelRevision] == rev && p.Annotations[v1.AnnotationPreviewSettings] == tmpl.Annotations[v1.AnnotationPreviewSettings] {
+			have++
+		}
+	}
+	for i := have; i < n; i++ {
+		c := tmpl.Spec.Containers[0]
+		id := ""
+		if strings.Contains(c.Image, "@") {
+			id = "registry.example/" + c.Image
+		}
+		for _, p := range pods.Items {
+			if id == "" && p.Labels[v1.LabelRevision] == rev && len(p.Status.ContainerStatuses) > 0 {
+				id = p.Status.ContainerStatuses[0].ImageID
+			}
+		}
+		s.runPodWith(fmt.Sprintf("shop-%s-%s-%d", color, rev, i), tmpl, id, true)
+	}
+	return nil
 }
 
 // assertInvariant: the active Service only selects a color whose

@@ -10,11 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -25,61 +22,51 @@ import (
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 
-// colorPods reads what the pods of one color resolved, past the cache: the
-// planner asks only while a candidate is in preview (NeedsPods). The pod
-// cache keeps no image IDs, and a digest must come from the pods as they
-// are now.
-func (r *SiteDeploymentReconciler) colorPods(ctx context.Context, site *v1.SiteDeployment, color v1.Color) ([]bluegreen.PodImages, error) {
-	var pods corev1.PodList
-	if err := r.Reader.List(ctx, &pods, client.InNamespace(site.Namespace),
-		client.MatchingLabels{v1.LabelSite: site.Name, v1.LabelColor: string(color)}); err != nil {
-		return nil, fmt.Errorf("cannot list the pods of %s: %w", color, err)
-	}
-	out := make([]bluegreen.PodImages, 0, len(pods.Items))
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp != nil {
-			continue
-		}
-		pi := bluegreen.PodImages{Name: p.Name, Revision: p.Labels[v1.LabelRevision], ImageIDs: map[string]string{}}
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady {
-				pi.Ready = c.Status == corev1.ConditionTrue
-			}
-		}
-		for _, cs := range p.Status.ContainerStatuses {
-			pi.ImageIDs[cs.Name] = cs.ImageID
-		}
-		out = append(out, pi)
-	}
-	return out, nil
-}
-
-// notReady reads, from the pod cache, the site's pods that are not
-// becoming ready (poddiag), by color, newest first.
-func (r *SiteDeploymentReconciler) notReady(ctx context.Context, site *v1.SiteDeployment, now time.Time) (map[v1.Color][]bluegreen.PodProblem, error) {
+// observePods reads the site's pods from the pod cache, once: each
+// color's pods as the planner judges readiness and digests by them, and
+// the ones that are not becoming ready (poddiag), newest first.
+func (r *SiteDeploymentReconciler) observePods(ctx context.Context, site *v1.SiteDeployment, now time.Time) (
+	map[v1.Color][]bluegreen.PodImages, map[v1.Color][]bluegreen.PodProblem, error) {
 	var pods corev1.PodList
 	if err := r.pods.List(ctx, &pods, ofSite(site)...); err != nil {
-		return nil, fmt.Errorf("cannot list the site's pods: %w", err)
+		return nil, nil, fmt.Errorf("cannot list the site's pods: %w", err)
 	}
 	sort.Slice(pods.Items, func(a, b int) bool {
 		return pods.Items[b].CreationTimestamp.Before(&pods.Items[a].CreationTimestamp)
 	})
-	out := map[v1.Color][]bluegreen.PodProblem{}
+	images := map[v1.Color][]bluegreen.PodImages{}
+	problems := map[v1.Color][]bluegreen.PodProblem{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if p.DeletionTimestamp != nil {
 			continue
 		}
+		color := v1.Color(p.Labels[v1.LabelColor])
+		images[color] = append(images[color], podImages(p))
 		pr := bluegreen.PodProblem{Revision: p.Labels[v1.LabelRevision]}
 		if problem, ok := poddiag.Of(p, now); ok {
 			pr.Problem = problem
 		} else if pr.NamedAt = poddiag.NamedAt(p, now); pr.NamedAt.IsZero() {
 			continue
 		}
-		color := v1.Color(p.Labels[v1.LabelColor])
-		out[color] = append(out[color], pr)
+		problems[color] = append(problems[color], pr)
 	}
-	return out, nil
+	return images, problems, nil
+}
+
+// podImages is what the planner reads of a pod.
+func podImages(p *corev1.Pod) bluegreen.PodImages {
+	pi := bluegreen.PodImages{Name: p.Name, Revision: p.Labels[v1.LabelRevision], ImageIDs: map[string]string{},
+		Preview: p.Annotations[v1.AnnotationPreviewSettings], RestartedAt: p.Annotations[v1.AnnotationRestartedAt]}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			pi.Ready, pi.ReadySince = true, c.LastTransitionTime.Time
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		pi.ImageIDs[cs.Name] = cs.ImageID
+	}
+	return pi
 }
 
 // sitePods is a cache of the pods of the sites' Deployments (labelled with
@@ -123,18 +110,7 @@ func (r *SiteDeploymentReconciler) watchPods(mgr manager.Manager) (source.Source
 		return nil, err
 	}
 	r.pods = c
-	changed := predicate.TypedFuncs[*corev1.Pod]{
-		CreateFunc: func(e event.TypedCreateEvent[*corev1.Pod]) bool { return r.podSignal(e.Object) != "" },
-		UpdateFunc: func(e event.TypedUpdateEvent[*corev1.Pod]) bool {
-			return r.podSignal(e.ObjectOld) != r.podSignal(e.ObjectNew)
-		},
-		DeleteFunc:  func(event.TypedDeleteEvent[*corev1.Pod]) bool { return false },
-		GenericFunc: func(event.TypedGenericEvent[*corev1.Pod]) bool { return false },
-	}
-	toSite := handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, p *corev1.Pod) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: p.Namespace, Name: p.Labels[v1.LabelSite]}}}
-	})
-	return source.Kind(c, &corev1.Pod{}, toSite, changed), nil
+	return source.Kind(c, &corev1.Pod{}, handler.TypedEventHandler[*corev1.Pod, reconcile.Request](podEvents{r})), nil
 }
 
 // podSignal is what a site's decision reads of a pod: its problem (the

@@ -6,6 +6,10 @@ package v1alpha1
 const (
 	// EventCandidateStarted: a new revision is starting on the idle color.
 	EventCandidateStarted = "CandidateStarted"
+	// EventDigestsFromPods (Warning): the registry could not be asked for
+	// the candidate's tags (the note says why); it starts on its tags, and
+	// its digests are read from its Ready preview pods.
+	EventDigestsFromPods = "DigestsFromPods"
 	// EventNewAttempt: an aborted revision is released again because what
 	// it ran with (the migration, a check, a deadline) changed.
 	EventNewAttempt = "NewAttempt"

@@ -87,6 +87,14 @@ type SiteDeploymentStatus struct {
 	// +optional
 	PreviewDigests []PinnedImage `json:"previewDigests,omitempty"`
 
+	// PreviewDigestsFrom says where previewDigests came from: Registry,
+	// the tags resolved before the candidate's first pod, which then runs
+	// image@digest from the start (one rollout per release); or Pods, read
+	// from its Ready preview pods when the registry could not be asked
+	// (event DigestsFromPods says why).
+	// +optional
+	PreviewDigestsFrom DigestSource `json:"previewDigestsFrom,omitempty"`
+
 	// CurrentRevision is the revision of spec.template.
 	// +optional
 	CurrentRevision string `json:"currentRevision,omitempty"`
@@ -241,6 +249,18 @@ type RevisionRecord struct {
 	// +optional
 	Changes []string `json:"changes,omitempty"`
 }
+
+// DigestSource is where a candidate's digests came from.
+// +kubebuilder:validation:Enum=Registry;Pods
+type DigestSource string
+
+const (
+	// DigestsFromRegistry: the tags were resolved at the registry before
+	// the candidate's first pod.
+	DigestsFromRegistry DigestSource = "Registry"
+	// DigestsFromPods: read from the candidate's Ready preview pods.
+	DigestsFromPods DigestSource = "Pods"
+)
 
 // PinnedImage is a container's image as its pods resolved it.
 type PinnedImage struct {

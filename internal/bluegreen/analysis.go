@@ -77,7 +77,8 @@ func nextMeasurement(cs *v1.MetricCheckStatus, mc v1.MetricCheck) (time.Time, bo
 	if cs.Successful+cs.Failed+cs.Inconclusive >= ptr.Deref(mc.Count, 1) {
 		return time.Time{}, false
 	}
-	return cs.Measurements[len(cs.Measurements)-1].Time.Add(durationOr(mc.Interval, 30*time.Second)), true
+	// Status keeps times to the second: a shorter interval measures once a second.
+	return cs.Measurements[len(cs.Measurements)-1].Time.Add(max(durationOr(mc.Interval, 30*time.Second), time.Second)), true
 }
 
 func checkSpecOf(spec *v1.SiteDeploymentSpec, kind v1.AnalysisKind) *v1.CheckSpec {

@@ -318,15 +318,6 @@ func TestMeasurementsAreBoundedAndCounted(t *testing.T) {
 	}
 }
 
-func hasEvent(p Plan, reason, note string) bool {
-	for _, e := range p.Events {
-		if e.Reason == reason && strings.Contains(e.Note, note) {
-			return true
-		}
-	}
-	return false
-}
-
 func cond(cs []metav1.Condition, typ string) *metav1.Condition {
 	for i := range cs {
 		if cs[i].Type == typ {

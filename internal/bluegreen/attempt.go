@@ -75,12 +75,8 @@ func (p *planner) abortedMessage(rev string) string {
 		why = p.st.AbortReason // aborted before messages were recorded
 	}
 	serves := "serves at full size"
-	if d := p.in.Deployments[p.st.ActiveColor]; !readyAt(d, rev, p.spec.DesiredReplicas()) {
-		var avail int32
-		if d != nil {
-			avail = d.Status.AvailableReplicas
-		}
-		serves = fmt.Sprintf("serves, with %d/%d replicas available", avail, p.spec.DesiredReplicas())
+	if !p.runsReady(p.st.ActiveColor, rev, p.spec.DesiredReplicas(), "", nil) {
+		serves = fmt.Sprintf("serves, with %d/%d replicas available", p.available(p.st.ActiveColor), p.spec.DesiredReplicas())
 	}
 	return fmt.Sprintf("revision %s was aborted and rolled back: %s %s; %s (why: %s)", aborted, rev, serves, again, why)
 }

@@ -35,7 +35,7 @@ type candidate struct {
 func (p *planner) newCandidate(activeColor v1.Color, activeRev, target string, rollback bool) *candidate {
 	c := &candidate{activeColor: activeColor, idle: activeColor.Other(), activeRev: activeRev, target: target,
 		rollback: rollback, tmpl: p.templateOf(target), full: p.spec.DesiredReplicas()}
-	c.warm = readyAt(p.in.Deployments[c.idle], target, c.full) && !inPreview(p.in.Deployments[c.idle])
+	c.warm = p.runsReady(c.idle, target, c.full, "", nil)
 	c.fast = rollback || p.promotedBefore(target) && c.warm
 	c.previewSize = c.full
 	if ps := p.spec.Strategy.PreviewReplicas; ps != nil && !c.fast && *ps < c.full {
@@ -96,7 +96,10 @@ func (p *planner) startCandidate(c *candidate) {
 		}
 		p.st.PreviewRevision, p.st.PreviewStartedAt = c.target, p.time()
 		p.st.PreviewReadyAt, p.st.PromotionReadyAt, p.st.ScaleUpStartedAt = nil, nil, nil
-		p.st.PreviewDigests = nil
+		p.st.PreviewDigests, p.st.PreviewDigestsFrom = nil, ""
+		if !c.fast && c.tmpl != nil {
+			p.resolveDigests(c)
+		}
 		switch {
 		case c.fast && c.warm: // nothing starts: the switch event follows
 		case c.rollback:
@@ -145,7 +148,7 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 	if p.dbRehearsing() {
 		return p.dbBeginCutover(c, promoted), false
 	}
-	if !c.warm || !runsPinned(p.in.Deployments[c.idle], pinned(p.pins(c))) {
+	if !p.candidateReady(c, stageFull) {
 		return p.scaleUp(c)
 	}
 	if switchNow, failed := p.dbCatchUp(c.target, c.activeColor); !switchNow {
@@ -197,7 +200,7 @@ func (p *planner) scaleUp(c *candidate) (candidateStage, bool) {
 	}
 	p.wakeAt(deadline)
 	on := ""
-	if len(p.pins(c)) > 0 {
+	if len(p.pins(c)) > 0 && p.pinnedInTemplate(c, stageFull) {
 		on = " on the digests its preview pods were checked on (" + describePins(p.pins(c)) + ")"
 	}
 	p.set(v1.PhasePromoting, fmt.Sprintf("scaling revision %s on %s to %d replicas%s", c.target, c.idle, c.full, on))
@@ -216,14 +219,14 @@ func (p *planner) pins(c *candidate) []v1.PinnedImage {
 }
 
 // pinsAt are the pinned images of the candidate's Deployment at a stage:
-// before the scale-up only the upstreams' digests (the promotion gate), so
-// the preview pods resolve the other tags themselves.
+// the upstreams' digests (the promotion gate), and its own when they are
+// in its template at that stage (pinnedInTemplate).
 func (p *planner) pinsAt(c *candidate, s candidateStage) map[string]string {
-	up := p.gatePins(c.target)
-	if s != stageFull {
-		return pinned(up)
+	pins := p.gatePins(c.target)
+	if p.pinnedInTemplate(c, s) {
+		pins = append(slices.Clone(pins), p.pins(c)...)
 	}
-	return pinned(append(slices.Clone(up), p.pins(c)...))
+	return pinned(pins)
 }
 
 // soakAndSwitch switches to the candidate at full size once it soaked for

@@ -255,7 +255,7 @@ func (p *planner) revertsToPrevious(idle v1.Color, target string) bool {
 	d := p.st.Database
 	return d.SwitchBaseline != nil && d.PreviousName != "" && p.spec.Database.SchemaRevision == d.PreviousSchemaRevision &&
 		d.Name(idle) == d.PreviousName && p.in.Database.state(d.PreviousName).Exists &&
-		p.promotedBefore(target) && readyAt(p.in.Deployments[idle], target, p.spec.DesiredReplicas())
+		p.promotedBefore(target) && p.runsReady(idle, target, p.spec.DesiredReplicas(), "", nil)
 }
 
 // candidateCopy reports whether copy is the candidate's copy of the active

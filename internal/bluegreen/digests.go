@@ -13,36 +13,11 @@ import (
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
-// What a candidate is checked on is what takes traffic: the digests its
+// What a candidate is checked on is what takes traffic: its tags are
+// resolved before its first pod (resolve.go), or else the digests its
 // preview pods resolved are recorded (status.previewDigests) and the
 // full-size scale-up runs image@digest, so a tag pushed again between the
 // check and the scale-up changes nothing. The revision stays the spec's.
-
-// PodImages is what one pod of a color runs: its revision, whether it is
-// Ready, and each container's imageID as the kubelet reports it.
-type PodImages struct {
-	Name     string
-	Revision string
-	Ready    bool
-	ImageIDs map[string]string
-}
-
-// NeedsPods tells the controller which color's pods the planner reads next:
-// the candidate's while it is started and not yet scaled up (its digests
-// are recorded in the reconcile that sees it Ready); "" when none. Before
-// the candidate was first seen Ready, only a reconcile that sees its
-// Deployment with every replica available can record them: the others
-// (a candidate's Deployment changes status several times while its pods
-// start) read no pods.
-func NeedsPods(st *v1.SiteDeploymentStatus, deployments map[v1.Color]*appsv1.Deployment) v1.Color {
-	if st.PreviewRevision == "" || st.ScaleUpStartedAt != nil || st.PreviewRevision == st.AbortedRevision {
-		return ""
-	}
-	if st.PreviewReadyAt == nil && !AllAvailable(deployments[st.PreviewColor]) {
-		return ""
-	}
-	return st.PreviewColor
-}
 
 // AllAvailable: d has replicas and reports them all updated and available
 // (readyAt at whatever revision and size d runs).
@@ -149,7 +124,7 @@ func runsPinned(d *appsv1.Deployment, images map[string]string) bool {
 // than the ones recorded (a pod restarted on a moved tag).
 func (p *planner) recordDigests(c *candidate) bool {
 	pods, read := p.in.Pods[c.idle]
-	if !read || c.tmpl == nil {
+	if !read || c.tmpl == nil || p.st.PreviewDigestsFrom == v1.DigestsFromRegistry || p.st.ScaleUpStartedAt != nil {
 		return true
 	}
 	pins, mismatch := resolvedImages(pods, c.target, c.tmpl)

@@ -8,7 +8,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -16,18 +15,58 @@ import (
 
 func digest(b byte) string { return "sha256:" + strings.Repeat(string(b), 64) }
 
-// runDigests plays the kubelet: the color's pods run its Deployment's
-// revision, Ready, on the given digests (one pod each).
+// runDigests plays the kubelet from now on: the color's pods run its
+// Deployment's template, Ready, a tag resolved to the given digests (pod i
+// to digests[i%len]), an image named by digest to that digest.
 func (w *world) runDigests(c v1.Color, digests ...string) {
 	if w.pods == nil {
-		w.pods = map[v1.Color][]PodImages{}
+		w.pods, w.tagDigests = map[v1.Color][]PodImages{}, map[v1.Color][]string{}
 	}
-	d := w.deps[c]
+	w.tagDigests[c] = digests
+	w.runPods(c)
+}
+
+// runPods makes the color's pods: one per replica (at least one per digest
+// runDigests gave), all Ready on its Deployment's template.
+func (w *world) runPods(c v1.Color) {
+	d, digests := w.deps[c], w.tagDigests[c]
 	w.pods[c] = nil
-	for i, dg := range digests {
+	for i := 0; i < max(int(*d.Spec.Replicas), len(digests)); i++ {
+		ids := map[string]string{}
+		for _, ct := range d.Spec.Template.Spec.Containers {
+			switch {
+			case strings.Contains(ct.Image, "@"):
+				ids[ct.Name] = "registry.example/" + ct.Image
+			case len(digests) > 0:
+				ids[ct.Name] = "registry.example/" + ct.Image + "@" + digests[i%len(digests)]
+			}
+		}
 		w.pods[c] = append(w.pods[c], PodImages{Name: fmt.Sprintf("shop-%s-%d", c, i), Revision: revisionOf(d), Ready: true,
-			ImageIDs: map[string]string{"web": "registry.example/" + d.Spec.Template.Spec.Containers[0].Image + "@" + dg}})
+			Preview: PreviewOf(&d.Spec.Template), RestartedAt: d.Spec.Template.Annotations[v1.AnnotationRestartedAt], ImageIDs: ids})
 	}
+}
+
+// podsReady: the color's pods, as the planner saw them, were all Ready on
+// d's template (the safety invariant when the sim plays the kubelet).
+func (w *world) podsReady(c v1.Color, d *appsv1.Deployment) bool {
+	p := &planner{now: w.now}
+	return w.pods != nil && p.readyPods(w.pods[c], d, nil) >= w.site.Spec.DesiredReplicas()
+}
+
+// resolve answers a Plan.Resolve as the registry would.
+func (w *world) resolve(r *ResolveRequest) *Resolution {
+	if w.registryDown {
+		return &Resolution{Revision: r.Revision, Err: "Get \"https://registry.example/v2/\": dial tcp: connection refused"}
+	}
+	out := &Resolution{Revision: r.Revision}
+	for _, im := range r.Images {
+		d, ok := w.registry[im.Image]
+		if !ok {
+			return &Resolution{Revision: r.Revision, Err: "MANIFEST_UNKNOWN: " + im.Image}
+		}
+		out.Pins = append(out.Pins, v1.PinnedImage{Container: im.Container, Image: im.Image, Digest: d})
+	}
+	return out
 }
 
 func (w *world) image(c v1.Color) string { return w.deps[c].Spec.Template.Spec.Containers[0].Image }
@@ -76,23 +115,26 @@ func TestTheCheckedDigestIsWhatTakesTraffic(t *testing.T) {
 	}
 }
 
-// Without a smaller preview, the candidate is restarted on its digests
-// before the switch: the selector never moves to pods that resolved a tag.
-func TestAFullSizePreviewIsPinnedBeforeTheSwitch(t *testing.T) {
+// Without a smaller preview and without an answer from the registry, a
+// candidate whose pods all run the digests recorded from them switches
+// without being rolled again (pinnedInTemplate): its checked pods are the
+// pods that take traffic, and history keeps their digests.
+func TestAFullSizePreviewOnItsDigestsIsNotRolledAgain(t *testing.T) {
 	w := newWorld(t)
 	w.healthyOn("shop:1")
 	w.release("shop:2")
 	w.reconcile()
 	w.available(v1.Green)
 	w.runDigests(v1.Green, digest('a'), digest('a'), digest('a'))
-	w.reconcile()
-	w.expect(v1.PhasePromoting, v1.Blue, rev("shop:1"))
-	if got := w.image(v1.Green); got != "shop:2@"+digest('a') {
-		t.Fatalf("green runs %s, want it pinned before the switch", got)
-	}
-	w.available(v1.Green)
+	generation := w.deps[v1.Green].Generation
 	w.reconcile()
 	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
+	if got := w.image(v1.Green); got != "shop:2" || w.deps[v1.Green].Generation != generation {
+		t.Fatalf("green runs %s (generation %d, was %d): its checked pods must take traffic as they are", got, w.deps[v1.Green].Generation, generation)
+	}
+	if h := w.site.Status.History[0]; len(h.Digests) != 1 || h.Digests[0].Digest != digest('a') {
+		t.Fatalf("history[0] %+v, want the digest its pods ran", h)
+	}
 }
 
 // Preview pods that resolved one tag to two digests hold the release, with
@@ -171,34 +213,5 @@ func TestDigestOf(t *testing.T) {
 		if got := digestOf(id); got != want {
 			t.Errorf("digestOf(%q) = %q, want %q", id, got, want)
 		}
-	}
-}
-
-// While a candidate's pods start, its Deployment's status changes several
-// times; only the reconcile that sees every replica available (or any
-// after the candidate was first Ready) reads pods.
-func TestPodsAreReadOnceTheCandidateIsAvailable(t *testing.T) {
-	st := &v1.SiteDeploymentStatus{PreviewRevision: "r2", PreviewColor: v1.Green}
-	green := &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)}}
-	green.Spec.Template.Labels = map[string]string{v1.LabelRevision: "r2"}
-	deps := map[v1.Color]*appsv1.Deployment{v1.Green: green}
-	for _, s := range []appsv1.DeploymentStatus{{}, {Replicas: 2, UpdatedReplicas: 2}, {Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}} {
-		green.Status = s
-		if c := NeedsPods(st, deps); c != "" {
-			t.Errorf("status %+v: pods of %s read", s, c)
-		}
-	}
-	green.Status = appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 2}
-	if c := NeedsPods(st, deps); c != v1.Green {
-		t.Errorf("every replica available: read %q", c)
-	}
-	green.Status = appsv1.DeploymentStatus{Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}
-	st.PreviewReadyAt = &metav1.Time{}
-	if c := NeedsPods(st, deps); c != v1.Green {
-		t.Errorf("after the candidate was Ready: read %q", c)
-	}
-	st.ScaleUpStartedAt = &metav1.Time{}
-	if c := NeedsPods(st, deps); c != "" {
-		t.Errorf("after the scale-up: read %q", c)
 	}
 }

@@ -30,10 +30,12 @@ type Observed struct {
 	// Database is what the server says about the site's databases; nil
 	// without spec.database.
 	Database *DatabaseObserved
-	// Pods are the pods of the colors the controller read (see
-	// NeedsPods): the candidate's while it is in preview. A color not in
-	// the map was not read.
+	// Pods are the pods of each color, as the manager's pod cache shows
+	// them (pods.go); a color without pods seen is absent.
 	Pods map[v1.Color][]PodImages
+	// Resolved is the registry's answer to the plan's Resolve, when the
+	// controller decides again with it.
+	Resolved *Resolution
 	// NotReady are the pods of each color that are not becoming ready,
 	// as the manager's pod cache shows them (see PodProblem).
 	NotReady map[v1.Color][]PodProblem

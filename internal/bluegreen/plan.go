@@ -42,6 +42,9 @@ type Plan struct {
 	// their Secrets) of cancelled releases, check Jobs of an earlier
 	// release of the same revision.
 	DeleteJobs []string
+	// Resolve asks the controller for the digests of a new candidate's
+	// tags; it decides again with Observed.Resolved (resolve.go).
+	Resolve *ResolveRequest
 	// RequeueAfter is when a timer (soak, scale-down, deadline) runs out,
 	// or DatabaseRecheck after database steps; 0: none.
 	RequeueAfter time.Duration

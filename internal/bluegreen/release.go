@@ -47,7 +47,7 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 		p.switchTo(c.idle, target, activeRev, true)
 		return false
 	}
-	if c.warm || readyAt(p.in.Deployments[c.idle], target, c.previewSize) {
+	if c.warm || p.candidateReady(c, stagePreview) {
 		if p.st.PreviewReadyAt == nil {
 			p.st.PreviewReadyAt = p.time()
 		}

@@ -30,9 +30,14 @@ type world struct {
 	switches  int
 	// db simulates the PostgreSQL server of a site with spec.database.
 	db *dbServer
-	// pods are what each color's pods resolved (see runDigests); the
-	// planner is shown the color NeedsPods names, as the controller does.
-	pods map[v1.Color][]PodImages
+	// pods are each color's pods (see runDigests), shown to the planner
+	// once a test plays the kubelet; tagDigests what their tags resolved to.
+	pods       map[v1.Color][]PodImages
+	tagDigests map[v1.Color][]string
+	// registry answers Plan.Resolve (image -> digest); nil: the planner
+	// is not asked again (no resolver). registryDown: it cannot be asked.
+	registry     map[string]string
+	registryDown bool
 	// upstreams are what the controller read of spec.promotion.upstreams.
 	upstreams []Upstream
 	// jobFailures is what the failed Jobs' pods said (Observed.JobFailures).
@@ -86,11 +91,13 @@ func (w *world) reconcile() Plan {
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
 		Upstreams: w.upstreams, JobFailures: w.jobFailures, NotReady: w.notReady, Measurements: w.measured()}
-	if c := NeedsPods(&w.site.Status, w.deps); c != "" {
-		in.Pods = map[v1.Color][]PodImages{c: w.pods[c]}
-	}
+	in.Pods = w.pods
 	pinnedBefore := pinned(w.site.Status.PreviewDigests)
 	p := Decide(in)
+	if p.Resolve != nil && (w.registry != nil || w.registryDown) {
+		in.Resolved = w.resolve(p.Resolve)
+		p = Decide(in)
+	}
 	w.db.run(p.Status.Database, p.DatabaseSteps)
 	w.db.run(p.Status.Database, p.SwitchSteps)
 	for r, t := range p.Revisions {
@@ -124,7 +131,7 @@ func (w *world) reconcile() Plan {
 			// Safety invariant: the newly selected color had all replicas
 			// available for the selected revision before the switch.
 			b, ok := before[p.Active.Color]
-			if !ok || !readyAt(&b, p.Active.Revision, w.site.Spec.DesiredReplicas()) {
+			if !ok || !readyAt(&b, p.Active.Revision, w.site.Spec.DesiredReplicas()) && !w.podsReady(p.Active.Color, &b) {
 				w.t.Fatalf("active Service switched to %s/%s, which was not fully available", p.Active.Color, p.Active.Revision)
 			}
 			// ... and ran the digests its preview pods were checked on.
@@ -175,6 +182,9 @@ func (w *world) available(c v1.Color) {
 	}
 	n := *d.Spec.Replicas
 	d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, AvailableReplicas: n, ReadyReplicas: n}
+	if w.pods != nil {
+		w.runPods(c)
+	}
 }
 
 func (w *world) finishJob(name string, ok bool) {

@@ -98,16 +98,11 @@ func (p *planner) setSteadyPhase(rev string) {
 		p.set(phase, p.abortedMessage(rev))
 	case p.st.PostPromotionRevision != "":
 		p.analysisRunning(PostPromotion, rev, v1.PhasePromoting)
-	case !readyAt(p.in.Deployments[p.st.ActiveColor], rev, p.spec.DesiredReplicas()):
+	case !p.runsReady(p.st.ActiveColor, rev, p.spec.DesiredReplicas(), "", nil):
 		// Resizing, restarting, or pods that stopped being ready: traffic
 		// stays where it is, but the site is not what its spec asks for.
-		d := p.in.Deployments[p.st.ActiveColor]
-		var avail int32
-		if d != nil {
-			avail = d.Status.AvailableReplicas
-		}
 		p.set(v1.PhaseProgressing, fmt.Sprintf("revision %s serves traffic; %s has %d/%d replicas available",
-			rev, p.st.ActiveColor, avail, p.spec.DesiredReplicas()))
+			rev, p.st.ActiveColor, p.available(p.st.ActiveColor), p.spec.DesiredReplicas()))
 	case p.spec.DesiredReplicas() == 0:
 		p.set(v1.PhaseHealthy, fmt.Sprintf("revision %s is selected; spec.replicas is 0, so no pod serves traffic", rev))
 	default:

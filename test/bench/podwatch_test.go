@@ -48,6 +48,9 @@ type podWatch struct {
 	// writes, then the manager).
 	availAt             map[string]time.Time
 	toAvail, afterAvail []time.Duration
+	// beforeAvail counts the flips seen before the Deployment reported
+	// its replicas available (a switch on pod readiness).
+	beforeAvail int
 }
 
 type readySpan struct{ from, to int64 } // to 0: still Ready
@@ -176,6 +179,8 @@ func (w *podWatch) service(o, n *corev1.Service) {
 		if avail, ok := w.availAt[key]; ok && !avail.Before(at) {
 			w.toAvail = append(w.toAvail, avail.Sub(at))
 			w.afterAvail = append(w.afterAvail, now.Sub(avail))
+		} else if !ok {
+			w.beforeAvail++
 		}
 	}
 }
@@ -183,7 +188,7 @@ func (w *podWatch) service(o, n *corev1.Service) {
 func (w *podWatch) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.lat, w.toAvail, w.afterAvail, w.resetAt = nil, nil, nil, time.Now()
+	w.lat, w.toAvail, w.afterAvail, w.beforeAvail, w.resetAt = nil, nil, nil, 0, time.Now()
 }
 
 // results are the switch latencies since reset, and every flip (since the

@@ -125,6 +125,10 @@ func runSwitch(b *testing.B, managerBin string, n int) {
 	b.ReportMetric(float64(rss)/1024, "peak-RSS-MB")
 }
 
+// imagePrefix is the registry the benchmark's images are named in ("":
+// none; see podDigests).
+var imagePrefix string
+
 func siteFor(ns string, i int) *v1.SiteDeployment {
 	return &v1.SiteDeployment{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("site-%d", i), Namespace: ns},
@@ -132,7 +136,7 @@ func siteFor(ns string, i int) *v1.SiteDeployment {
 			Replicas: ptr.To[int32](2),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "site"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "site:1"}}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: imagePrefix + "site:1"}}},
 			},
 			Service: v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "http", Port: 80}}},
 		},
@@ -153,7 +157,7 @@ func waitAll(b *testing.B, ctx context.Context, c client.Client, ns string, n in
 		done := 0
 		for _, s := range list.Items {
 			if s.Status.Phase == v1.PhaseHealthy && s.Status.ActiveRevision == s.Status.CurrentRevision &&
-				s.Status.ObservedGeneration == s.Generation && s.Spec.Template.Spec.Containers[0].Image == "site:"+tag {
+				s.Status.ObservedGeneration == s.Generation && s.Spec.Template.Spec.Containers[0].Image == imagePrefix+"site:"+tag {
 				done++
 			}
 		}
@@ -192,7 +196,7 @@ func annotate(b *testing.B, ctx context.Context, c client.Client, ns string, i i
 }
 
 func release(b *testing.B, ctx context.Context, c client.Client, ns string, i int) {
-	mutate(b, ctx, c, ns, i, func(s *v1.SiteDeployment) { s.Spec.Template.Spec.Containers[0].Image = "site:2" })
+	mutate(b, ctx, c, ns, i, func(s *v1.SiteDeployment) { s.Spec.Template.Spec.Containers[0].Image = imagePrefix + "site:2" })
 }
 
 func mutate(b *testing.B, ctx context.Context, c client.Client, ns string, i int, f func(*v1.SiteDeployment)) {

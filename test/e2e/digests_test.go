@@ -4,13 +4,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/understudy-dev/understudy/internal/bluegreen"
+	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/test/nodeagent"
 )
 
@@ -30,12 +31,27 @@ func checkPinned(t *testing.T, c client.Client, ns, name string) {
 	if len(last.Digests) != 1 || last.Digests[0].Digest != want || last.Digests[0].Image != "local/demo-site" {
 		t.Fatalf("history[0] of %s: digests %v, want local/demo-site at %s", name, last.Digests, want)
 	}
-	d, err := env.Client.AppsV1().Deployments(ns).Get(context.Background(), bluegreen.DeploymentName(name, sd.Status.ActiveColor), metav1.GetOptions{})
+	// The demo's images are in no registry the manager can ask: the
+	// candidate started on its tag, its pods' digests were recorded, and
+	// its full-size preview took traffic as it was (one rollout): every pod
+	// of the active color runs the recorded digest, from one ReplicaSet.
+	sel := fmt.Sprintf("%s=%s,%s=%s", deployv1alpha1.LabelSite, name, deployv1alpha1.LabelColor, sd.Status.ActiveColor)
+	pods, err := env.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Spec.Template.Spec.Containers[0].Image; got != "local/demo-site@"+want {
-		t.Fatalf("the active color runs %s, want local/demo-site@%s", got, want)
+	sets := map[string]bool{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		sets[p.Labels["pod-template-hash"]] = true
+		if id := p.Status.ContainerStatuses[0].ImageID; id != "local/demo-site@"+want {
+			t.Fatalf("pod %s of the active color runs %s, want the recorded local/demo-site@%s", p.Name, id, want)
+		}
+	}
+	if len(sets) != 1 {
+		t.Fatalf("the active color's pods come from %d ReplicaSets, want one rollout", len(sets))
 	}
 	t.Logf("%s runs %s on %s by digest %s", name, last.Revision, sd.Status.ActiveColor, want[:19])
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,19 @@ const kwokPodCIDR = "127.240.0.0/16"
 // ReplicaSets for real. For scale tests: thousands of pods cost a few KB
 // each. The assets dir must hold kwok (`make cluster-tools` builds it).
 func (c *Cluster) StartKwok(ctx context.Context, n int) error {
+	return c.StartKwokWith(ctx, n, KwokOptions{})
+}
+
+// KwokOptions change what kwok's pods report.
+type KwokOptions struct {
+	// ImageIDs makes every container report an imageID with a digest, as
+	// a real kubelet does: an image named by digest reports that digest,
+	// a tag the sha256 of its name (one digest per tag).
+	ImageIDs bool
+}
+
+// StartKwokWith is StartKwok with options.
+func (c *Cluster) StartKwokWith(ctx context.Context, n int, o KwokOptions) error {
 	bin := filepath.Join(c.assets, "kwok")
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("kwok is missing from %s: build it with `make cluster-tools`", c.assets)
@@ -34,7 +48,8 @@ func (c *Cluster) StartKwok(ctx context.Context, n int) error {
 	// A config of its own (kwok's default stages: nodes Ready, pods Ready
 	// at once), so that nothing under ~/.kwok changes what it does.
 	config := filepath.Join(c.Dir, "kwok.yaml")
-	if err := os.WriteFile(config, []byte(kwokConfig), 0o644); err != nil {
+	cfg := strings.Replace(kwokConfig, "{{ .image | Quote }},", "{{ .image | Quote }},"+imageIDField(o.ImageIDs), 1)
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
 		return err
 	}
 	if err := c.start(c.assets, "kwok", "--kubeconfig", c.Kubeconfig, "--config", config,
@@ -156,6 +171,15 @@ spec:
     finalizers: {empty: true}
     delete: true
 `
+
+// imageIDField is the containerStatuses' imageID in kwok's pod-ready
+// stage (its templates have sprig's functions); "" reports none.
+func imageIDField(on bool) string {
+	if !on {
+		return ""
+	}
+	return ` imageID: {{ if contains "@" .image }}{{ .image | Quote }}{{ else }}{{ printf "%s@sha256:%s" .image (sha256sum .image) | Quote }}{{ end }},`
+}
 
 func kwokNode(name string) *corev1.Node {
 	capacity := corev1.ResourceList{

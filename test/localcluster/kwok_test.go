@@ -2,6 +2,8 @@ package localcluster
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"net/netip"
 	"os"
 	"testing"
@@ -17,7 +19,8 @@ import (
 
 // TestKwokPlaysTheKubelet runs a Deployment on a kwok node: the real
 // kube-controller-manager makes its ReplicaSet and pods, the scheduler
-// places them, kwok marks them Ready with loopback pod IPs.
+// places them, kwok marks them Ready with loopback pod IPs and, as a
+// kubelet does, an imageID with a digest for every container.
 func TestKwokPlaysTheKubelet(t *testing.T) {
 	ctx := context.Background()
 	c, err := Start(ctx, Options{Dir: t.TempDir() + "/cluster", ClientQPS: 500, ClientBurst: 1000})
@@ -25,7 +28,7 @@ func TestKwokPlaysTheKubelet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	if err := c.StartKwok(ctx, 1); err != nil {
+	if err := c.StartKwokWith(ctx, 1, KwokOptions{ImageIDs: true}); err != nil {
 		t.Fatal(err)
 	}
 	cs := kubernetes.NewForConfigOrDie(c.RESTConfig())
@@ -34,7 +37,7 @@ func TestKwokPlaysTheKubelet(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "sim", Namespace: "default"},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](3), Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "sim:1"}}}}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "sim:1"}, {Name: "side", Image: pinnedSide}}}}},
 	}
 	if _, err := cs.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -63,12 +66,22 @@ func TestKwokPlaysTheKubelet(t *testing.T) {
 			t.Errorf("pod %s on %q, phase %s, IP %q: want Running on kwok-0 with an IP in %s",
 				p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.PodIP, loopback)
 		}
+		tagDigest := fmt.Sprintf("sim:1@sha256:%x", sha256.Sum256([]byte("sim:1")))
+		ids := map[string]string{}
+		for _, cs := range p.Status.ContainerStatuses {
+			ids[cs.Name] = cs.ImageID
+		}
+		if ids["web"] != tagDigest || ids["side"] != pinnedSide {
+			t.Errorf("pod %s reports imageIDs %v; want web %s and side %s", p.Name, ids, tagDigest, pinnedSide)
+		}
 	}
 	c.Stop()
 	if left := Leftovers(c.Marker); len(left) > 0 {
 		t.Fatalf("processes left after Stop: %v", left)
 	}
 }
+
+const pinnedSide = "side@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 // tail is the end of a log file, for a failure message.
 func tail(path string) string {
