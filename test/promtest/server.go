@@ -35,6 +35,9 @@ type Server struct {
 // prometheus`, so that no test skips.
 func Binary() (string, error) {
 	if b := os.Getenv("PROMETHEUS_BIN"); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			return "", fmt.Errorf("no prometheus at %s ($PROMETHEUS_BIN): run `make prometheus`", b)
+		}
 		return b, nil
 	}
 	_, file, _, _ := runtime.Caller(0)
