@@ -2,6 +2,7 @@ package promtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -60,6 +61,17 @@ func Binary() (string, error) {
 // Start runs Prometheus scraping targets (host:port on loopback) every
 // interval, and waits until it is ready.
 func Start(targets []string, interval time.Duration) (*Server, error) {
+	return start(fmt.Sprintf("static_configs:\n  - targets: ['%s']\n", strings.Join(targets, "', '")), interval)
+}
+
+// StartFileSD runs Prometheus scraping the targets (and their labels)
+// that the test writes to sdFile as file_sd JSON (WriteTargets), read
+// again every second.
+func StartFileSD(sdFile string, interval time.Duration) (*Server, error) {
+	return start(fmt.Sprintf("file_sd_configs:\n  - files: ['%s']\n    refresh_interval: 1s\n", sdFile), interval)
+}
+
+func start(discovery string, interval time.Duration) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -73,8 +85,7 @@ func Start(targets []string, interval time.Duration) (*Server, error) {
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	cfg := fmt.Sprintf("global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n- job_name: site\n  static_configs:\n  - targets: ['%s']\n",
-		interval, interval, strings.Join(targets, "', '"))
+	cfg := fmt.Sprintf("global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n- job_name: site\n  %s", interval, interval, discovery)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
 		return nil, s.fail(err)
 	}
@@ -155,6 +166,27 @@ func (s *Server) WaitForValue(ctx context.Context, query string, want float64, t
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("%s did not reach %v within %s (last: %v)", query, want, timeout, last)
+}
+
+// WriteTargets writes file_sd JSON: each target group's addresses and labels.
+func WriteTargets(sdFile string, groups map[string]map[string]string) error {
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	var out []group
+	for addr, labels := range groups {
+		out = append(out, group{Targets: []string{addr}, Labels: labels})
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	tmp := sdFile + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, sdFile)
 }
 
 func freePort() (int, error) {
