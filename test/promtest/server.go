@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -97,6 +98,9 @@ func start(discovery string, interval time.Duration) (*Server, error) {
 	s.cmd = exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	// Killed with the test binary, should it die without Stop (a panic,
+	// the test timeout), as test/localcluster's processes are.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return nil, s.fail(err)
 	}
