@@ -10,6 +10,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 HELM_VERSION ?= v4.3.2
 # SeaweedFS publishes no module versions; the pseudo-version the proxy serves.
 SEAWEEDFS_VERSION ?= v0.0.0-20261109003541-7506e5f91cd6
+PROMETHEUS_VERSION ?= v0.311.3
 
 BIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
@@ -25,6 +26,8 @@ export KUBEBUILDER_ASSETS := $(ENVTEST_ASSETS)
 export HELM
 # The S3 tests (test/s3test) start this SeaweedFS.
 export SEAWEEDFS
+# The metric-check tests (internal/analysis, controllers) start this Prometheus.
+export PROMETHEUS_BIN ?= $(BIN)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 
 .PHONY: all
 all: build
@@ -62,7 +65,7 @@ cluster-tools: ## Build every binary of the local cluster into bin/ (once per ve
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) KWOK_VERSION=$(KWOK_VERSION) hack/build-tools.sh >/dev/null
 
 .PHONY: test
-test: deps manifests generate fmt vet cluster-tools helm seaweedfs ## Unit, envtest, PostgreSQL and local-cluster suites.
+test: deps manifests generate fmt vet cluster-tools helm seaweedfs prometheus ## Unit, envtest, PostgreSQL and local-cluster suites.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
@@ -118,6 +121,9 @@ helm: ## Build helm from its pinned module into bin/ (once per version).
 .PHONY: seaweedfs
 seaweedfs: ## Build SeaweedFS (the S3 server of the refresh tests) from its pinned module into bin/ (once per version).
 	SEAWEEDFS_VERSION=$(SEAWEEDFS_VERSION) hack/build-tools.sh seaweedfs >/dev/null
+.PHONY: prometheus
+prometheus: ## Build the Prometheus server the metric-check tests start, into bin/ (once per version).
+	PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) hack/build-tools.sh prometheus >/dev/null
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):

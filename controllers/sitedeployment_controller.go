@@ -88,6 +88,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	observed.Measurements = r.measure(ctx, site, observed.Now)
 	var admin postgres.Conn
 	if observed.Database, admin, err = r.observeDatabase(ctx, site); err != nil {
 		return ctrl.Result{}, r.databaseFailed(ctx, site, err)

@@ -4,7 +4,9 @@
 # in hack/tools/, into bin/k8s/<version>/; `helm` (its own module,
 # hack/tools/helm) goes to bin/helm-<HELM_VERSION>, `seaweedfs` (the S3 server
 # the refresh tests start, hack/tools/seaweedfs) to
-# bin/seaweedfs-<SEAWEEDFS_VERSION>/weed. setup-envtest downloads prebuilt
+# bin/seaweedfs-<SEAWEEDFS_VERSION>/weed, and `prometheus` (the server the
+# metric-check tests start, hack/tools/prometheus) to
+# bin/prometheus-<PROMETHEUS_VERSION>/prometheus. setup-envtest downloads prebuilt
 # binaries from a bucket that is unreachable here, so we build from source.
 # Anything already built for that version is skipped.
 set -euo pipefail
@@ -15,6 +17,7 @@ ETCD_VERSION="${ETCD_VERSION:-3.7.3}"
 KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v4.3.2}"
 SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.311.3}"
 dest="$root/bin/k8s/${K8S_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}"
 want="${*:-etcd kube-apiserver kube-controller-manager kube-scheduler kwok}"
 
@@ -67,6 +70,10 @@ for b in $want; do
 	kwok) build kwok kwok sigs.k8s.io/kwok/cmd/kwok ;;
 	helm) build helm helm helm.sh/helm/v4/cmd/helm "$root/bin/helm-$HELM_VERSION" ;;
 	seaweedfs) build weed seaweedfs github.com/seaweedfs/seaweedfs/weed "$root/bin/seaweedfs-$SEAWEEDFS_VERSION/weed" ;;
+	# remove_all_sd: the tests scrape static targets on loopback; leaving out
+	# the cloud service discoveries halves the build.
+	prometheus) GOFLAGS="$GOFLAGS -tags=remove_all_sd" build prometheus prometheus \
+		github.com/prometheus/prometheus/cmd/prometheus "$root/bin/prometheus-$PROMETHEUS_VERSION/prometheus" ;;
 	*) echo "unknown binary $b" >&2; exit 2 ;;
 	esac
 done

@@ -12,7 +12,7 @@ E2E_TMPDIR ?= /var/tmp
 
 ##@ Local cluster
 .PHONY: test-e2e
-test-e2e: deps cluster-tools helm seaweedfs ## End-to-end tests on a local cluster (control plane + node agent), stopped at the end.
+test-e2e: deps cluster-tools helm seaweedfs prometheus ## End-to-end tests on a local cluster (control plane + node agent), stopped at the end.
 	PATH="$(ENVTEST_ASSETS):$$PATH" TMPDIR=$(E2E_TMPDIR) LOCALCLUSTER_ASSETS=$(ENVTEST_ASSETS) go test -tags e2e ./test/e2e/ -count=1 -v -timeout $(E2E_TIMEOUT)
 
 .PHONY: demo

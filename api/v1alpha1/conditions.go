@@ -36,6 +36,13 @@ const (
 	ReasonPrePromotionFailed = "PrePromotionFailed"
 	// ReasonPostPromotionFailed: the post-promotion check failed; traffic went back.
 	ReasonPostPromotionFailed = "PostPromotionFailed"
+	// ReasonSoakFailed: a soak metric check failed during autoPromoteAfter;
+	// the candidate was aborted before the switch.
+	ReasonSoakFailed = "SoakFailed"
+	// ReasonAnalysisInconclusive: a metric check was inconclusive (no
+	// data, an error, a server that did not answer) more often than its
+	// inconclusiveLimit; the release holds until a person acts.
+	ReasonAnalysisInconclusive = "AnalysisInconclusive"
 	// ReasonCheckTimedOut: a check Job ran longer than its timeout.
 	ReasonCheckTimedOut = "CheckTimedOut"
 	// ReasonProgressDeadlineExceeded: the candidate was not available in time.

@@ -23,6 +23,11 @@ const (
 	EventSuperseded = "Superseded"
 	// EventAvailable: the first revision is available and takes traffic.
 	EventAvailable = "Available"
+	// EventAnalysisSuccessful: a check's metric checks all passed; the note
+	// gives the verdict. A failed one raises the check's failure reason
+	// (PrePromotionFailed, SoakFailed, PostPromotionFailed), an
+	// inconclusive one AnalysisInconclusive (Warning).
+	EventAnalysisSuccessful = "AnalysisSuccessful"
 	// EventSwitched: the active Service's selector moved to another color.
 	EventSwitched = "Switched"
 	// EventScaledDown: the idle color was scaled to zero.

@@ -154,6 +154,13 @@ type SiteDeploymentStatus struct {
 	// +optional
 	PostPromotionRevision string `json:"postPromotionRevision,omitempty"`
 
+	// Analysis are the metric checks' runs of the current release: at
+	// most one per kind (PrePromotion, Soak, PostPromotion), each with
+	// its latest measurements.
+	// +kubebuilder:validation:MaxItems=3
+	// +optional
+	Analysis []AnalysisStatus `json:"analysis,omitempty"`
+
 	// LastSwitchTime is when the active Service's selector last changed.
 	// +optional
 	LastSwitchTime *metav1.Time `json:"lastSwitchTime,omitempty"`

@@ -195,26 +195,45 @@ type StrategySpec struct {
 	// +optional
 	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
 
-	// PrePromotion is a check Job that must succeed before the switch.
+	// PrePromotion is a check (a Job or metrics) that must pass before the switch.
 	// +optional
 	PrePromotion *CheckSpec `json:"prePromotion,omitempty"`
 
-	// PostPromotion is a check Job run after the switch; when it fails,
+	// PostPromotion is a check run after the switch; when it fails,
 	// traffic goes straight back to the old color, which is still warm.
 	// +optional
 	PostPromotion *CheckSpec `json:"postPromotion,omitempty"`
+
+	// Soak are metric checks measured on the candidate at full size
+	// during autoPromoteAfter, before the switch: a failure aborts the
+	// release, and the switch waits until they passed.
+	// +optional
+	Soak *SoakSpec `json:"soak,omitempty"`
 }
 
-// CheckSpec is a Job that checks a candidate. Its pods get PREVIEW_URL,
-// ACTIVE_URL, REVISION and COLOR in their environment. A Job that ends early
-// because the app crashed counts as failed: only a Job whose pods all
-// succeeded passes.
+// CheckSpec checks a candidate, either with a Job or by reading metrics.
+// A Job's pods get PREVIEW_URL, ACTIVE_URL, REVISION and COLOR in their
+// environment. A Job that ends early because the app crashed counts as
+// failed: only a Job whose pods all succeeded passes. Metric checks
+// (metrics) query Prometheus or a web endpoint at an interval and judge
+// each result with a CEL condition (sitedeployment_analysis.go).
+// +kubebuilder:validation:XValidation:rule="has(self.template) != has(self.metrics)",message="a check is either a Job (template) or metric checks (metrics): set exactly one of them"
 type CheckSpec struct {
 	// Template of the check's pod. restartPolicy is forced to Never.
-	// +required
-	Template corev1.PodTemplateSpec `json:"template"`
+	// +optional
+	Template corev1.PodTemplateSpec `json:"template,omitzero"`
 
-	// Timeout of the whole check; a check still running then has failed.
+	// Metrics are checks that read metrics instead of running a Job: all
+	// of them must pass. See docs/sitedeployment.md.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Metrics []MetricCheck `json:"metrics,omitempty"`
+
+	// Timeout of a Job check; a Job still running then has failed. Metric
+	// checks end when their count of measurements is taken.
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`

@@ -144,6 +144,32 @@ var invalidCases = []invalidCase{
 	{"minLiveDuration not a duration", siteYAML, set("an hour", "spec", "promotion", "minLiveDuration"), "spec.promotion.minLiveDuration"},
 	{"name too long for the color suffixes", siteYAML, set(strings.Repeat("a", 60), "metadata", "name"), "metadata.name"},
 
+	{"a check with both a Job and metrics", siteYAML, set([]any{promMetric()}, "spec", "strategy", "prePromotion", "metrics"),
+		"a check is either a Job (template) or metric checks (metrics)"},
+	{"a check with neither a Job nor metrics", siteYAML, drop("spec", "strategy", "prePromotion", "template"),
+		"a check is either a Job (template) or metric checks (metrics)"},
+	{"a soak without metrics", siteYAML, set(map[string]any{"metrics": []any{}}, "spec", "strategy", "soak"), "spec.strategy.soak.metrics"},
+	{"a metric check with prometheus and web", siteYAML, withMetric(func(m map[string]any) {
+		m["web"] = map[string]any{"url": "http://shop/health"}
+	}), "a metric check reads either prometheus or web"},
+	{"a prometheus check without an address", siteYAML, withMetric(func(m map[string]any) {
+		delete(m["prometheus"].(map[string]any), "address")
+	}), "set exactly one of prometheus.address and prometheus.addressFrom"},
+	{"a metric check without successCondition", siteYAML, withMetric(func(m map[string]any) { delete(m, "successCondition") }),
+		"spec.strategy.postPromotion.metrics[0].successCondition"},
+	{"a metric check with count 0", siteYAML, withMetric(func(m map[string]any) { m["count"] = int64(0) }),
+		"spec.strategy.postPromotion.metrics[0].count"},
+	{"a metric check interval not a duration", siteYAML, withMetric(func(m map[string]any) { m["interval"] = "often" }),
+		"spec.strategy.postPromotion.metrics[0].interval"},
+	{"a web header with a value and a Secret", siteYAML, withMetric(func(m map[string]any) {
+		delete(m, "prometheus")
+		m["web"] = map[string]any{"url": "http://shop/health", "headers": []any{map[string]any{"name": "Authorization", "value": "x",
+			"valueFrom": map[string]any{"name": "s", "key": "k"}}}}
+	}), "set exactly one of value and valueFrom"},
+	{"a metric check named twice", siteYAML, func(o map[string]any) {
+		set([]any{promMetric(), promMetric()}, "spec", "strategy", "postPromotion", "metrics")(o)
+	}, "spec.strategy.postPromotion.metrics[1]: Duplicate value"},
+
 	{"refresh name too long for its CronJob's Jobs", refreshYAML, set(strings.Repeat("a", 53), "metadata", "name"), "metadata.name"},
 	{"copyTimeout not a duration", siteYAML, set("half an hour", "spec", "database", "copyTimeout"), "spec.database.copyTimeout"},
 	{"refresh with both sources", refreshYAML, set(map[string]any{"volume": map[string]any{"emptyDir": map[string]any{}}}, "spec", "source", "backup"), "spec.source"},
@@ -165,6 +191,22 @@ var invalidCases = []invalidCase{
 		"configMapKeyRef": map[string]any{"name": "scrub", "key": "scrub.sql"},
 	}}, "spec", "sanitize"), "spec.sanitize[0]"},
 	{"restoreJobs zero", refreshYAML, set(int64(0), "spec", "restoreJobs"), "spec.restoreJobs"},
+}
+
+// promMetric is a valid Prometheus metric check.
+func promMetric() map[string]any {
+	return map[string]any{"name": "error-rate", "successCondition": "result[0] < 0.05",
+		"prometheus": map[string]any{"address": "http://prometheus:9090", "query": "rate(errors[1m])"}}
+}
+
+// withMetric sets spec.strategy.postPromotion to one metric check that
+// mutate makes invalid.
+func withMetric(mutate func(map[string]any)) func(map[string]any) {
+	return func(o map[string]any) {
+		m := promMetric()
+		mutate(m)
+		set(map[string]any{"metrics": []any{m}}, "spec", "strategy", "postPromotion")(o)
+	}
 }
 
 func decode(t *testing.T, doc string) *unstructured.Unstructured {
@@ -216,6 +258,29 @@ func TestBaseManifestsAreAccepted(t *testing.T) {
 		if err := env.Client.Create(context.Background(), obj); err != nil {
 			t.Fatalf("valid %s rejected: %v", obj.GetKind(), err)
 		}
+	}
+}
+
+func TestMetricChecksAreAccepted(t *testing.T) {
+	// withMetric's base (one valid check) must pass, as must a check of
+	// every kind with every field set.
+	ns := namespace(t, "metrics")
+	obj := decode(t, siteYAML)
+	withMetric(func(map[string]any) {})(obj.Object)
+	set(map[string]any{"metrics": []any{map[string]any{
+		"name": "status", "successCondition": "result == 'ok'", "interval": "10s", "count": int64(3),
+		"failureLimit": int64(1), "inconclusiveLimit": int64(1), "timeout": "5s",
+		"web": map[string]any{"url": "https://shop-preview/health?rev={{revision}}", "jsonPath": "{$.status}",
+			"headers": []any{map[string]any{"name": "Authorization", "valueFrom": map[string]any{"name": "shop-token", "key": "token"}}}},
+	}}}, "spec", "strategy", "prePromotion")(obj.Object)
+	set(map[string]any{"metrics": []any{map[string]any{
+		"name": "latency", "successCondition": "result[0] < 0.3",
+		"prometheus": map[string]any{"addressFrom": map[string]any{"name": "prom", "key": "url"}, "query": "q",
+			"auth": map[string]any{"basicFrom": map[string]any{"name": "prom-basic"}}},
+	}}}, "spec", "strategy", "soak")(obj.Object)
+	obj.SetNamespace(ns)
+	if err := env.Client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("metric checks rejected: %v", err)
 	}
 }
 

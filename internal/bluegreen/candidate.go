@@ -135,7 +135,7 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 		return stageRejected, true
 	}
 	if !passed {
-		p.set(v1.PhaseProgressing, fmt.Sprintf("pre-promotion check of %s running", c.target))
+		p.analysisRunning(PrePromotion, c.target, v1.PhaseProgressing)
 		return stagePreview, false
 	}
 	promoted := p.approved(c.target) || p.dbCuttingOver(c.target)
@@ -157,8 +157,7 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 		}
 		return stageFull, false
 	}
-	p.soakAndSwitch(c, promoted)
-	return stageFull, false
+	return p.soakThenSwitch(c, promoted)
 }
 
 // awaitPreview waits, until the progress deadline, for the candidate to be

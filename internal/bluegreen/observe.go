@@ -41,6 +41,9 @@ type Observed struct {
 	NotReady map[v1.Color][]PodProblem
 	// Upstreams are spec.promotion.upstreams as read, in spec order.
 	Upstreams []Upstream
+	// Measurements are what the controller measured of the running
+	// analyses (DueMeasurements) for this decision.
+	Measurements []Measured
 }
 
 // revisionOf is the revision a Deployment's pod template carries.

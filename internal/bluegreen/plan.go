@@ -70,6 +70,8 @@ type planner struct {
 	phase   v1.SiteDeploymentPhase
 	message string
 	reason  string
+	// analysed are the kinds of analysis a step looked at (endAnalyses).
+	analysed []v1.AnalysisKind
 }
 
 // Decide returns the next plan for what was observed.

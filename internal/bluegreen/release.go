@@ -102,7 +102,9 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 	p.st.PostPromotionRevision = ""
 	if !skipChecks && p.spec.Strategy.PostPromotion != nil {
 		p.st.PostPromotionRevision = rev
-		p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, p.spec.Strategy.PostPromotion, rev, color, PostPromotion, p.now))
+		if len(p.spec.Strategy.PostPromotion.Metrics) == 0 { // metric checks start in steady
+			p.plan.Jobs = append(p.plan.Jobs, checkJob(p.site, p.spec.Strategy.PostPromotion, rev, color, PostPromotion, p.now))
+		}
 	}
 	p.noteServed(rev, from)
 	if from == "" {

@@ -75,6 +75,11 @@ func attemptParts(spec *v1.SiteDeploymentSpec) [][2]string {
 		{"spec.strategy.progressDeadline", hashOf(spec.Strategy.ProgressDeadline)},
 		{"spec.database.copyTimeout", hashOf(copyTimeout)},
 	}
+	if spec.Strategy.Soak != nil {
+		// Last and only when set: the attempts recorded before soak
+		// existed stay equal.
+		parts = append(parts, [2]string{"spec.strategy.soak", hashOf(spec.Strategy.Soak)})
+	}
 	return parts
 }
 

@@ -44,6 +44,9 @@ type world struct {
 	jobFailures map[string]string
 	// notReady are the pods the pod cache shows not becoming ready.
 	notReady map[v1.Color][]PodProblem
+	// measure takes the measurements of metric checks that are due, as
+	// the controller does before each decision (nil: none taken).
+	measure func(DueMeasurement) v1.Measurement
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -87,7 +90,7 @@ func (w *world) reconcile() Plan {
 	}
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
-		Upstreams: w.upstreams, JobFailures: w.jobFailures, NotReady: w.notReady}
+		Upstreams: w.upstreams, JobFailures: w.jobFailures, NotReady: w.notReady, Measurements: w.measured()}
 	in.Pods = w.pods
 	pinnedBefore := pinned(w.site.Status.PreviewDigests)
 	p := Decide(in)

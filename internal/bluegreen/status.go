@@ -63,6 +63,7 @@ func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *met
 // kubectl and the scale subresource, conditions, and the next wake-up.
 func (p *planner) finish() {
 	p.dbFinish()
+	p.endAnalyses()
 	st := p.st
 	st.ObservedGeneration = p.site.Generation
 	p.attemptNote()

@@ -97,7 +97,7 @@ func (p *planner) setSteadyPhase(rev string) {
 		}
 		p.set(phase, p.abortedMessage(rev))
 	case p.st.PostPromotionRevision != "":
-		p.set(v1.PhasePromoting, fmt.Sprintf("post-promotion check of %s running", rev))
+		p.analysisRunning(PostPromotion, rev, v1.PhasePromoting)
 	case !p.runsReady(p.st.ActiveColor, rev, p.spec.DesiredReplicas(), "", nil):
 		// Resizing, restarting, or pods that stopped being ready: traffic
 		// stays where it is, but the site is not what its spec asks for.
@@ -116,6 +116,9 @@ func (p *planner) setSteadyPhase(rev string) {
 func (p *planner) check(kind string, spec *v1.CheckSpec, rev string, color, activeColor v1.Color, activeRev string) (passed, failed bool) {
 	if spec == nil {
 		return true, false
+	}
+	if len(spec.Metrics) > 0 {
+		return p.analyse(kind, spec, rev, color, activeColor, activeRev)
 	}
 	name := CheckJobName(p.site.Name, rev, kind)
 	job := p.in.Jobs[name]

@@ -139,6 +139,7 @@ func WriteTree(w io.Writer, o *Observed, now time.Time) {
 	if pr := st.Promotion; pr != nil {
 		writeGate(w, pr, now)
 	}
+	writeAnalysis(w, st.Analysis, now)
 	for _, s := range o.Services {
 		fmt.Fprintf(w, "├── Service %s  selects %s=%s %s=%s\n", s.Name, v1.LabelColor, s.Spec.Selector[v1.LabelColor], v1.LabelRevision, s.Spec.Selector[v1.LabelRevision])
 	}

@@ -80,7 +80,9 @@ func TestFluxHealthCheckExprs(t *testing.T) {
 	cases := map[string]map[string]string{
 		"SiteDeployment": {
 			"no_status": "Unknown", "new_generation": "InProgress", "progressing": "InProgress",
-			"awaiting_promotion": "Current", "awaiting_upstream": "Current", "promoting": "InProgress", "healthy": "Current",
+			"awaiting_promotion": "Current", "awaiting_upstream": "Current",
+			// A metric check held inconclusive waits for a person, as an approval does.
+			"awaiting_promotion_inconclusive": "Current", "promoting": "InProgress", "healthy": "Current",
 			"healthy_first_revision": "Current", "degraded": "Failed", "aborted": "Failed",
 			"stalled_database": "Failed", "paused": "Current",
 			"paused_after_failure": "Failed", // pausing does not hide a failure

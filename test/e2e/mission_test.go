@@ -34,4 +34,5 @@ func TestMission(t *testing.T) {
 	t.Run("PromotionGateBetweenEnvironments", testPromotionGate)
 	t.Run("PromotionGateAfterUpstreamMovedOn", testGateAfterUpstreamMovedOn)
 	t.Run("PreviewOnlySettings", testPreviewOnlySettings)
+	t.Run("MetricCheckRollsBack", testMetricCheckRollsBack)
 }

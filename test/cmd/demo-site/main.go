@@ -57,6 +57,14 @@ func run() error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	// /metrics in Prometheus' text format: demo_error_ratio is the share
+	// of failing requests this version claims (ERROR_RATIO, default 0),
+	// for the metric checks of the e2e suite and the demo.
+	ratio := envOr("ERROR_RATIO", "0")
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE demo_error_ratio gauge\ndemo_error_ratio %s\n", ratio)
+	})
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("POST /items", s.addItem)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
