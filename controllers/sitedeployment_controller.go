@@ -249,6 +249,9 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 	if o.Pods, o.NotReady, err = r.observePods(ctx, site, o.Now); err != nil {
 		return o, err
 	}
+	if err := r.lagging(ctx, site, &o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 

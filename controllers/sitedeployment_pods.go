@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -52,6 +53,30 @@ func (r *SiteDeploymentReconciler) observePods(ctx context.Context, site *v1.Sit
 		problems[color] = append(problems[color], pr)
 	}
 	return images, problems, nil
+}
+
+// lagging fills in, past the cache, the pods of a color whose Deployment
+// reports every replica available while the pod cache shows none of them
+// (the two caches are fed by separate watches): without it the planner
+// would judge that color by its Deployment alone and record no digests
+// from pods it has not seen.
+func (r *SiteDeploymentReconciler) lagging(ctx context.Context, site *v1.SiteDeployment, o *bluegreen.Observed) error {
+	for color, d := range o.Deployments {
+		if len(o.Pods[color]) > 0 || !bluegreen.AllAvailable(d) {
+			continue
+		}
+		var pods corev1.PodList
+		if err := r.Reader.List(ctx, &pods, client.InNamespace(site.Namespace),
+			client.MatchingLabels{v1.LabelSite: site.Name, v1.LabelColor: string(color)}); err != nil {
+			return fmt.Errorf("cannot list the pods of %s: %w", color, err)
+		}
+		for i := range pods.Items {
+			if pods.Items[i].DeletionTimestamp == nil {
+				o.Pods[color] = append(o.Pods[color], podImages(&pods.Items[i]))
+			}
+		}
+	}
+	return nil
 }
 
 // podImages is what the planner reads of a pod.
