@@ -45,6 +45,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	fs.StringVar(&o.Pattern, "pattern", "", "glob of the backup file names; the newest match is restored")
 	fs.StringVar(&o.SourceDB, "source-db", "", "live source database to dump (connection from SOURCE_* variables)")
 	fs.StringVar(&o.SanitizeDir, "sanitize-dir", "", "directory of *.sql files run on the copy in file-name order")
+	fs.StringVar(&o.MaskingFile, "masking", "", "column policy (JSON) compared with the copy and applied after the sanitize files")
 	fs.StringVar(&o.ScratchDir, "scratch-dir", "/scratch", "directory for live dumps")
 	fs.StringVar(&terminationLog, "termination-log", terminationLog, "file the JSON result is written to")
 	if err := fs.Parse(args); err != nil {

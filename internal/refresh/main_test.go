@@ -24,8 +24,10 @@ func TestMain(m *testing.M) {
 	srv = pgtest.MustStart(pgtest.Options{})
 	code := m.Run()
 	srv.Stop()
-	if fixture.dir != "" {
-		_ = os.RemoveAll(fixture.dir)
+	for _, dir := range []string{fixture.dir, shopDir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
