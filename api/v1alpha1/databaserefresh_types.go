@@ -51,6 +51,12 @@ type DatabaseRefreshSpec struct {
 	// +optional
 	Sanitize []SanitizeStep `json:"sanitize,omitempty"`
 
+	// Masking, when set, classifies every column of every restored table
+	// (keep, mask, or truncate the table); a column it does not classify
+	// fails the refresh. Applied after the sanitize SQL.
+	// +optional
+	Masking *MaskingPolicy `json:"masking,omitempty"`
+
 	// KeepPrevious is how many previous copies are kept for rollback.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -359,10 +365,15 @@ type RefreshRecord struct {
 	// which it kept every previous copy).
 	Message string `json:"message,omitempty"`
 	// FailedStep is the step a failed refresh failed in: validate,
-	// connect, lock, source, restore, sanitize, analyze, swap, or job when
-	// the Job failed without a result from the runner.
+	// connect, lock, source, restore, sanitize, mask, analyze, swap, or job
+	// when the Job failed without a result from the runner.
 	// +optional
 	FailedStep string `json:"failedStep,omitempty"`
+	// Masking is what the runner found comparing spec.masking with the
+	// restored schema; unset without a policy or when the refresh failed
+	// before the comparison.
+	// +optional
+	Masking *MaskingCheck `json:"masking,omitempty"`
 }
 
 // BackupObject is an object of a bucket, as the runner found it.

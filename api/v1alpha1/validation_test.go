@@ -75,6 +75,15 @@ spec:
     name: shop_dev
   sanitize:
   - sql: "UPDATE users SET email = 'x@example.invalid'"
+  masking:
+    tables:
+    - name: public.users
+      keep: [id, created]
+      mask:
+      - {column: email, builtin: Email}
+      - {column: note, sql: "'note ' || id"}
+    - name: public.audit_log
+      truncate: true
 `
 
 type invalidCase struct {
@@ -191,6 +200,28 @@ var invalidCases = []invalidCase{
 		"configMapKeyRef": map[string]any{"name": "scrub", "key": "scrub.sql"},
 	}}, "spec", "sanitize"), "spec.sanitize[0]"},
 	{"restoreJobs zero", refreshYAML, set(int64(0), "spec", "restoreJobs"), "spec.restoreJobs"},
+	{"mask with both builtin and sql", refreshYAML, maskOf(map[string]any{"column": "email", "builtin": "Email", "sql": "'x'"}), "each mask sets exactly one of builtin or sql"},
+	{"mask with neither builtin nor sql", refreshYAML, maskOf(map[string]any{"column": "email"}), "each mask sets exactly one of builtin or sql"},
+	{"unknown builtin mask", refreshYAML, maskOf(map[string]any{"column": "email", "builtin": "Ssn"}), "spec.masking.tables[0].mask[0].builtin"},
+	{"masking table without its schema", refreshYAML, tableOf(map[string]any{"name": "users", "truncate": true}), "spec.masking.tables[0].name"},
+	{"masking table that truncates and keeps", refreshYAML, tableOf(map[string]any{"name": "public.users", "truncate": true, "keep": []any{"id"}}),
+		"sets truncate: true, or lists its columns under keep and mask, not both"},
+	{"masking table that classifies nothing", refreshYAML, tableOf(map[string]any{"name": "public.users"}),
+		"sets truncate: true, or lists its columns under keep and mask, not both"},
+	{"column kept and masked", refreshYAML, tableOf(map[string]any{"name": "public.users", "keep": []any{"email"},
+		"mask": []any{map[string]any{"column": "email", "builtin": "Email"}}}), "a column is listed under both keep and mask"},
+	{"masking table named twice", refreshYAML, set([]any{map[string]any{"name": "public.t", "truncate": true}, map[string]any{"name": "public.t", "truncate": true}},
+		"spec", "masking", "tables"), "spec.masking.tables[1]: Duplicate value"},
+}
+
+// tableOf replaces spec.masking.tables with one table entry.
+func tableOf(table map[string]any) func(map[string]any) {
+	return set([]any{table}, "spec", "masking", "tables")
+}
+
+// maskOf replaces the first masking table with public.users masking one column.
+func maskOf(mask map[string]any) func(map[string]any) {
+	return tableOf(map[string]any{"name": "public.users", "mask": []any{mask}})
 }
 
 // promMetric is a valid Prometheus metric check.

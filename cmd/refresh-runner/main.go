@@ -51,6 +51,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	fs.StringVar(&s3o.Prefix, "s3-prefix", "", "key prefix of the backups in the bucket")
 	fs.BoolVar(&s3o.PathStyle, "s3-path-style", false, "address the bucket as <endpoint>/<bucket>")
 	fs.StringVar(&o.SanitizeDir, "sanitize-dir", "", "directory of *.sql files run on the copy in file-name order")
+	fs.StringVar(&o.MaskingFile, "masking", "", "column policy (JSON) compared with the copy and applied after the sanitize files")
 	fs.StringVar(&o.ScratchDir, "scratch-dir", "/scratch", "directory for live dumps")
 	fs.StringVar(&terminationLog, "termination-log", terminationLog, "file the JSON result is written to")
 	if err := fs.Parse(args); err != nil {

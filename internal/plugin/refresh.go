@@ -49,6 +49,18 @@ func (e *env) refreshCommand() *cobra.Command {
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
+		Use:   "check NAME",
+		Short: "The columns of the last backup's schema that spec.masking does not classify, as the last refresh found them",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, dbr, err := e.getRefresh(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return WriteRefreshCheck(e.streams.Out, dbr)
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
 		Use:   "now NAME",
 		Short: "Start one refresh now (the refresh-now annotation gets a fresh value)",
 		Args:  cobra.ExactArgs(1),

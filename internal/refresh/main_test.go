@@ -25,8 +25,10 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stopSeaweed()
 	srv.Stop()
-	if fixture.dir != "" {
-		_ = os.RemoveAll(fixture.dir)
+	for _, dir := range []string{fixture.dir, shopDir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

@@ -44,6 +44,10 @@ type Options struct {
 	// SanitizeDir holds *.sql files run on the copy in file-name order,
 	// each in its own transaction (--sanitize-dir).
 	SanitizeDir string
+	// MaskingFile is the column policy (JSON, internal/masking.Policy)
+	// compared with the copy and applied after the sanitize files
+	// (--masking); empty: no policy.
+	MaskingFile string
 	// ScratchDir receives live dumps (--scratch-dir).
 	ScratchDir string
 

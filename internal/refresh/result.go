@@ -1,6 +1,10 @@
 package refresh
 
-import "time"
+import (
+	"time"
+
+	"github.com/understudy-dev/understudy/internal/masking"
+)
 
 // Result is the one-line JSON the refresh runner writes to its pod's
 // termination message file and to stdout. The DatabaseRefresh controller
@@ -38,6 +42,10 @@ type Result struct {
 	// UnavailableMs is how long the target database refused connections
 	// during the swap.
 	UnavailableMs int64 `json:"unavailableMs,omitempty"`
+	// Masking is what the comparison of the masking policy with the
+	// copy's schema found (bounded lists); nil without a policy or when
+	// the refresh failed before it.
+	Masking *masking.Report `json:"masking,omitempty"`
 	// Warnings are problems after a successful swap (an old copy that
 	// could not be dropped, ...): the refresh itself succeeded.
 	Warnings []string `json:"warnings,omitempty"`
@@ -51,6 +59,7 @@ const (
 	StepSource   = "source"   // picking, checking or dumping the source
 	StepRestore  = "restore"  // creating and restoring the side database
 	StepSanitize = "sanitize" // reading and running the sanitize scripts
+	StepMask     = "mask"     // comparing the masking policy with the copy, masking
 	StepAnalyze  = "analyze"
 	StepSwap     = "swap"
 	// StepJob: the Job failed without a result from the runner (its pod

@@ -68,6 +68,11 @@ func (r *run) do(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	r.res.Step = StepMask
+	policy, err := r.maskingPolicy()
+	if err != nil {
+		return err
+	}
 	r.res.Step = StepSource
 	var d *dump
 	switch {
@@ -106,6 +111,10 @@ func (r *run) do(ctx context.Context) (err error) {
 	}
 	r.res.Step = StepSanitize
 	if err := r.sanitize(ctx, files); err != nil {
+		return err
+	}
+	r.res.Step = StepMask
+	if err := r.mask(ctx, policy); err != nil {
 		return err
 	}
 	r.res.Step = StepAnalyze

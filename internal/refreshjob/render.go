@@ -41,7 +41,7 @@ func SanitizeConfigMap(dr *deployv1alpha1.DatabaseRefresh, data map[string]strin
 			Labels:          Labels(dr),
 			OwnerReferences: ownerRef(dr),
 		},
-		Data: data,
+		Data: withMasking(dr, data),
 	}
 	return cm
 }
@@ -192,6 +192,7 @@ func runnerArgs(dr *deployv1alpha1.DatabaseRefresh) []string {
 	case s.Source.Database != nil:
 		args = append(args, "--source-db", s.Source.Database.Name)
 	}
+	args = append(args, maskingArgs(dr)...)
 	return append(args,
 		"--sanitize-dir", SanitizeMountPath,
 		"--scratch-dir", ScratchMountPath,

@@ -79,6 +79,10 @@ func start(crds bool) (*Env, error) {
 	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	cfg, err := env.Start()
 	if err != nil {
+		// A failure after the control plane started (a CRD the API server
+		// refuses) must not leave etcd and kube-apiserver running: they
+		// would outlive the test holding its files and locks.
+		_ = env.Stop()
 		return nil, fmt.Errorf("cannot start envtest: %w", err)
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
