@@ -85,15 +85,19 @@ func (p prioritized) AddWithOpts(o priorityqueue.AddOpts, rs ...reconcile.Reques
 
 // planned tells whether a Deployment's update changes what the planner
 // reads of it: its spec (generation), labels or deletion; its becoming
-// available or not; or its status counts while no pod of its color is
-// in the pod cache (then the planner reads them).
+// available or not; the status of a color scaled to zero (the planner
+// waits for its last pod to be gone before it touches its database); or
+// its status counts while no pod of its color is in the pod cache (then
+// the planner reads them).
 func (h availableFirst) planned(ctx context.Context, old, now *appsv1.Deployment) bool {
 	switch {
 	case old.Generation != now.Generation, (old.DeletionTimestamp == nil) != (now.DeletionTimestamp == nil),
-		!maps.Equal(old.Labels, now.Labels), bluegreen.AllAvailable(old) != bluegreen.AllAvailable(now):
+		!maps.Equal(old.Labels, now.Labels), bluegreen.AllAvailable(old) != bluegreen.AllAvailable(now),
+		ptr.Deref(now.Spec.Replicas, 1) == 0:
 		return true
 	case old.Status.ObservedGeneration == now.Status.ObservedGeneration && old.Status.Replicas == now.Status.Replicas &&
-		old.Status.UpdatedReplicas == now.Status.UpdatedReplicas && old.Status.AvailableReplicas == now.Status.AvailableReplicas:
+		old.Status.UpdatedReplicas == now.Status.UpdatedReplicas && old.Status.AvailableReplicas == now.Status.AvailableReplicas &&
+		ptr.Deref(old.Status.TerminatingReplicas, 0) == ptr.Deref(now.Status.TerminatingReplicas, 0):
 		return false
 	default:
 		return h.r == nil || !h.r.podsSeen(ctx, now)

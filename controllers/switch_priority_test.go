@@ -49,6 +49,9 @@ func TestAnAvailableCandidateIsReconciledFirst(t *testing.T) {
 	update("b", 1, 1) // no change the planner reads
 	update("c", 1, 2) // all available: its switch is due
 	update("d", 2, 2) // still available: nothing new
+	stopping := deployment("e", "2", 0)
+	stopping.Spec.Replicas = ptr.To[int32](0)
+	h.Update(ctx, event.UpdateEvent{ObjectOld: deployment("e", "1", 0), ObjectNew: stopping}, q) // scaled to zero: its pods' end is awaited
 
 	var order []string
 	for q.Len() > 0 {
@@ -56,7 +59,7 @@ func TestAnAvailableCandidateIsReconciledFirst(t *testing.T) {
 		order = append(order, r.Name)
 		q.Done(r)
 	}
-	if want := []string{"c", "a"}; !slices.Equal(order, want) {
+	if want := []string{"c", "a", "e"}; !slices.Equal(order, want) {
 		t.Errorf("reconciled in order %v, want %v", order, want)
 	}
 }
