@@ -94,6 +94,9 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 		digests = p.st.PreviewDigests
 	}
 	p.st.ActiveColor, p.st.ActiveRevision, p.st.PreviewColor = color, rev, color.Other()
+	if p.in.Deployments[color.Other()] == nil {
+		p.st.PreviewColor = "" // no old color to keep warm (steady says the same)
+	}
 	p.st.LastSwitchTime = p.time()
 	p.st.PreviewRevision, p.st.PreviewStartedAt, p.st.PreviewReadyAt, p.st.PromotionReadyAt = "", nil, nil, nil
 	p.st.ScaleUpStartedAt, p.st.PreviewDigests = nil, nil
