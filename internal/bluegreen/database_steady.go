@@ -8,7 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // The database side of the steady state and of switches: which database
@@ -190,7 +190,7 @@ func SwitchableCandidate(d *v1.DatabaseStatus) string {
 }
 
 // Counters records s's counters, the baseline of writesSinceSwitch.
-func Counters(s dbrelease.State) *v1.DatabaseCounters {
+func Counters(s dbstate.State) *v1.DatabaseCounters {
 	c := &v1.DatabaseCounters{OID: int64(s.OID)}
 	if s.RowsRead {
 		c.RowsWritten = ptr.To(s.Rows)
@@ -201,12 +201,12 @@ func Counters(s dbrelease.State) *v1.DatabaseCounters {
 	return c
 }
 
-// Baseline turns recorded counters back into a dbrelease.State for WritesSince.
-func Baseline(c *v1.DatabaseCounters) dbrelease.State {
+// Baseline turns recorded counters back into a dbstate.State for WritesSince.
+func Baseline(c *v1.DatabaseCounters) dbstate.State {
 	if c == nil {
-		return dbrelease.State{}
+		return dbstate.State{}
 	}
-	s := dbrelease.State{OID: uint32(c.OID)}
+	s := dbstate.State{OID: uint32(c.OID)}
 	if c.RowsWritten != nil {
 		s.Rows, s.RowsRead = *c.RowsWritten, true
 	}
