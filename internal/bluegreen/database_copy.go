@@ -28,7 +28,7 @@ func (p *planner) dbRehearse(c *v1.DatabaseCandidate, activeColor, idle v1.Color
 	}
 	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
 	complete := copy.RehearsalOf(d.ActiveName, c.SchemaRevision) && !p.in.Database.Copying
-	if !complete && p.copyTimedOut(c) {
+	if !complete && p.watchCopyTimeout(c) {
 		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("the rehearsal copy of %s to %s did not finish within copyTimeout (%s)%s",
 			d.ActiveName, c.Name, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 		return false, true
@@ -66,7 +66,7 @@ func (p *planner) dbFreezeAndCopy(c *v1.DatabaseCandidate, activeColor, idle v1.
 	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
 	frozen := active.Frozen && !active.FrozenSince.IsZero()
 	complete := frozen && copy.CopyOf(d.ActiveName, want, active.FrozenSince) && copy.Marker.Role == dbstate.RoleCopy && !p.in.Database.Copying
-	if !complete && p.copyTimedOut(c) {
+	if !complete && p.watchCopyTimeout(c) {
 		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("%sfreezing and copying %s to %s did not finish within copyTimeout (%s)%s",
 			cutoverPrefix(c), d.ActiveName, c.Name, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 		return false, true
@@ -129,9 +129,10 @@ func (p *planner) copyTimeout() time.Duration {
 	return durationOr(p.spec.Database.CopyTimeout, 30*time.Minute)
 }
 
-// copyTimedOut tells whether copyTimeout has passed since the current copy
-// began (the rehearsal's, or the freeze), and asks to be woken when it will.
-func (p *planner) copyTimedOut(c *v1.DatabaseCandidate) bool {
+// watchCopyTimeout asks to be woken when copyTimeout will have passed since
+// the current copy began (the rehearsal's, or the freeze), and reports
+// whether it has: a check with a side effect on the plan's wake time.
+func (p *planner) watchCopyTimeout(c *v1.DatabaseCandidate) (expired bool) {
 	if c.StartedAt == nil {
 		return false
 	}

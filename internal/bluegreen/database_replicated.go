@@ -209,7 +209,7 @@ func (p *planner) dbReplicate(c *v1.DatabaseCandidate, activeColor, idle v1.Colo
 // is copied, within copyTimeout.
 func (p *planner) dbFollow(c *v1.DatabaseCandidate, activeColor, idle v1.Color, target string) (ready, failed bool) {
 	d := p.st.Database
-	if p.copyTimedOut(c) {
+	if p.watchCopyTimeout(c) {
 		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("cutover: replicating %s to %s did not copy every table within copyTimeout (%s)%s",
 			d.ActiveName, c.Name, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 		return false, true
@@ -269,7 +269,7 @@ func (p *planner) dbCatchUp(target string, activeColor v1.Color) (switchNow, fai
 			if r != nil {
 				lag = fmt.Sprintf("%d bytes", r.Replica.LagBytes)
 			}
-			if p.copyTimedOut(c) {
+			if p.watchCopyTimeout(c) {
 				p.abort(target, v1.ReasonCatchUpFailed, fmt.Sprintf("cutover: %s stayed more than maxLagBytes (%d) behind %s until copyTimeout (%s)%s",
 					c.Name, maxLag, d.ActiveName, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 				return false, true

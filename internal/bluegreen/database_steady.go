@@ -108,12 +108,14 @@ func (p *planner) dbFinish() {
 	}
 }
 
-// dbSettle runs when no release towards a new schema is under way: no
-// candidate copy, the active database writable, the previous one read-only,
-// and each color given the database of the revision it runs; settled is
-// false while the idle color still waits for its pods to stop before it
-// gets its database back.
-func (p *planner) dbSettle(activeColor v1.Color) (settled bool) {
+// dbSteady brings the databases to their steady state when no release
+// towards a new schema is under way: no candidate copy, the active database
+// writable, the previous one read-only, and each color given the database
+// of the revision it runs; steady is false while the idle color still waits
+// for its pods to stop before it gets its database back. (Not to be
+// confused with dbrelease.Settle, the VACUUM and CHECKPOINT before a
+// freeze.)
+func (p *planner) dbSteady(activeColor v1.Color) (steady bool) {
 	d := p.st.Database
 	if d == nil {
 		return true
