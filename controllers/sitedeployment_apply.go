@@ -184,19 +184,6 @@ func samePorts(have, want []corev1.ServicePort) bool {
 	return true
 }
 
-// revisions lists the site's ControllerRevisions by revision.
-func (r *SiteDeploymentReconciler) revisions(ctx context.Context, site *v1.SiteDeployment) (map[string]*appsv1.ControllerRevision, error) {
-	list := &appsv1.ControllerRevisionList{}
-	if err := r.List(ctx, list, ofSite(site)...); err != nil {
-		return nil, fmt.Errorf("cannot list revisions: %w", err)
-	}
-	out := map[string]*appsv1.ControllerRevision{}
-	for i := range list.Items {
-		out[list.Items[i].Labels[v1.LabelRevision]] = &list.Items[i]
-	}
-	return out, nil
-}
-
 // saveRevisions stores new revisions as ControllerRevisions (so that an
 // aborted release can restart the previous one) and drops revisions that
 // left the history.
@@ -248,21 +235,4 @@ func (r *SiteDeploymentReconciler) saveRevisions(ctx context.Context, site *v1.S
 		}
 	}
 	return nil
-}
-
-func templateOf(cr *appsv1.ControllerRevision) (*corev1.PodTemplateSpec, error) {
-	t := &corev1.PodTemplateSpec{}
-	if err := json.Unmarshal(cr.Data.Raw, t); err != nil {
-		return nil, fmt.Errorf("cannot decode revision %s: %w", cr.Name, err)
-	}
-	return t, nil
-}
-
-func metaOwnedBy(obj client.Object, site *v1.SiteDeployment) bool {
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.UID == site.UID {
-			return true
-		}
-	}
-	return false
 }

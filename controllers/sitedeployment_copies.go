@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -210,12 +209,4 @@ func (c *copies) forget(site types.NamespacedName, run *copyRun) {
 	if c.runs[site] == run {
 		delete(c.runs, site)
 	}
-}
-
-func (r *SiteDeploymentReconciler) event(site *v1.SiteDeployment, warning bool, reason, format string, args ...any) {
-	kind := "Normal"
-	if warning {
-		kind = "Warning"
-	}
-	r.Recorder.Eventf(site, nil, kind, reason, "Release", "%s", fmt.Sprintf(format, args...))
 }

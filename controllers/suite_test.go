@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/understudy-dev/understudy/controllers"
+	"github.com/understudy-dev/understudy/test/poll"
 	"github.com/understudy-dev/understudy/test/testenv"
 )
 
@@ -141,15 +142,7 @@ func newNamespace(t *testing.T) string {
 // polls the API server, never the manager's cache.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %v", what, err)
+	poll.Until(t, what, 50*time.Millisecond, 20*time.Second, check)
 }
 
 // consistently asserts check keeps returning nil for a while.

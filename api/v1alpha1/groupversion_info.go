@@ -7,8 +7,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -16,8 +17,23 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "deploy.understudy.dev", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the kinds of this package with a scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &schemeBuilder{}
 
 	// AddToScheme adds the kinds of this package to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+// schemeBuilder does what controller-runtime's scheme.Builder does, with
+// apimachinery alone: the pure planners read these types, and must not link
+// controller-runtime (test/layout_test.go).
+type schemeBuilder struct{ runtime.SchemeBuilder }
+
+// Register adds objs, kinds of GroupVersion, to what AddToScheme adds.
+func (b *schemeBuilder) Register(objs ...runtime.Object) *schemeBuilder {
+	b.SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(GroupVersion, objs...)
+		metav1.AddToGroupVersion(s, GroupVersion)
+		return nil
+	})
+	return b
+}

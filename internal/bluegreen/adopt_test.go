@@ -7,7 +7,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // newSiteOn is a site with spec.database on a server holding databases.
@@ -17,7 +17,7 @@ func newSiteOn(t *testing.T, databases ...string) *world {
 	delete(w.db.dbs, "shop_blue")
 	for _, name := range databases {
 		w.db.oid++
-		w.db.dbs[name] = dbrelease.State{Name: name, Exists: true, OID: w.db.oid, AllowConnections: true}
+		w.db.dbs[name] = dbstate.State{Name: name, Exists: true, OID: w.db.oid, AllowConnections: true}
 	}
 	return w
 }

@@ -71,12 +71,13 @@ func candidateSize(s candidateStage, full, previewSize int32) int32 {
 	}
 }
 
-// candidateDatabase readies the candidate's database (a rollback settles
-// on the database its revision used); ready: the candidate may start.
+// candidateDatabase readies the candidate's database (a rollback returns
+// to the steady databases, each color on the one its revision used);
+// ready: the candidate may start.
 // failed: the release was aborted.
 func (p *planner) candidateDatabase(c *candidate) (ready, failed bool) {
 	if c.rollback {
-		ready = p.dbSettle(c.activeColor)
+		ready = p.dbSteady(c.activeColor)
 	} else if ready, failed = p.dbReady(c.activeColor, c.idle, c.target); failed {
 		return false, true
 	}

@@ -8,7 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // DatabaseObserved is what the PostgreSQL server says about a site's
@@ -16,7 +16,7 @@ import (
 type DatabaseObserved struct {
 	// States of the databases status.database names, and of both color
 	// names, by name (a missing database has Exists false).
-	States map[string]dbrelease.State
+	States map[string]dbstate.State
 	// Copying: the controller is copying into the candidate database.
 	Copying bool
 	// CopyErr is why the last copy into the candidate failed ("" if none).
@@ -28,9 +28,9 @@ type DatabaseObserved struct {
 	Replication *ReplicationObserved
 }
 
-func (o *DatabaseObserved) state(name string) dbrelease.State {
+func (o *DatabaseObserved) state(name string) dbstate.State {
 	if o == nil {
-		return dbrelease.State{Name: name}
+		return dbstate.State{Name: name}
 	}
 	return o.States[name]
 }
@@ -262,7 +262,7 @@ func (p *planner) revertsToPrevious(idle v1.Color, target string) bool {
 // database, finished or being made: its rehearsal copy, or its copy for
 // the current freeze; anything else under its name is someone else's and
 // is never dropped.
-func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbrelease.State) bool {
+func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbstate.State) bool {
 	switch {
 	case !copy.Exists:
 		return false
@@ -278,6 +278,6 @@ func candidateCopy(activeName string, c *v1.DatabaseCandidate, active, copy dbre
 // CandidateCopyIsOurs tells whether the candidate database named in status
 // is the copy its release made (so it may be dropped when the release ends
 // before the switch), from the servers' states of it and of the active one.
-func CandidateCopyIsOurs(d *v1.DatabaseStatus, active, copy dbrelease.State) bool {
+func CandidateCopyIsOurs(d *v1.DatabaseStatus, active, copy dbstate.State) bool {
 	return d != nil && d.Candidate != nil && candidateCopy(d.ActiveName, d.Candidate, active, copy)
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // The two ways a candidate's database is made: a rehearsal copy from a
@@ -28,7 +28,7 @@ func (p *planner) dbRehearse(c *v1.DatabaseCandidate, activeColor, idle v1.Color
 	}
 	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
 	complete := copy.RehearsalOf(d.ActiveName, c.SchemaRevision) && !p.in.Database.Copying
-	if !complete && p.copyTimedOut(c) {
+	if !complete && p.watchCopyTimeout(c) {
 		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("the rehearsal copy of %s to %s did not finish within copyTimeout (%s)%s",
 			d.ActiveName, c.Name, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 		return false, true
@@ -65,8 +65,8 @@ func (p *planner) dbFreezeAndCopy(c *v1.DatabaseCandidate, activeColor, idle v1.
 	}
 	active, copy := p.in.Database.state(d.ActiveName), p.in.Database.state(c.Name)
 	frozen := active.Frozen && !active.FrozenSince.IsZero()
-	complete := frozen && copy.CopyOf(d.ActiveName, want, active.FrozenSince) && copy.Marker.Role == dbrelease.RoleCopy && !p.in.Database.Copying
-	if !complete && p.copyTimedOut(c) {
+	complete := frozen && copy.CopyOf(d.ActiveName, want, active.FrozenSince) && copy.Marker.Role == dbstate.RoleCopy && !p.in.Database.Copying
+	if !complete && p.watchCopyTimeout(c) {
 		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("%sfreezing and copying %s to %s did not finish within copyTimeout (%s)%s",
 			cutoverPrefix(c), d.ActiveName, c.Name, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 		return false, true
@@ -103,7 +103,7 @@ func (p *planner) dbFreezeAndCopy(c *v1.DatabaseCandidate, activeColor, idle v1.
 
 // dbMigrated gives the idle color (its pods are stopped) the complete copy
 // and runs the migration on it; ready once it succeeded.
-func (p *planner) dbMigrated(c *v1.DatabaseCandidate, copy dbrelease.State, activeColor, idle v1.Color, target string) (ready, failed bool) {
+func (p *planner) dbMigrated(c *v1.DatabaseCandidate, copy dbstate.State, activeColor, idle v1.Color, target string) (ready, failed bool) {
 	p.st.Database.SetName(idle, c.Name)
 	if c.Step != v1.StepReady && p.spec.Database.Migration != nil {
 		if c.Stage != "" {
@@ -129,9 +129,10 @@ func (p *planner) copyTimeout() time.Duration {
 	return durationOr(p.spec.Database.CopyTimeout, 30*time.Minute)
 }
 
-// copyTimedOut tells whether copyTimeout has passed since the current copy
-// began (the rehearsal's, or the freeze), and asks to be woken when it will.
-func (p *planner) copyTimedOut(c *v1.DatabaseCandidate) bool {
+// watchCopyTimeout asks to be woken when copyTimeout will have passed since
+// the current copy began (the rehearsal's, or the freeze), and reports
+// whether it has: a check with a side effect on the plan's wake time.
+func (p *planner) watchCopyTimeout(c *v1.DatabaseCandidate) (expired bool) {
 	if c.StartedAt == nil {
 		return false
 	}
@@ -143,7 +144,7 @@ func (p *planner) copyTimedOut(c *v1.DatabaseCandidate) bool {
 // migrate runs the migration Job against the copy; done once it succeeded.
 // A copy is migrated by a Job of its own (named by its OID): the cutover
 // runs the same template again on the final copy.
-func (p *planner) migrate(c *v1.DatabaseCandidate, copy dbrelease.State, target string, activeColor v1.Color) (done, failed bool) {
+func (p *planner) migrate(c *v1.DatabaseCandidate, copy dbstate.State, target string, activeColor v1.Color) (done, failed bool) {
 	spec := p.spec.Database.Migration
 	name := MigrationJobName(p.site.Name, copy.OID, c.SchemaRevision)
 	c.MigrationJob, c.Step = name, v1.StepMigrating

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 func TestRehearsedReleaseRefusesWritesOnlyForTheCutover(t *testing.T) {
@@ -50,7 +50,7 @@ func TestRehearsedReleaseRefusesWritesOnlyForTheCutover(t *testing.T) {
 		t.Fatalf("status.database after the switch: %+v (freeze %v)", d, d.LastFreezeDuration)
 	}
 	final := w.db.get("shop_green")
-	if final.OID == rehearsal.OID || final.Marker.Role != dbrelease.RoleCopy || final.Marker.CreatedAt.Before(frozenAt) {
+	if final.OID == rehearsal.OID || final.Marker.Role != dbstate.RoleCopy || final.Marker.CreatedAt.Before(frozenAt) {
 		t.Fatalf("shop_green is not the final copy made under the freeze: %+v", final)
 	}
 	// The same migration ran on both copies, each with a Job of its own.
@@ -95,7 +95,7 @@ func TestRehearsedReleaseResumesAfterALostStatusWriteAtEveryStep(t *testing.T) {
 	}
 	d := w.site.Status.Database
 	if freezes == 0 || d.ActiveName != "shop_green" || d.PreviousName != "shop_blue" || d.Candidate != nil || d.LastFreezeDuration == nil ||
-		!w.db.get("shop_blue").Frozen || w.db.get("shop_green").Frozen || w.db.get("shop_green").Marker.Role != dbrelease.RoleCopy {
+		!w.db.get("shop_blue").Frozen || w.db.get("shop_green").Frozen || w.db.get("shop_green").Marker.Role != dbstate.RoleCopy {
 		t.Fatalf("after the switch (%d freezes): %+v", freezes, d)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // The replicated cutover (spec.database.cutover.method Replicated): after
@@ -28,7 +28,7 @@ type ReplicationObserved struct {
 	// while the cutover's method is chosen.
 	Unsupported []string
 	// Replica is the replication into the candidate's database.
-	Replica dbrelease.ReplicaState
+	Replica dbstate.ReplicaState
 	// Conflicts is what of the migrated next database replication cannot
 	// carry, read once it is held read-only after its migration.
 	Conflicts []string
@@ -167,7 +167,7 @@ func (p *planner) dbReplicate(c *v1.DatabaseCandidate, activeColor, idle v1.Colo
 	if caughtUp(d.ActiveName, want, active, next) { // a restart between the catch-up and the switch
 		return true, false
 	}
-	replica := next.Exists && next.Marked && next.Marker.Role == dbrelease.RoleReplica && next.Marker.Source == d.ActiveName && next.Marker.Revision == want
+	replica := next.Exists && next.Marked && next.Marker.Role == dbstate.RoleReplica && next.Marker.Source == d.ActiveName && next.Marker.Revision == want
 	switch {
 	case next.RehearsalOf(d.ActiveName, want):
 		p.dbStep(DatabaseStep{Op: OpDropCopy, Name: c.Name})
@@ -181,7 +181,7 @@ func (p *planner) dbReplicate(c *v1.DatabaseCandidate, activeColor, idle v1.Colo
 		return false, false
 	}
 	if replica && r.Replica.Subscribed && !r.Replica.Enabled {
-		return p.replicaUnfit(c, activeColor, idle, target, dbrelease.ErrReplicationStopped.Error())
+		return p.replicaUnfit(c, activeColor, idle, target, dbstate.ErrReplicationStopped.Error())
 	}
 	if !replica || !r.Replica.Synced || p.in.Database.Copying {
 		return p.dbFollow(c, activeColor, idle, target)
@@ -209,7 +209,7 @@ func (p *planner) dbReplicate(c *v1.DatabaseCandidate, activeColor, idle v1.Colo
 // is copied, within copyTimeout.
 func (p *planner) dbFollow(c *v1.DatabaseCandidate, activeColor, idle v1.Color, target string) (ready, failed bool) {
 	d := p.st.Database
-	if p.copyTimedOut(c) {
+	if p.watchCopyTimeout(c) {
 		p.abort(target, v1.ReasonCopyFailed, fmt.Sprintf("cutover: replicating %s to %s did not copy every table within copyTimeout (%s)%s",
 			d.ActiveName, c.Name, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 		return false, true
@@ -242,8 +242,8 @@ func (p *planner) replicaUnfit(c *v1.DatabaseCandidate, activeColor, idle v1.Col
 
 // caughtUp tells whether next is the complete copy a catch-up made from
 // the frozen active database.
-func caughtUp(activeName, revision string, active, next dbrelease.State) bool {
-	return active.Frozen && next.Marker.Role == dbrelease.RoleCopy && next.CopyOf(activeName, revision, active.FrozenSince)
+func caughtUp(activeName, revision string, active, next dbstate.State) bool {
+	return active.Frozen && next.Marker.Role == dbstate.RoleCopy && next.CopyOf(activeName, revision, active.FrozenSince)
 }
 
 // dbCatchUp runs right before a switch to the candidate. A Replicated
@@ -269,7 +269,7 @@ func (p *planner) dbCatchUp(target string, activeColor v1.Color) (switchNow, fai
 			if r != nil {
 				lag = fmt.Sprintf("%d bytes", r.Replica.LagBytes)
 			}
-			if p.copyTimedOut(c) {
+			if p.watchCopyTimeout(c) {
 				p.abort(target, v1.ReasonCatchUpFailed, fmt.Sprintf("cutover: %s stayed more than maxLagBytes (%d) behind %s until copyTimeout (%s)%s",
 					c.Name, maxLag, d.ActiveName, p.copyTimeout(), p.dbAbortNote(c, activeColor)))
 				return false, true

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // Scenarios of the replicated cutover (spec.database.cutover.method
@@ -58,7 +58,7 @@ func TestReplicatedCutoverFreezesOnlyInTheDecisionThatSwitches(t *testing.T) {
 	r1, r2 := w.site.Status.ActiveRevision, w.siteRev()
 	w.promoteToReplica()
 	w.expectStage(v1.StageCuttingOver, v1.StepReplicating)
-	if got := w.db.get("shop_green"); got.Marker.Role != dbrelease.RoleReplica || got.Marker.Source != "shop_blue" {
+	if got := w.db.get("shop_green"); got.Marker.Role != dbstate.RoleReplica || got.Marker.Source != "shop_blue" {
 		t.Fatalf("shop_green is not a replica of shop_blue: %+v", got.Marker)
 	}
 	if c := w.site.Status.Database.Candidate.Cutover; c == nil || c.Method != v1.CutoverReplicated || c.Reason != "" {
@@ -112,7 +112,7 @@ func TestReplicatedCutoverFallsBackToACopyAndSaysWhy(t *testing.T) {
 	if c.Cutover == nil || c.Cutover.Method != v1.CutoverCopy || !strings.Contains(c.Cutover.Reason, "wal_level is replica") {
 		t.Fatalf("status.database.candidate.cutover = %+v; want Copy with the reason", c.Cutover)
 	}
-	if !w.db.get("shop_blue").Frozen || w.db.get("shop_green").Marker.Role != dbrelease.RolePrepared {
+	if !w.db.get("shop_blue").Frozen || w.db.get("shop_green").Marker.Role != dbstate.RolePrepared {
 		t.Fatalf("the copy cutover did not begin: %s", w.site.Status.Message)
 	}
 }

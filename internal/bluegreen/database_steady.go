@@ -8,7 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // The database side of the steady state and of switches: which database
@@ -108,12 +108,14 @@ func (p *planner) dbFinish() {
 	}
 }
 
-// dbSettle runs when no release towards a new schema is under way: no
-// candidate copy, the active database writable, the previous one read-only,
-// and each color given the database of the revision it runs; settled is
-// false while the idle color still waits for its pods to stop before it
-// gets its database back.
-func (p *planner) dbSettle(activeColor v1.Color) (settled bool) {
+// dbSteady brings the databases to their steady state when no release
+// towards a new schema is under way: no candidate copy, the active database
+// writable, the previous one read-only, and each color given the database
+// of the revision it runs; steady is false while the idle color still waits
+// for its pods to stop before it gets its database back. (Not to be
+// confused with dbrelease.Settle, the VACUUM and CHECKPOINT before a
+// freeze.)
+func (p *planner) dbSteady(activeColor v1.Color) (steady bool) {
 	d := p.st.Database
 	if d == nil {
 		return true
@@ -190,7 +192,7 @@ func SwitchableCandidate(d *v1.DatabaseStatus) string {
 }
 
 // Counters records s's counters, the baseline of writesSinceSwitch.
-func Counters(s dbrelease.State) *v1.DatabaseCounters {
+func Counters(s dbstate.State) *v1.DatabaseCounters {
 	c := &v1.DatabaseCounters{OID: int64(s.OID)}
 	if s.RowsRead {
 		c.RowsWritten = ptr.To(s.Rows)
@@ -201,12 +203,12 @@ func Counters(s dbrelease.State) *v1.DatabaseCounters {
 	return c
 }
 
-// Baseline turns recorded counters back into a dbrelease.State for WritesSince.
-func Baseline(c *v1.DatabaseCounters) dbrelease.State {
+// Baseline turns recorded counters back into a dbstate.State for WritesSince.
+func Baseline(c *v1.DatabaseCounters) dbstate.State {
 	if c == nil {
-		return dbrelease.State{}
+		return dbstate.State{}
 	}
-	s := dbrelease.State{OID: uint32(c.OID)}
+	s := dbstate.State{OID: uint32(c.OID)}
 	if c.RowsWritten != nil {
 		s.Rows, s.RowsRead = *c.RowsWritten, true
 	}

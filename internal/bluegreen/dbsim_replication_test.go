@@ -4,7 +4,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // simReplication plays logical replication into a next database for the
@@ -38,7 +38,7 @@ func (s *dbServer) observeReplication() *ReplicationObserved {
 	}
 	if c := s.w.site.Status.Database.Candidate; need.Replica {
 		if rep := r.replicas[c.Name]; rep != nil {
-			o.Replica = dbrelease.ReplicaState{Subscribed: true, Enabled: !rep.stopped, Synced: rep.synced, LagBytes: r.lag}
+			o.Replica = dbstate.ReplicaState{Subscribed: true, Enabled: !rep.stopped, Synced: rep.synced, LagBytes: r.lag}
 		}
 		if need.Conflicts && o.Replica.Subscribed {
 			o.Conflicts = slices.Clone(r.conflicts)
@@ -58,7 +58,7 @@ func (s *dbServer) runReplicationStep(step DatabaseStep) {
 			r.replicas = map[string]*simReplica{}
 		}
 		if r.replicas[step.Name] == nil {
-			s.create(step.Name, dbrelease.RoleReplica, step.From, step.SchemaRevision)
+			s.create(step.Name, dbstate.RoleReplica, step.From, step.SchemaRevision)
 			r.replicas[step.Name] = &simReplica{}
 		}
 		r.replicas[step.Name].synced = !r.syncing
@@ -68,7 +68,7 @@ func (s *dbServer) runReplicationStep(step DatabaseStep) {
 			s.w.t.Fatalf("a catch-up of %s from %s, which is not frozen", step.Name, step.From)
 		}
 		st := s.dbs[step.Name]
-		st.Marker = markerOf(dbrelease.RoleCopy, step.From, st.Marker.Revision, s.w.now)
+		st.Marker = markerOf(dbstate.RoleCopy, step.From, st.Marker.Revision, s.w.now)
 		st.Frozen = false
 		s.dbs[step.Name] = st
 		r.caughtUp++

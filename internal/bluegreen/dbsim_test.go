@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
@@ -18,7 +19,7 @@ import (
 // server in internal/dbrelease and controllers.
 type dbServer struct {
 	w   *world
-	dbs map[string]dbrelease.State
+	dbs map[string]dbstate.State
 	oid uint32
 	// copyErr makes every copy fail with it.
 	copyErr string
@@ -44,13 +45,13 @@ func (w *world) withDatabase(migration bool) {
 	if migration {
 		w.site.Spec.Database.Migration = &v1.MigrationSpec{Template: image("shop-migrate:1")}
 	}
-	w.db = &dbServer{w: w, dbs: map[string]dbrelease.State{}}
-	w.db.create("shop_blue", dbrelease.RoleInitial, "", "")
+	w.db = &dbServer{w: w, dbs: map[string]dbstate.State{}}
+	w.db.create("shop_blue", dbstate.RoleInitial, "", "")
 }
 
 func (s *dbServer) create(name, role, source, revision string) {
 	s.oid++
-	s.dbs[name] = dbrelease.State{Name: name, Exists: true, OID: s.oid, Marked: true, AllowConnections: true,
+	s.dbs[name] = dbstate.State{Name: name, Exists: true, OID: s.oid, Marked: true, AllowConnections: true,
 		Marker: markerOf(role, source, revision, s.w.now)}
 }
 
@@ -58,7 +59,7 @@ func (s *dbServer) observe() *DatabaseObserved {
 	if s == nil {
 		return nil
 	}
-	states := map[string]dbrelease.State{}
+	states := map[string]dbstate.State{}
 	for _, name := range []string{"shop_blue", "shop_green"} {
 		states[name] = s.get(name)
 	}
@@ -83,17 +84,17 @@ func (s *dbServer) observe() *DatabaseObserved {
 	return o
 }
 
-func (s *dbServer) get(name string) dbrelease.State {
+func (s *dbServer) get(name string) dbstate.State {
 	if st, ok := s.dbs[name]; ok {
 		st.RowsRead = false
 		return st
 	}
-	return dbrelease.State{Name: name}
+	return dbstate.State{Name: name}
 }
 
 // withRows is name's state with its row counter, as dbrelease.ReadRows
 // reads it; get leaves it out, as dbrelease.Statuses does.
-func (s *dbServer) withRows(name string) dbrelease.State {
+func (s *dbServer) withRows(name string) dbstate.State {
 	st := s.get(name)
 	st.RowsRead = st.Exists
 	return st
@@ -131,14 +132,14 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 		}
 	case OpCreate:
 		if !st.Exists {
-			s.create(step.Name, dbrelease.RoleInitial, "", "")
+			s.create(step.Name, dbstate.RoleInitial, "", "")
 		}
 	case OpFreeze:
 		if step.SettleFirst {
 			s.settled = append(s.settled, step.Name)
 		}
 		if step.PrepareCopy != "" && !s.dbs[step.PrepareCopy].Exists { // as dbrelease.PrepareCopy
-			s.create(step.PrepareCopy, dbrelease.RolePrepared, step.Name, step.SchemaRevision)
+			s.create(step.PrepareCopy, dbstate.RolePrepared, step.Name, step.SchemaRevision)
 			s.prepared = step.PrepareCopy
 		}
 		if !st.Frozen {
@@ -150,9 +151,9 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 		s.dbs[step.Name] = st
 	case OpCopy:
 		if s.copyErr == "" && !s.stuck {
-			role := dbrelease.RoleCopy
+			role := dbstate.RoleCopy
 			if step.Rehearsal {
-				role = dbrelease.RoleRehearsal
+				role = dbstate.RoleRehearsal
 			} else if !s.dbs[step.From].Frozen {
 				s.w.t.Fatalf("a final copy of %s, which is not frozen", step.From)
 			}
@@ -179,7 +180,7 @@ func (s *dbServer) runStep(d *v1.DatabaseStatus, step DatabaseStep) DatabaseOutc
 	case OpReplicate, OpCatchUp, OpDropReplication:
 		s.runReplicationStep(step)
 	case OpReportWrites:
-		if w := dbrelease.WritesSince(Baseline(step.Baseline), s.withRows(step.Name)); w.Known {
+		if w := dbstate.WritesSince(Baseline(step.Baseline), s.withRows(step.Name)); w.Known {
 			out.WritesSinceSwitch = ptr.To(w.Rows)
 		}
 	case OpRetain:

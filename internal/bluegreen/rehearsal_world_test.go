@@ -8,7 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/dbrelease"
+	"github.com/understudy-dev/understudy/internal/dbstate"
 )
 
 // The world of rehearsed releases: a site with a rehearsal, and the steps
@@ -72,7 +72,7 @@ func (w *world) rehearseToApproval(crash bool) string {
 	w.t.Helper()
 	w.step(crash)
 	w.expectStage(v1.StageRehearsing, v1.StepCopying)
-	if got := w.db.get("shop_green"); got.Marker.Role != dbrelease.RoleRehearsal || got.Marker.Source != "shop_blue" {
+	if got := w.db.get("shop_green"); got.Marker.Role != dbstate.RoleRehearsal || got.Marker.Source != "shop_blue" {
 		w.t.Fatalf("shop_green is not a rehearsal copy of shop_blue: %+v", got.Marker)
 	}
 	w.step(crash)
@@ -111,7 +111,7 @@ func (w *world) cutOver(crash bool, tick time.Duration) time.Time {
 	w.available(v1.Green)
 	w.step(crash)
 	frozenAt := w.db.get("shop_blue").FrozenSince
-	if green := w.db.get("shop_green"); frozenAt.IsZero() || green.Marker.Role != dbrelease.RolePrepared || green.Marker.Source != "shop_blue" {
+	if green := w.db.get("shop_green"); frozenAt.IsZero() || green.Marker.Role != dbstate.RolePrepared || green.Marker.Source != "shop_blue" {
 		w.t.Fatalf("cutover: want shop_blue frozen, and the rehearsal copy dropped for an empty database prepared for the final copy: %+v %+v", w.db.get("shop_blue"), green)
 	}
 	for range 2 {

@@ -15,7 +15,7 @@ import (
 func (p *planner) steady(activeColor v1.Color, activeRev, current string) (again bool) {
 	p.keepActive(activeColor, activeRev)
 	p.previewSelectsActive(activeColor, activeRev)
-	p.dbSettle(activeColor)
+	p.dbSteady(activeColor)
 	idle := activeColor.Other()
 	if p.st.PreviewRevision != "" && p.st.PreviewRevision != p.st.AbortedRevision {
 		p.record(p.st.PreviewRevision, v1.OutcomeSuperseded, nil)

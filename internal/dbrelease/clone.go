@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/understudy-dev/understudy/internal/dbstate"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
@@ -236,7 +237,7 @@ func prepareTarget(ctx context.Context, c *pgx.Conn, src dbInfo, s CloneSpec, re
 		return true, false, finishCopy(ctx, c, s.From)
 	case same && m.Role == RolePrepared && s.Method == Dump && !s.Rehearsal:
 		return false, true, nil
-	case ours && unfinished(m.Role), !ours && src.copyingTo() == s.To:
+	case ours && dbstate.UnfinishedRole(m.Role), !ours && src.copyingTo() == s.To:
 		// Interrupted: either marked incomplete, or created by the copy
 		// the source records but not yet marked.
 		if err := postgres.DropDatabase(ctx, c, s.To); err != nil {

@@ -16,25 +16,6 @@ import (
 // application_name of its sessions.
 const Tool = "understudy-dbrelease"
 
-// Marker roles.
-const (
-	// RoleInitial marks the first color database, created empty.
-	RoleInitial = "initial"
-	// RoleCopying marks a copy being made: it is dropped and redone.
-	RoleCopying = "copying"
-	// RolePrepared marks an empty database made for a Dump copy before
-	// its source is frozen (PrepareCopy): the copy restores into it
-	// instead of creating it under the freeze. Like RoleCopying, it is an
-	// unfinished copy.
-	RolePrepared = "prepared"
-	// RoleCopy marks a complete copy.
-	RoleCopy = "copy"
-	// RoleRehearsal marks a complete rehearsal copy: taken from a live
-	// database, it is never a release's final copy, and is dropped once
-	// its release cuts over or ends.
-	RoleRehearsal = "rehearsal"
-)
-
 // Database-wide settings (ALTER DATABASE ... SET) this package keeps its
 // state in. Settings, unlike the comment, leave an adopted database's own
 // comment alone, and a freeze and its time are read in one query.

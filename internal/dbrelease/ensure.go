@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/understudy-dev/understudy/internal/dbstate"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
@@ -33,7 +34,7 @@ func EnsureDatabase(ctx context.Context, admin postgres.Conn, name, base, owner 
 			if err != nil {
 				return err
 			}
-			if (ours && unfinished(m.Role)) || (!ours && len(sources) > 0) {
+			if (ours && dbstate.UnfinishedRole(m.Role)) || (!ours && len(sources) > 0) {
 				return fmt.Errorf("cannot use database %q: it is an incomplete copy (resume the copy or drop it)", name)
 			}
 			return nil

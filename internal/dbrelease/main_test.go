@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/understudy-dev/understudy/internal/postgres"
 	"github.com/understudy-dev/understudy/test/pgtest"
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // srv is the package's one throwaway PostgreSQL server.
@@ -20,10 +20,7 @@ var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
 	// wal_level=logical: the replicated cutover is tested here too.
-	srv = pgtest.MustStart(pgtest.Options{Settings: map[string]string{"wal_level": "logical"}})
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
+	pgtest.Main(m, &srv, pgtest.Options{Settings: map[string]string{"wal_level": "logical"}})
 }
 
 // admin is the operator's connection settings (maintenance database).
@@ -135,13 +132,7 @@ func mustStatus(t *testing.T, db string) State {
 // eventually polls cond until it holds or 10 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.True(t, what, 10*time.Millisecond, 10*time.Second, cond)
 }
 
 // mark sets a marker comment on db, as an earlier (interrupted) run of

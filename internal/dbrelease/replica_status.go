@@ -11,19 +11,6 @@ import (
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
-// ReplicaState is what the server says about a next database that follows
-// the live one (Replicate).
-type ReplicaState struct {
-	// Subscribed: To has its subscription; Enabled: it applies (false after
-	// an apply error, see ErrReplicationStopped).
-	Subscribed, Enabled bool
-	// Synced: every table of the subscription streams (state "r"eady;
-	// the first copy is Replicate's, so at once).
-	Synced bool
-	// LagBytes is how much of the source's WAL To has not confirmed yet.
-	LagBytes int64
-}
-
 // ReplicaStatus reads the replication into to; a database without a
 // subscription of ours is the zero state.
 func ReplicaStatus(ctx context.Context, admin postgres.Conn, to string) (ReplicaState, error) {

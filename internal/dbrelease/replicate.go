@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/understudy-dev/understudy/internal/dbstate"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
@@ -29,18 +30,9 @@ import (
 // the next database (ReplicationName), so each step finds what an earlier,
 // interrupted one made.
 
-// RoleReplica marks a next database that follows its source by logical
-// replication; like a copy being made it is unfinished (DropCopies drops
-// a leftover one) until CatchUp marks it RoleCopy.
-const RoleReplica = "replica"
-
 // ErrCatchUpTimeout: the next database did not apply the frozen source's
 // last writes in time; the caller unfreezes and gives up the release.
 var ErrCatchUpTimeout = errors.New("the next database did not catch up with the frozen live database in time")
-
-// ErrReplicationStopped: the subscription stopped on an apply error (it
-// is made with disable_on_error); the server's log names the row.
-var ErrReplicationStopped = errors.New("replication into the next database stopped on an apply error (the PostgreSQL server's log names the table and row)")
 
 // ReplicationName names the publication, slot and subscription that make
 // to a replica: "understudy_" and a hash of to, within 63 bytes and of the
@@ -172,7 +164,7 @@ func dropUnsubscribedReplica(ctx context.Context, c *pgx.Conn, s ReplicaSpec) er
 	}
 	m, ours := dst.marker()
 	switch {
-	case ours && m.Role == RoleReplica && m.Source == s.From, ours && unfinished(m.Role), !ours && src.copyingTo() == s.To:
+	case ours && m.Role == RoleReplica && m.Source == s.From, ours && dbstate.UnfinishedRole(m.Role), !ours && src.copyingTo() == s.To:
 		return postgres.DropDatabase(ctx, c, s.To)
 	case ours:
 		return fmt.Errorf("cannot replicate database %q to %q: %w (%s of %q, revision %q): move it aside or drop it first",

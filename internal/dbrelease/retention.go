@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/understudy-dev/understudy/internal/dbstate"
 	"github.com/understudy-dev/understudy/internal/postgres"
 )
 
@@ -101,7 +102,7 @@ func DropCopies(ctx context.Context, admin postgres.Conn, base string, keep []st
 				continue
 			}
 			sources[d.Name] = m.Source
-			if unfinished(m.Role) || m.Role == RoleRehearsal {
+			if dbstate.UnfinishedRole(m.Role) || m.Role == RoleRehearsal {
 				drop = append(drop, d.Name)
 			} else {
 				complete = append(complete, db{d.Name, m.CreatedAt})

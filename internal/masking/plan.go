@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/internal/pgquote"
 )
 
 // Catalog is what the copy holds that masking must know of.
@@ -32,7 +32,7 @@ func (r Relation) String() string { return r.Schema + "." + r.Name }
 
 // quoted is the relation as SQL names it.
 func (r Relation) quoted() string {
-	return postgres.QuoteIdent(r.Schema) + "." + postgres.QuoteIdent(r.Name)
+	return pgquote.Ident(r.Schema) + "." + pgquote.Ident(r.Name)
 }
 
 // Column is one column of a table of the copy.
@@ -200,7 +200,7 @@ func statements(p Policy, c Catalog, masked []maskedTable) []Statement {
 		if !touched[tr.Root] {
 			continue
 		}
-		on, name := tr.On.quoted(), postgres.QuoteIdent(tr.Name)
+		on, name := tr.On.quoted(), pgquote.Ident(tr.Name)
 		out = append(out, Statement{What: "disable trigger " + tr.Name + " of " + tr.On.String(),
 			SQL: "ALTER TABLE " + on + " DISABLE TRIGGER " + name})
 		enable = append(enable, Statement{What: "enable trigger " + tr.Name + " of " + tr.On.String(),

@@ -3,7 +3,7 @@ package masking
 import (
 	"strings"
 
-	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/internal/pgquote"
 )
 
 // rowNumber is the number of the row being masked, from the numbered rows
@@ -30,7 +30,7 @@ func update(m maskedTable) string {
 	sets := make([]string, 0, len(m.columns))
 	numbered := false
 	for _, c := range m.columns {
-		col := postgres.QuoteIdent(c.Column)
+		col := pgquote.Ident(c.Column)
 		switch {
 		case c.SQL != "":
 			sets = append(sets, col+" = ("+c.SQL+"\n)")

@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,12 +14,7 @@ import (
 
 var srv *pgtest.Server
 
-func TestMain(m *testing.M) {
-	srv = pgtest.MustStart(pgtest.Options{})
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m, &srv, pgtest.Options{}) }
 
 func TestQuotingRoundTripsThroughTheServer(t *testing.T) {
 	ctx := context.Background()

@@ -1,21 +1,9 @@
 package postgres
 
-import "strings"
+import "github.com/understudy-dev/understudy/internal/pgquote"
 
-// QuoteIdent quotes name as an SQL identifier, so any database, role or
-// table name is safe inside a statement.
-func QuoteIdent(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
+// QuoteIdent quotes name as an SQL identifier (pgquote.Ident).
+func QuoteIdent(name string) string { return pgquote.Ident(name) }
 
-// QuoteLiteral quotes s as an SQL string literal, for the few statements
-// that take no parameters (COMMENT ON, for instance). Like PostgreSQL's
-// quote_literal, it uses the E'...' form when s contains a backslash, so the
-// result means the same whatever standard_conforming_strings says.
-func QuoteLiteral(s string) string {
-	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
-	if strings.Contains(s, `\`) {
-		return "E" + strings.ReplaceAll(q, `\`, `\\`)
-	}
-	return q
-}
+// QuoteLiteral quotes s as an SQL string literal (pgquote.Literal).
+func QuoteLiteral(s string) string { return pgquote.Literal(s) }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/understudy-dev/understudy/internal/postgres"
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // A second refresh of the same target (a refresh-now Job beside the
@@ -24,20 +25,13 @@ func TestRefreshesOfOneTargetRunOneAfterTheOther(t *testing.T) {
 	done := make(chan Result, 1)
 	go func() { done <- Run(ctx, opts(t, "lock_one", "src.custom")) }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.True(t, "the refresh to wait for the one holding the lock", 50*time.Millisecond, 30*time.Second, func() bool {
 		var waiting int
 		if err := held.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
-		if waiting > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the refresh did not wait for the one holding the lock")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return waiting > 0
+	})
 	if got := databases(t, "lock_one"); len(got) != 0 {
 		t.Fatalf("a waiting refresh touched databases: %v", got)
 	}

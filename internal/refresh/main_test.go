@@ -21,16 +21,13 @@ import (
 var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
-	srv = pgtest.MustStart(pgtest.Options{})
-	code := m.Run()
-	stopSeaweed()
-	srv.Stop()
-	for _, dir := range []string{fixture.dir, shopDir} {
-		if dir != "" {
-			_ = os.RemoveAll(dir)
+	pgtest.Main(m, &srv, pgtest.Options{}, stopSeaweed, func() {
+		for _, dir := range []string{fixture.dir, shopDir} {
+			if dir != "" {
+				_ = os.RemoveAll(dir)
+			}
 		}
-	}
-	os.Exit(code)
+	})
 }
 
 // sourceSQL builds the source database: odd identifiers, every kind of

@@ -1,91 +1,50 @@
 package refresh
 
-import (
-	"time"
+import "github.com/understudy-dev/understudy/internal/refreshwire"
 
-	"github.com/understudy-dev/understudy/internal/masking"
+// The runner's result and environment live in refreshwire, which the
+// controller's pure planner reads too; these names keep the runner's code
+// and its callers reading as before.
+type (
+	// Result is refreshwire.Result.
+	Result = refreshwire.Result
+	// Object is refreshwire.Object.
+	Object = refreshwire.Object
 )
 
-// Result is the one-line JSON the refresh runner writes to its pod's
-// termination message file and to stdout. The DatabaseRefresh controller
-// reads it back into status.lastRefresh and status.dataTakenAt. It never
-// contains a credential.
-type Result struct {
-	// Result is "Succeeded" or "Failed".
-	Result string `json:"result"`
-	// Error is the failure, in words a person can act on; empty on success.
-	Error string `json:"error,omitempty"`
-	// Step is the step that failed (one of the Step constants); empty on
-	// success.
-	Step string `json:"step,omitempty"`
-	// Source is the backup file name (relative to the backup directory) or
-	// "database <name>" for a live dump.
-	Source string `json:"source,omitempty"`
-	// DataTakenAt is when the source data was taken: the dump's creation
-	// time from its archive header, else the file's modification time, or
-	// the start of a live dump.
-	DataTakenAt *time.Time `json:"dataTakenAt,omitempty"`
-	// Bytes is the size of the dump that was restored.
-	Bytes int64 `json:"bytes,omitempty"`
-	// Object is the S3 object picked (restored, or refused), for a
-	// bucket source.
-	Object *Object `json:"object,omitempty"`
-	// Target is the database that now holds the new copy.
-	Target string `json:"target,omitempty"`
-	// Previous is the name the old target was kept under, if any.
-	Previous string `json:"previous,omitempty"`
-	// Dropped lists kept copies dropped by retention.
-	Dropped []string `json:"dropped,omitempty"`
-	// DurationsMs is the duration of each step (dump, verify, restore, sanitize,
-	// analyze, swap, total) in milliseconds.
-	DurationsMs map[string]int64 `json:"durationsMs,omitempty"`
-	// UnavailableMs is how long the target database refused connections
-	// during the swap.
-	UnavailableMs int64 `json:"unavailableMs,omitempty"`
-	// Masking is what the comparison of the masking policy with the
-	// copy's schema found (bounded lists); nil without a policy or when
-	// the refresh failed before it.
-	Masking *masking.Report `json:"masking,omitempty"`
-	// Warnings are problems after a successful swap (an old copy that
-	// could not be dropped, ...): the refresh itself succeeded.
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-// Steps a refresh fails in: a bounded set, so metrics can count by it.
+// Steps a refresh fails in (see refreshwire).
 const (
-	StepValidate = "validate" // the options
-	StepConnect  = "connect"  // reaching the target server
-	StepLock     = "lock"     // waiting for another refresh of the target
-	StepSource   = "source"   // picking, checking or dumping the source
-	StepRestore  = "restore"  // creating and restoring the side database
-	StepSanitize = "sanitize" // reading and running the sanitize scripts
-	StepMask     = "mask"     // comparing the masking policy with the copy, masking
-	StepAnalyze  = "analyze"
-	StepSwap     = "swap"
-	// StepJob: the Job failed without a result from the runner (its pod
-	// could not start, was killed, or ran past its deadline).
-	StepJob = "job"
+	StepValidate = refreshwire.StepValidate
+	StepConnect  = refreshwire.StepConnect
+	StepLock     = refreshwire.StepLock
+	StepSource   = refreshwire.StepSource
+	StepRestore  = refreshwire.StepRestore
+	StepSanitize = refreshwire.StepSanitize
+	StepMask     = refreshwire.StepMask
+	StepAnalyze  = refreshwire.StepAnalyze
+	StepSwap     = refreshwire.StepSwap
+	StepJob      = refreshwire.StepJob
 )
 
 // Result values.
 const (
-	Succeeded = "Succeeded"
-	Failed    = "Failed"
+	Succeeded = refreshwire.Succeeded
+	Failed    = refreshwire.Failed
 )
 
-// Environment variables the runner reads its credentials from. The
-// DatabaseRefresh controller fills them from the connection Secrets' keys
-// (host, port, username, password, sslmode) with secretKeyRef, so no
-// credential value ever appears in the CronJob, the Job or their args.
+// Environment variables the runner reads its credentials from (see
+// refreshwire).
 const (
-	EnvTargetHost     = "TARGET_HOST"
-	EnvTargetPort     = "TARGET_PORT"
-	EnvTargetUser     = "TARGET_USER"
-	EnvTargetPassword = "TARGET_PASSWORD"
-	EnvTargetSSLMode  = "TARGET_SSLMODE"
-	EnvSourceHost     = "SOURCE_HOST"
-	EnvSourcePort     = "SOURCE_PORT"
-	EnvSourceUser     = "SOURCE_USER"
-	EnvSourcePassword = "SOURCE_PASSWORD"
-	EnvSourceSSLMode  = "SOURCE_SSLMODE"
+	EnvTargetHost        = refreshwire.EnvTargetHost
+	EnvTargetPort        = refreshwire.EnvTargetPort
+	EnvTargetUser        = refreshwire.EnvTargetUser
+	EnvTargetPassword    = refreshwire.EnvTargetPassword
+	EnvTargetSSLMode     = refreshwire.EnvTargetSSLMode
+	EnvSourceHost        = refreshwire.EnvSourceHost
+	EnvSourcePort        = refreshwire.EnvSourcePort
+	EnvSourceUser        = refreshwire.EnvSourceUser
+	EnvSourcePassword    = refreshwire.EnvSourcePassword
+	EnvSourceSSLMode     = refreshwire.EnvSourceSSLMode
+	EnvS3AccessKeyID     = refreshwire.EnvS3AccessKeyID
+	EnvS3SecretAccessKey = refreshwire.EnvS3SecretAccessKey
 )

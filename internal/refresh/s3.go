@@ -11,16 +11,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/aws/smithy-go"
-)
-
-// Environment variables the runner reads the S3 access key from; the
-// DatabaseRefresh controller fills them by secretKeyRef.
-const (
-	EnvS3AccessKeyID     = "S3_ACCESS_KEY_ID"
-	EnvS3SecretAccessKey = "S3_SECRET_ACCESS_KEY"
 )
 
 // MetadataSHA256 is the user metadata key (x-amz-meta-sha256) a backup job
@@ -59,19 +51,6 @@ func (s *S3Options) validate(pattern string) error {
 	}
 	return nil
 }
-
-// Object is an object of the bucket as listed, and as the Result reports it.
-type Object struct {
-	Bucket       string    `json:"bucket"`
-	Key          string    `json:"key"`
-	Size         int64     `json:"size"`
-	LastModified time.Time `json:"lastModified"`
-	// ETag is not reported: it is used to pin the download to the version
-	// that was listed.
-	ETag string `json:"-"`
-}
-
-func (o Object) String() string { return "s3://" + o.Bucket + "/" + o.Key }
 
 // newestObject picks the newest object (by last-modified time, then key)
 // directly under prefix whose name after the prefix matches pattern.

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/internal/refreshwire"
 )
 
 // JobState is where a refresh Job is.
@@ -114,7 +114,7 @@ func IsUnrecorded(job *ObservedJob, last *deployv1alpha1.RefreshRecord) bool {
 // the runner container of the Job's pods, taking the pod that ended last
 // (a Job with retries has one pod per attempt). It reports false when no pod
 // left a message that parses.
-func ResultFromPods(pods []corev1.Pod) (*refresh.Result, bool) {
+func ResultFromPods(pods []corev1.Pod) (*refreshwire.Result, bool) {
 	type candidate struct {
 		at  time.Time
 		msg string
@@ -142,13 +142,13 @@ func ResultFromPods(pods []corev1.Pod) (*refresh.Result, bool) {
 }
 
 // ParseResult parses the runner's JSON result.
-func ParseResult(msg string) (*refresh.Result, error) {
-	var res refresh.Result
+func ParseResult(msg string) (*refreshwire.Result, error) {
+	var res refreshwire.Result
 	if err := json.Unmarshal([]byte(strings.TrimSpace(msg)), &res); err != nil {
 		return nil, fmt.Errorf("cannot parse the runner's result: %w", err)
 	}
-	if res.Result != refresh.Succeeded && res.Result != refresh.Failed {
-		return nil, fmt.Errorf("the runner's result %q is neither %s nor %s", res.Result, refresh.Succeeded, refresh.Failed)
+	if res.Result != refreshwire.Succeeded && res.Result != refreshwire.Failed {
+		return nil, fmt.Errorf("the runner's result %q is neither %s nor %s", res.Result, refreshwire.Succeeded, refreshwire.Failed)
 	}
 	return &res, nil
 }
@@ -157,7 +157,7 @@ func ParseResult(msg string) (*refresh.Result, error) {
 // could be read.
 type Finished struct {
 	Job    ObservedJob
-	Result *refresh.Result
+	Result *refreshwire.Result
 }
 
 // Record is the status.lastRefresh of a finished Job. A Job that failed
@@ -173,7 +173,7 @@ func (f Finished) Record() deployv1alpha1.RefreshRecord {
 		rec.Source, rec.Bytes, rec.Message = r.Source, r.Bytes, r.Error
 		rec.Object = objectRecord(r.Object)
 		rec.Masking = maskingCheck(r.Masking)
-		if r.Result == refresh.Failed {
+		if r.Result == refreshwire.Failed {
 			rec.Result, rec.FailedStep = deployv1alpha1.RefreshFailed, r.Step
 		}
 		if rec.Message == "" && len(r.Warnings) > 0 {
@@ -187,7 +187,7 @@ func (f Finished) Record() deployv1alpha1.RefreshRecord {
 		rec.Message = jobFailure(f.Job)
 	}
 	if rec.Result == deployv1alpha1.RefreshFailed && rec.FailedStep == "" {
-		rec.FailedStep = refresh.StepJob
+		rec.FailedStep = refreshwire.StepJob
 	}
 	return rec
 }

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/internal/refreshwire"
 )
 
 // Every state of a DatabaseRefresh, as kstatus (Flux, kubectl wait) reads
@@ -50,7 +50,7 @@ func TestEveryStateReadsAsKstatusExpects(t *testing.T) {
 	step("the first refresh running", status.InProgressStatus)
 	first.State, first.Finish = JobSucceeded, at(10*time.Minute)
 	obs.Now, obs.Jobs = at(11*time.Minute), []ObservedJob{first}
-	obs.Finished = &Finished{Job: first, Result: &refresh.Result{Result: refresh.Succeeded}}
+	obs.Finished = &Finished{Job: first, Result: &refreshwire.Result{Result: refreshwire.Succeeded}}
 	step("succeeded", status.CurrentStatus)
 
 	second := ObservedJob{Name: "r-2", State: JobActive, Start: at(time.Hour), Problem: "ImagePullBackOff"}
@@ -58,7 +58,7 @@ func TestEveryStateReadsAsKstatusExpects(t *testing.T) {
 	step("a refresh running whose pod cannot start", status.InProgressStatus)
 	second.State, second.Finish, second.Problem = JobFailed, at(2*time.Hour), ""
 	obs.Now, obs.Jobs = at(2*time.Hour), []ObservedJob{first, second}
-	obs.Finished = &Finished{Job: second, Result: &refresh.Result{Result: refresh.Failed, Error: "no backup"}}
+	obs.Finished = &Finished{Job: second, Result: &refreshwire.Result{Result: refreshwire.Failed, Error: "no backup"}}
 	step("failed", status.FailedStatus)
 
 	third := ObservedJob{Name: "r-3", State: JobActive, Start: at(3 * time.Hour)}
@@ -66,7 +66,7 @@ func TestEveryStateReadsAsKstatusExpects(t *testing.T) {
 	step("a retry running after a failure", status.InProgressStatus)
 	third.State, third.Finish = JobSucceeded, at(4*time.Hour)
 	obs.Now, obs.Jobs = at(4*time.Hour), []ObservedJob{second, third}
-	obs.Finished = &Finished{Job: third, Result: &refresh.Result{Result: refresh.Succeeded}}
+	obs.Finished = &Finished{Job: third, Result: &refreshwire.Result{Result: refreshwire.Succeeded}}
 	step("the retry succeeded", status.CurrentStatus)
 
 	obs.Finished, obs.Suspend = nil, true

@@ -12,7 +12,7 @@ import (
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/masking"
-	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/internal/refreshwire"
 )
 
 func maskedRefresh() *deployv1alpha1.DatabaseRefresh {
@@ -66,7 +66,7 @@ func TestAnUnclassifiedColumnIsNamedInTheDegradedCondition(t *testing.T) {
 	if err == nil {
 		t.Fatal("an unclassified column passed")
 	}
-	msg, _ := json.Marshal(refresh.Result{Result: refresh.Failed, Step: refresh.StepMask, Error: err.Error(), Masking: &rep})
+	msg, _ := json.Marshal(refreshwire.Result{Result: refreshwire.Failed, Step: refreshwire.StepMask, Error: err.Error(), Masking: &rep})
 	res, perr := ParseResult(string(msg))
 	if perr != nil {
 		t.Fatal(perr)
@@ -104,7 +104,7 @@ func TestTheWorstMaskingFailureFitsTheTerminationMessage(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	msg, _ := json.Marshal(refresh.Result{Result: refresh.Failed, Step: refresh.StepMask, Error: err.Error(), Masking: &rep,
+	msg, _ := json.Marshal(refreshwire.Result{Result: refreshwire.Failed, Step: refreshwire.StepMask, Error: err.Error(), Masking: &rep,
 		Source: strings.Repeat("s", 255), Target: strings.Repeat("t", 43), DurationsMs: map[string]int64{"restore": 1 << 40, "sanitize": 1 << 40, "mask": 1 << 40, "total": 1 << 40}})
 	t.Logf("the worst result is %d bytes", len(msg))
 	if len(msg) > 4096 {

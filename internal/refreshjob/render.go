@@ -16,7 +16,7 @@ import (
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
 	"github.com/understudy-dev/understudy/internal/kmeta"
-	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/internal/refreshwire"
 )
 
 // Volume names of the runner pod.
@@ -204,10 +204,10 @@ func runnerArgs(dr *deployv1alpha1.DatabaseRefresh) []string {
 // by reference: no credential value is ever written into a CronJob or Job.
 func credentialEnv(dr *deployv1alpha1.DatabaseRefresh) []corev1.EnvVar {
 	env := secretEnv(dr.Spec.Target.ConnectionSecretRef.Name,
-		refresh.EnvTargetHost, refresh.EnvTargetPort, refresh.EnvTargetUser, refresh.EnvTargetPassword, refresh.EnvTargetSSLMode)
+		refreshwire.EnvTargetHost, refreshwire.EnvTargetPort, refreshwire.EnvTargetUser, refreshwire.EnvTargetPassword, refreshwire.EnvTargetSSLMode)
 	if db := dr.Spec.Source.Database; db != nil {
 		env = append(env, secretEnv(db.ConnectionSecretRef.Name,
-			refresh.EnvSourceHost, refresh.EnvSourcePort, refresh.EnvSourceUser, refresh.EnvSourcePassword, refresh.EnvSourceSSLMode)...)
+			refreshwire.EnvSourceHost, refreshwire.EnvSourcePort, refreshwire.EnvSourceUser, refreshwire.EnvSourcePassword, refreshwire.EnvSourceSSLMode)...)
 	}
 	if b := dr.Spec.Source.Backup; b != nil && b.S3 != nil {
 		env = append(env, s3Env(b.S3)...)
@@ -235,11 +235,11 @@ func secretEnv(secret, host, port, user, password, sslmode string) []corev1.EnvV
 // reservedEnv are the variables the controller sets; a user's entry of the
 // same name is dropped so that a credential cannot be given by value.
 var reservedEnv = map[string]bool{
-	refresh.EnvTargetHost: true, refresh.EnvTargetPort: true, refresh.EnvTargetUser: true,
-	refresh.EnvTargetPassword: true, refresh.EnvTargetSSLMode: true,
-	refresh.EnvSourceHost: true, refresh.EnvSourcePort: true, refresh.EnvSourceUser: true,
-	refresh.EnvSourcePassword: true, refresh.EnvSourceSSLMode: true,
-	refresh.EnvS3AccessKeyID: true, refresh.EnvS3SecretAccessKey: true,
+	refreshwire.EnvTargetHost: true, refreshwire.EnvTargetPort: true, refreshwire.EnvTargetUser: true,
+	refreshwire.EnvTargetPassword: true, refreshwire.EnvTargetSSLMode: true,
+	refreshwire.EnvSourceHost: true, refreshwire.EnvSourcePort: true, refreshwire.EnvSourceUser: true,
+	refreshwire.EnvSourcePassword: true, refreshwire.EnvSourceSSLMode: true,
+	refreshwire.EnvS3AccessKeyID: true, refreshwire.EnvS3SecretAccessKey: true,
 }
 
 func userEnv(env []corev1.EnvVar) []corev1.EnvVar {

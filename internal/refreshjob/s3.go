@@ -5,7 +5,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/internal/refreshwire"
 )
 
 // Default keys of spec.source.backup.s3.credentialsSecretRef (the API's
@@ -49,13 +49,13 @@ func s3Env(s3 *deployv1alpha1.S3Source) []corev1.EnvVar {
 		}}}
 	}
 	return []corev1.EnvVar{
-		env(refresh.EnvS3AccessKeyID, key(ref.AccessKeyIDKey, DefaultS3AccessKeyIDKey)),
-		env(refresh.EnvS3SecretAccessKey, key(ref.SecretAccessKeyKey, DefaultS3SecretAccessKeyKey)),
+		env(refreshwire.EnvS3AccessKeyID, key(ref.AccessKeyIDKey, DefaultS3AccessKeyIDKey)),
+		env(refreshwire.EnvS3SecretAccessKey, key(ref.SecretAccessKeyKey, DefaultS3SecretAccessKeyKey)),
 	}
 }
 
 // objectRecord is status.lastRefresh.object of the runner's object.
-func objectRecord(o *refresh.Object) *deployv1alpha1.BackupObject {
+func objectRecord(o *refreshwire.Object) *deployv1alpha1.BackupObject {
 	if o == nil {
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/internal/refreshwire"
 )
 
 func s3Refresh() *deployv1alpha1.DatabaseRefresh {
@@ -51,7 +51,7 @@ func TestCronJobFromABucket(t *testing.T) {
 		}
 		env[e.Name] = e
 	}
-	for name, key := range map[string]string{refresh.EnvS3AccessKeyID: "id", refresh.EnvS3SecretAccessKey: DefaultS3SecretAccessKeyKey} {
+	for name, key := range map[string]string{refreshwire.EnvS3AccessKeyID: "id", refreshwire.EnvS3SecretAccessKey: DefaultS3SecretAccessKeyKey} {
 		e := env[name]
 		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
 			e.ValueFrom.SecretKeyRef.Name != "backup-reader" || e.ValueFrom.SecretKeyRef.Key != key {
@@ -66,9 +66,9 @@ func TestCronJobFromABucket(t *testing.T) {
 
 func TestTheRecordCarriesTheObject(t *testing.T) {
 	modified := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
-	f := Finished{Job: ObservedJob{Name: "j1", State: JobSucceeded}, Result: &refresh.Result{Result: refresh.Succeeded,
+	f := Finished{Job: ObservedJob{Name: "j1", State: JobSucceeded}, Result: &refreshwire.Result{Result: refreshwire.Succeeded,
 		Source: "s3://pg-backups/service0/nightly/a.dump", Bytes: 42,
-		Object: &refresh.Object{Bucket: "pg-backups", Key: "service0/nightly/a.dump", Size: 42, LastModified: modified}}}
+		Object: &refreshwire.Object{Bucket: "pg-backups", Key: "service0/nightly/a.dump", Size: 42, LastModified: modified}}}
 	rec := f.Record()
 	want := &deployv1alpha1.BackupObject{Bucket: "pg-backups", Key: "service0/nightly/a.dump", Size: 42, LastModified: &metav1.Time{Time: modified}}
 	if rec.Object == nil || *rec.Object.LastModified != *want.LastModified || rec.Object.Key != want.Key || rec.Object.Size != 42 || rec.Object.Bucket != want.Bucket {

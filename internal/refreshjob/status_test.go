@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/refresh"
+	"github.com/understudy-dev/understudy/internal/refreshwire"
 )
 
 var t0 = time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
@@ -93,7 +93,7 @@ func TestPlanARefreshFromStartToSuccess(t *testing.T) {
 	done.State, done.Finish = JobSucceeded, t0.Add(10*time.Minute)
 	taken := t0.Add(-2 * time.Hour)
 	obs.Now, obs.Jobs = t0.Add(11*time.Minute), []ObservedJob{done}
-	obs.Finished = &Finished{Job: done, Result: &refresh.Result{Result: refresh.Succeeded, Source: "n.dump", Bytes: 42, DataTakenAt: &taken}}
+	obs.Finished = &Finished{Job: done, Result: &refreshwire.Result{Result: refreshwire.Succeeded, Source: "n.dump", Bytes: 42, DataTakenAt: &taken}}
 	p = PlanStatus(p.Status, obs)
 	st := p.Status
 	wantCond(t, st, deployv1alpha1.ConditionReady, metav1.ConditionTrue, deployv1alpha1.ReasonSucceeded)
@@ -117,7 +117,7 @@ func TestPlanFailureIsDegradedUntilTheNextSuccess(t *testing.T) {
 	obs := Observation{Now: t0, Generation: 1, Schedule: schedule(t), SiteDeployment: "site"}
 	failed := ObservedJob{Name: "r-1", State: JobFailed, Start: t0, Finish: t0.Add(time.Minute)}
 	obs.Jobs = []ObservedJob{failed}
-	obs.Finished = &Finished{Job: failed, Result: &refresh.Result{Result: refresh.Failed, Error: "no backup matches *.dump"}}
+	obs.Finished = &Finished{Job: failed, Result: &refreshwire.Result{Result: refreshwire.Failed, Error: "no backup matches *.dump"}}
 	p := PlanStatus(deployv1alpha1.DatabaseRefreshStatus{}, obs)
 	wantCond(t, p.Status, deployv1alpha1.ConditionReady, metav1.ConditionFalse, deployv1alpha1.ReasonRefreshFailed)
 	wantCond(t, p.Status, deployv1alpha1.ConditionDegraded, metav1.ConditionTrue, deployv1alpha1.ReasonRefreshFailed)
@@ -143,7 +143,7 @@ func TestPlanFailureIsDegradedUntilTheNextSuccess(t *testing.T) {
 
 	retry.State, retry.Finish = JobSucceeded, t0.Add(2*time.Hour)
 	obs.Now, obs.Jobs = t0.Add(2*time.Hour), []ObservedJob{failed, retry}
-	obs.Finished = &Finished{Job: retry, Result: &refresh.Result{Result: refresh.Succeeded}}
+	obs.Finished = &Finished{Job: retry, Result: &refreshwire.Result{Result: refreshwire.Succeeded}}
 	p = PlanStatus(p.Status, obs)
 	wantCond(t, p.Status, deployv1alpha1.ConditionDegraded, metav1.ConditionFalse, deployv1alpha1.ReasonSucceeded)
 	wantCond(t, p.Status, deployv1alpha1.ConditionStalled, metav1.ConditionFalse, deployv1alpha1.ReasonSucceeded)
@@ -185,11 +185,11 @@ func TestFailedJobWithoutResult(t *testing.T) {
 	}
 	rec := Finished{Job: o}.Record()
 	if rec.Result != deployv1alpha1.RefreshFailed || !strings.Contains(rec.Message, "BackoffLimitExceeded: Job has reached the specified backoff limit") ||
-		rec.FailedStep != refresh.StepJob {
+		rec.FailedStep != refreshwire.StepJob {
 		t.Errorf("record = %+v", rec)
 	}
-	rec = Finished{Job: o, Result: &refresh.Result{Result: refresh.Failed, Error: "cut short", Step: refresh.StepSource}}.Record()
-	if rec.FailedStep != refresh.StepSource || rec.Message != "cut short" {
+	rec = Finished{Job: o, Result: &refreshwire.Result{Result: refreshwire.Failed, Error: "cut short", Step: refreshwire.StepSource}}.Record()
+	if rec.FailedStep != refreshwire.StepSource || rec.Message != "cut short" {
 		t.Errorf("record of the runner's failure = %+v, want step source", rec)
 	}
 }
@@ -205,7 +205,7 @@ func TestResultFromThePodThatEndedLast(t *testing.T) {
 		pod(t0, `{"result":"Failed","error":"first attempt"}`),
 		pod(t0.Add(time.Minute), `{"result":"Succeeded","source":"b.dump","bytes":7}`+"\n"),
 	})
-	if !ok || res.Result != refresh.Succeeded || res.Source != "b.dump" || res.Bytes != 7 {
+	if !ok || res.Result != refreshwire.Succeeded || res.Source != "b.dump" || res.Bytes != 7 {
 		t.Errorf("result = %+v, %v", res, ok)
 	}
 }
@@ -248,7 +248,7 @@ func TestPlanASuccessWithWarningsShowsThem(t *testing.T) {
 	done := ObservedJob{Name: "r-1", State: JobSucceeded, Start: t0, Finish: t0.Add(time.Minute)}
 	const warning = "kept every previous copy (keepPrevious not applied): the backup lo.dir cannot be proven complete"
 	obs := Observation{Now: t0.Add(2 * time.Minute), Generation: 1, Schedule: schedule(t), Jobs: []ObservedJob{done},
-		Finished: &Finished{Job: done, Result: &refresh.Result{Result: refresh.Succeeded, Source: "lo.dir", Warnings: []string{warning}}}}
+		Finished: &Finished{Job: done, Result: &refreshwire.Result{Result: refreshwire.Succeeded, Source: "lo.dir", Warnings: []string{warning}}}}
 	st := PlanStatus(deployv1alpha1.DatabaseRefreshStatus{}, obs).Status
 	wantCond(t, st, deployv1alpha1.ConditionReady, metav1.ConditionTrue, deployv1alpha1.ReasonSucceeded)
 	if r := st.LastRefresh; r == nil || r.Result != deployv1alpha1.RefreshSucceeded || r.Message != "succeeded with warnings: "+warning {

@@ -14,12 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
+	"github.com/understudy-dev/understudy/test/poll"
 	"github.com/understudy-dev/understudy/test/testenv"
 )
 
@@ -178,11 +178,7 @@ func waitForWithin(b *testing.B, what string, timeout time.Duration, cond func()
 
 func waitForEvery(b *testing.B, what string, every, timeout time.Duration, cond func() bool) {
 	b.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), every, timeout, true,
-		func(context.Context) (bool, error) { return cond(), nil })
-	if err != nil {
-		b.Fatalf("timed out waiting for %s", what)
-	}
+	poll.True(b, what, every, timeout, cond)
 }
 
 // annotate touches a site with a merge patch, as kubectl annotate does.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/understudy-dev/understudy/test/localcluster"
 	"github.com/understudy-dev/understudy/test/nodeagent"
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // Options configure Run.
@@ -116,7 +117,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	step(o.Out, "waiting for prod/service0 and dev/service0-dev to be Ready")
 	for _, s := range [][2]string{{"prod", "service0"}, {"dev", "service0-dev"}} {
-		if err := poll(ctx, 2*time.Minute, func() error {
+		if err := poll.Wait(ctx, pollEvery, 2*time.Minute, func() error {
 			_, err := k.run(ctx, "-n", s[0], "wait", "--for=condition=Ready", "--timeout=5s", "sdep/"+s[1])
 			return err
 		}); err != nil {

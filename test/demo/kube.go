@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/understudy-dev/understudy/test/pgtest"
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // kubectl runs kubectl against the demo cluster from the module root.
@@ -46,7 +47,7 @@ func (k kubectl) installCRDs(ctx context.Context) error {
 	if _, err := k.run(ctx, "apply", "--server-side", "-f", "config/crd/bases"); err != nil {
 		return err
 	}
-	return poll(ctx, time.Minute, func() error {
+	return poll.Wait(ctx, pollEvery, time.Minute, func() error {
 		_, err := k.run(ctx, "wait", "--for=condition=Established", "--timeout=5s", "-f", "config/crd/bases")
 		return err
 	})
@@ -95,21 +96,5 @@ func createDatabaseAccess(ctx context.Context, cs kubernetes.Interface, pg *pgte
 	return nil
 }
 
-// poll calls f every 500 ms until it succeeds, ctx ends or timeout passes.
-func poll(ctx context.Context, timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
+// pollEvery is how often the demo looks again at what it waits for.
+const pollEvery = 500 * time.Millisecond

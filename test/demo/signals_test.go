@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // signalHelper stands in for the demo: it starts a long-running child (as the
@@ -64,13 +66,8 @@ func TestEveryStopSignalStopsWhatWasStarted(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = cmd.Wait()
-			deadline := time.Now().Add(5 * time.Second)
-			for !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-				if time.Now().After(deadline) {
-					t.Fatalf("after %v the process the demo started (pid %d) is still running", sig, pid)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			poll.True(t, fmt.Sprintf("the process the demo started (pid %d) to end after %v", pid, sig), 20*time.Millisecond, 5*time.Second,
+				func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) })
 		})
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/understudy-dev/understudy/test/localcluster"
 	"github.com/understudy-dev/understudy/test/nodeagent"
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // Env is the running local cluster shared by the package's tests.
@@ -315,19 +316,7 @@ func (e *Env) ServiceProxyAddress(ns, svc string, port int32) (string, error) {
 // with what and the last error after timeout.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for {
-		ok, err := cond()
-		if ok {
-			return
-		}
-		lastErr = err
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	poll.Until(t, what, 250*time.Millisecond, timeout, poll.Reports(cond))
 }
 
 // DumpNamespace logs the pods (node, phase, conditions, container states)

@@ -2,7 +2,8 @@
 // into a temporary directory, a free loopback port (127.0.0.1 only, unix
 // sockets inside the directory), fsync off, a superuser with a password so
 // tests exercise password authentication over TCP, and everything stopped
-// and removed at the end. Start one per test package, from TestMain.
+// and removed at the end. Start one per test package, from TestMain
+// (Main is that TestMain).
 //
 // When the tests run as root (as here and in CI) initdb and postgres, which
 // refuse root, run as the "postgres" OS user that Debian's postgresql

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/understudy-dev/understudy/internal/postgres"
@@ -218,6 +219,20 @@ func randomPassword() string {
 	_, _ = rand.Read(b)
 	// A quote and a backslash make sure quoting is exercised everywhere.
 	return "pw'" + hex.EncodeToString(b) + `\x`
+}
+
+// Main is the TestMain of a package whose tests share one server: it
+// starts one with o (as MustStart does), sets *srv to it, runs the tests,
+// then calls each of after, stops the server and exits with the tests'
+// code.
+func Main(m *testing.M, srv **Server, o Options, after ...func()) {
+	*srv = MustStart(o)
+	code := m.Run()
+	for _, f := range after {
+		f()
+	}
+	(*srv).Stop()
+	os.Exit(code)
 }
 
 // MustStart starts a server for a TestMain, exiting the test binary with a
