@@ -16,15 +16,17 @@ import (
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
-// ownWrites remembers the resourceVersion of each object's last status
-// write by its controller, so that a reconcile started from a cache that has
-// not seen that write yet waits for it instead of deciding again on an older
-// status (which would repeat events, restarts, or forget history). The watch
-// event of the write itself brings the object back.
+// ownWrites remembers each object's last status write by its controller
+// (the API server's answer to it), so that a reconcile started from a
+// cache that has not seen that write yet does not decide again on an older
+// status (which would repeat events, restarts, or forget history): the
+// SiteDeployment controller decides on the object it wrote (latest), the
+// DatabaseRefresh controller waits for the write's watch event (behind).
+// An entry lives until the cache has caught up with it.
 type ownWrites struct{ m sync.Map }
 
 func (w *ownWrites) wrote(obj client.Object) {
-	w.m.Store(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj.GetResourceVersion())
+	w.m.Store(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}, obj.DeepCopyObject().(client.Object))
 }
 
 func (w *ownWrites) forget(key types.NamespacedName) { w.m.Delete(key) }
@@ -32,14 +34,25 @@ func (w *ownWrites) forget(key types.NamespacedName) { w.m.Delete(key) }
 // behind tells whether the cached obj predates our last write. Resource
 // versions are etcd revisions; comparing them as numbers is what the API
 // server's watch cache does. One that does not parse is never "behind".
-func (w *ownWrites) behind(obj client.Object) bool {
-	v, ok := w.m.Load(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()})
+func (w *ownWrites) behind(obj client.Object) bool { return w.latest(obj) != nil }
+
+// latest is our last write of obj when the cached obj predates it (a copy
+// of it, as the API server answered the write); nil, forgetting the write,
+// once the cache has caught up.
+func (w *ownWrites) latest(obj client.Object) client.Object {
+	key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	v, ok := w.m.Load(key)
 	if !ok {
-		return false
+		return nil
 	}
-	last, err1 := strconv.ParseUint(v.(string), 10, 64)
+	written := v.(client.Object)
+	last, err1 := strconv.ParseUint(written.GetResourceVersion(), 10, 64)
 	seen, err2 := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
-	return err1 == nil && err2 == nil && seen < last
+	if err1 == nil && err2 == nil && seen < last {
+		return written.DeepCopyObject().(client.Object)
+	}
+	w.m.CompareAndDelete(key, v)
+	return nil
 }
 
 // errCacheBehind: an object the cache did not show already exists, so the
@@ -81,8 +94,3 @@ func (r *SiteDeploymentReconciler) createFailed(ctx context.Context, site *v1.Si
 
 // cacheBehindRetry is how soon a reconcile that met errCacheBehind runs again.
 const cacheBehindRetry = 200 * time.Millisecond
-
-// ownWriteRecheck is how soon a reconcile that found the cache behind our
-// own last write looks again if the write's watch event has not come back
-// by then (it normally comes within milliseconds, and takes its place).
-const ownWriteRecheck = time.Second

@@ -46,8 +46,9 @@ type SiteDeploymentReconciler struct {
 	// Resolver asks registries for the digests of a candidate's tags.
 	Resolver *registry.Resolver
 
-	written ownWrites
-	copies  *copies
+	written       ownWrites
+	copies        *copies
+	saPullSecrets saPullSecrets
 	// pods is the cache of the sites' pods (watchPods).
 	pods client.Reader
 }
@@ -75,11 +76,12 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !site.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, site)
 	}
-	if r.written.behind(site) {
-		// The event of our own write brings the site back; the requeue
-		// merges with it and keeps this request's priority, so a switch
-		// queued first (availableFirst) is not sent to the back.
-		return ctrl.Result{RequeueAfter: ownWriteRecheck}, nil
+	if w, ok := r.written.latest(site).(*deployv1alpha1.SiteDeployment); ok {
+		// The cache has not seen our last status write yet: decide on
+		// what was written (the API server's answer), at once, rather
+		// than wait for its watch event (seconds behind a loaded API
+		// server, while the pod that completed a candidate waits).
+		site = w
 	}
 	if added, err := r.ensureFinalizer(ctx, site); added || err != nil {
 		return ctrl.Result{}, err
