@@ -150,7 +150,8 @@ func runClusterSwitch(b *testing.B, managerBin string, n, qps, syncs int) {
 	fmt.Printf("  switch latency (last new pod Ready -> selector flip, n=%d): p50 %v  p90 %v  p99 %v  max %v (target p99 < 100ms at 1000)\n",
 		len(lat), percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), percentile(lat, 1))
 	w.mu.Lock()
-	fmt.Printf("  flips before kube-controller-manager reported the Deployment available: %d of %d\n", w.beforeAvail, len(lat))
+	fmt.Printf("  flips before kube-controller-manager reported the Deployment available: %d of %d (%d seen by this watcher before its last pod Ready, counted as 0)\n",
+		w.beforeAvail, len(lat), w.seenFirst)
 	fmt.Printf("  of the others, last pod Ready -> Deployment available (kube-controller-manager, n=%d): p50 %v  p99 %v\n",
 		len(w.toAvail), percentile(w.toAvail, 0.5), percentile(w.toAvail, 0.99))
 	fmt.Printf("  and Deployment available -> selector flip (the manager): p50 %v  p90 %v  p99 %v  max %v\n",

@@ -51,6 +51,10 @@ type podWatch struct {
 	// beforeAvail counts the flips seen before the Deployment reported
 	// its replicas available (a switch on pod readiness).
 	beforeAvail int
+	// flippedFirst are flips whose event came before the watcher saw all
+	// the revision's pods Ready; seenFirst counts them once it did.
+	flippedFirst map[string]time.Time
+	seenFirst    int
 }
 
 type readySpan struct{ from, to int64 } // to 0: still Ready
@@ -68,7 +72,7 @@ func startPodWatch(ctx context.Context, cfg *rest.Config, ns string, replicas in
 		return nil, err
 	}
 	w := &podWatch{replicas: replicas, ready: map[string]map[string]time.Time{}, allAt: map[string]time.Time{},
-		spans: map[string][]readySpan{}, open: map[string]int{}, availAt: map[string]time.Time{}}
+		spans: map[string][]readySpan{}, open: map[string]int{}, availAt: map[string]time.Time{}, flippedFirst: map[string]time.Time{}}
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	pods := f.Core().V1().Pods().Informer()
 	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -123,6 +127,14 @@ func (w *podWatch) pod(p *corev1.Pod, deleted bool) {
 		w.ready[key][p.Name] = now
 		if len(w.ready[key]) == w.replicas {
 			w.allAt[key] = now
+			if _, ok := w.flippedFirst[key]; ok && now.After(w.resetAt) {
+				// The flip's event came first (two watch streams): the switch
+				// was no later than this pod event; counted as 0.
+				delete(w.flippedFirst, key)
+				w.lat = append(w.lat, 0)
+				w.beforeAvail++
+				w.seenFirst++
+			}
 		}
 	case !ready && isOpen:
 		end := rv(p)
@@ -174,7 +186,11 @@ func (w *podWatch) service(o, n *corev1.Service) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.flips = append(w.flips, flip{key: key, rv: rv(n)})
-	if at, ok := w.allAt[key]; ok && at.After(w.resetAt) {
+	at, ok := w.allAt[key]
+	if !ok {
+		w.flippedFirst[key] = now
+	}
+	if ok && at.After(w.resetAt) {
 		w.lat = append(w.lat, now.Sub(at))
 		if avail, ok := w.availAt[key]; ok && !avail.Before(at) {
 			w.toAvail = append(w.toAvail, avail.Sub(at))
@@ -188,7 +204,7 @@ func (w *podWatch) service(o, n *corev1.Service) {
 func (w *podWatch) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.lat, w.toAvail, w.afterAvail, w.beforeAvail, w.resetAt = nil, nil, nil, 0, time.Now()
+	w.lat, w.toAvail, w.afterAvail, w.beforeAvail, w.seenFirst, w.resetAt = nil, nil, nil, 0, 0, time.Now()
 }
 
 // results are the switch latencies since reset, and every flip (since the
