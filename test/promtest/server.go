@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // Server is a real Prometheus server, built from its Go module (`make
@@ -104,17 +106,21 @@ func start(discovery string, interval time.Duration) (*Server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, s.fail(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(s.URL + "/-/ready"); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
+	ready := func() error {
+		resp, err := http.Get(s.URL + "/-/ready")
+		if err != nil {
+			return err
 		}
-		time.Sleep(100 * time.Millisecond)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready answered %s", resp.Status)
+		}
+		return nil
 	}
-	return nil, s.fail(errors.New("prometheus was not ready within 60s"))
+	if err := poll.Wait(context.Background(), 100*time.Millisecond, 60*time.Second, ready); err != nil {
+		return nil, s.fail(fmt.Errorf("prometheus was not ready within 60s: %w", err))
+	}
+	return s, nil
 }
 
 func (s *Server) fail(err error) error {
@@ -158,18 +164,22 @@ func (s *Server) WaitForValue(ctx context.Context, query string, want float64, t
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(timeout)
 	var last model.Value
-	for time.Now().Before(deadline) {
-		if v, _, err := promv1.NewAPI(c).Query(ctx, query, time.Time{}); err == nil {
-			last = v
-			if vec, ok := v.(model.Vector); ok && len(vec) > 0 && float64(vec[0].Value) == want {
-				return nil
-			}
+	reached := func() error {
+		v, _, err := promv1.NewAPI(c).Query(ctx, query, time.Time{})
+		if err != nil {
+			return err
 		}
-		time.Sleep(200 * time.Millisecond)
+		last = v
+		if vec, ok := v.(model.Vector); ok && len(vec) > 0 && float64(vec[0].Value) == want {
+			return nil
+		}
+		return poll.ErrNotYet
 	}
-	return fmt.Errorf("%s did not reach %v within %s (last: %v)", query, want, timeout, last)
+	if err := poll.Wait(ctx, 200*time.Millisecond, timeout, reached); err != nil {
+		return fmt.Errorf("%s did not reach %v within %s (last: %v): %w", query, want, timeout, last, err)
+	}
+	return nil
 }
 
 // WriteTargets writes file_sd JSON: each target group's addresses and labels.
