@@ -17,8 +17,9 @@ import (
 
 // podEvents wakes a site on what its decision reads of its pods. A pod
 // that turns Ready and completes its color (every pod its Deployment asks
-// for, of that revision, Ready) queues the site ahead of the others
-// (availablePriority): that reconcile switches traffic, or starts the
+// for, of that revision, Ready), or that leaves a complete color (the
+// last pod of an earlier template going), queues the site ahead of the
+// others (availablePriority): that reconcile switches traffic, or starts the
 // checks, without waiting for kube-controller-manager to write the
 // ReplicaSet's and the Deployment's status. A pod turning Ready that does
 // not complete its color wakes nothing; one that stops being Ready, or
@@ -41,8 +42,10 @@ func (podEvents) Generic(context.Context, event.TypedGenericEvent[*corev1.Pod], 
 func (h podEvents) woke(ctx context.Context, old, pod *corev1.Pod, q workQueue) {
 	req := reconcile.Request{NamespacedName: client.ObjectKey{Namespace: pod.Namespace, Name: pod.Labels[v1.LabelSite]}}
 	wasReady := old != nil && servesReady(old)
+	turnedReady := servesReady(pod) && !wasReady
+	leaving := wasReady && pod.DeletionTimestamp != nil // a preview pod the scale-up replaced, say
 	switch {
-	case servesReady(pod) && !wasReady && h.completes(ctx, pod):
+	case (turnedReady || leaving) && h.completes(ctx, pod):
 		if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
 			pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(availablePriority)}, req)
 			return

@@ -107,3 +107,11 @@ func TestSiteDeploymentHoldsOnTwoDigests(t *testing.T) {
 		return nil
 	})
 }
+
+// deletePod plays a rollout removing a pod (no kubelet here: it is gone at once).
+func (s *site) deletePod(name string) {
+	s.t.Helper()
+	if err := k8sClient.Delete(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns}}); err != nil {
+		s.t.Fatal(err)
+	}
+}

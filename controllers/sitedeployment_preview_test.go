@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -62,7 +63,18 @@ func TestSiteDeploymentPreviewOnlySettings(t *testing.T) {
 	if sd := s.get(); sd.Status.ActiveRevision == r2 || sd.Status.PreviewRevision != r2 {
 		t.Fatalf("status: active %s, preview %s", sd.Status.ActiveRevision, sd.Status.PreviewRevision)
 	}
+	// The rollout's pods are Ready while the preview pod still runs: the
+	// active selector names the revision, so the switch waits for it to go.
+	s.runPod("shop-green-b", v1.Green, r2, "shop:2", sha('a'))
+	s.runPod("shop-green-c", v1.Green, r2, "shop:2", sha('a'))
 	s.available(v1.Green, r2, 2)
+	consistently(t, "no switch while the preview pod runs", time.Second, func() error {
+		if sd := s.get(); sd.Status.ActiveColor != v1.Blue {
+			return fmt.Errorf("switched to %s with the preview pod still Ready", sd.Status.ActiveColor)
+		}
+		return nil
+	})
+	s.deletePod("shop-green-a")
 	sd := s.waitActive(v1.PhaseHealthy, v1.Green, r2)
 	if h := sd.Status.History[0]; h.Revision != r2 || len(h.Digests) != 1 || h.Digests[0].Digest != sha('a') {
 		t.Fatalf("history[0] %+v", h)

@@ -47,10 +47,11 @@ func (w *world) runPods(c v1.Color) {
 }
 
 // podsReady: the color's pods, as the planner saw them, were all Ready on
-// d's template (the safety invariant when the sim plays the kubelet).
+// d's template, and none of its revision ran another (the safety invariant
+// when the sim plays the kubelet).
 func (w *world) podsReady(c v1.Color, d *appsv1.Deployment) bool {
 	p := &planner{now: w.now}
-	return w.pods != nil && p.readyPods(w.pods[c], d, nil) >= w.site.Spec.DesiredReplicas()
+	return w.pods != nil && p.readyPods(w.pods[c], d, nil) >= w.site.Spec.DesiredReplicas() && !hasStrays(w.pods[c], d, nil)
 }
 
 // resolve answers a Plan.Resolve as the registry would.

@@ -35,7 +35,9 @@ type PodImages struct {
 
 // runsReady tells whether color runs revision rev at n replicas on the
 // template the planner wants (preview settings mark, pinned images), every
-// pod Ready for the Deployment's minReadySeconds.
+// pod Ready for the Deployment's minReadySeconds, and no pod of rev on
+// another template left: the selector names the revision, not the
+// template, so a preview pod still running would take traffic.
 func (p *planner) runsReady(color v1.Color, rev string, n int32, preview string, pins map[string]string) bool {
 	d := p.in.Deployments[color]
 	if d == nil || revisionOf(d) != rev || ptr.Deref(d.Spec.Replicas, -1) != n || PreviewOf(&d.Spec.Template) != preview ||
@@ -46,7 +48,7 @@ func (p *planner) runsReady(color v1.Color, rev string, n int32, preview string,
 	if len(pods) == 0 {
 		return readyAt(d, rev, n)
 	}
-	return p.readyPods(pods, d, pins) >= n
+	return p.readyPods(pods, d, pins) >= n && !hasStrays(pods, d, pins)
 }
 
 // readyPods counts the pods of d's template (revision, preview settings,
@@ -54,10 +56,10 @@ func (p *planner) runsReady(color v1.Color, rev string, n int32, preview string,
 // wakes the planner when the next one will be.
 func (p *planner) readyPods(pods []PodImages, d *appsv1.Deployment, pins map[string]string) int32 {
 	minReady := time.Duration(d.Spec.MinReadySeconds) * time.Second
-	rev, preview, restart := revisionOf(d), PreviewOf(&d.Spec.Template), d.Spec.Template.Annotations[v1.AnnotationRestartedAt]
+	t := templateOf(d, pins)
 	var n int32
 	for _, pod := range pods {
-		if !pod.Ready || pod.Revision != rev || pod.Preview != preview || pod.RestartedAt != restart || !onPins(pod, pins) {
+		if !pod.Ready || pod.Revision != t.revision || !t.made(pod) {
 			continue
 		}
 		if until := pod.ReadySince.Add(minReady); minReady > 0 && p.now.Before(until) {
@@ -67,6 +69,36 @@ func (p *planner) readyPods(pods []PodImages, d *appsv1.Deployment, pins map[str
 		n++
 	}
 	return n
+}
+
+// hasStrays tells whether a pod of d's revision runs another template (the
+// preview settings, an earlier restart, other digests): until it is gone,
+// the revision's selector would send traffic to it too.
+func hasStrays(pods []PodImages, d *appsv1.Deployment, pins map[string]string) bool {
+	t := templateOf(d, pins)
+	for _, pod := range pods {
+		if pod.Revision == t.revision && !t.made(pod) {
+			return true
+		}
+	}
+	return false
+}
+
+// podTemplate is what tells a Deployment's current pods from its earlier
+// ones of the same revision.
+type podTemplate struct {
+	revision, preview, restart string
+	pins                       map[string]string
+}
+
+func templateOf(d *appsv1.Deployment, pins map[string]string) podTemplate {
+	return podTemplate{revisionOf(d), PreviewOf(&d.Spec.Template), d.Spec.Template.Annotations[v1.AnnotationRestartedAt], pins}
+}
+
+// made: the pod was made from this template (preview settings, restart
+// mark) and runs its pinned digests.
+func (t podTemplate) made(pod PodImages) bool {
+	return pod.Preview == t.preview && pod.RestartedAt == t.restart && onPins(pod, t.pins)
 }
 
 // onPins: the pod runs the pinned digests. A runtime that reports no

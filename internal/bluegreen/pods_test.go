@@ -61,6 +61,31 @@ func TestPodsOfAnotherTemplateDoNotCount(t *testing.T) {
 	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
 }
 
+// The new pods all Ready while a preview pod of the same revision still
+// runs: the active selector names the revision, so it would serve from the
+// preview pod too; the switch waits until that pod is gone.
+func TestAPreviewPodStillRunningHoldsTheSwitch(t *testing.T) {
+	w := newWorld(t, manualSite, mailOffOnPreview)
+	w.healthyOn("shop:1")
+	w.registry = map[string]string{"shop:2": digest('a')}
+	w.release("shop:2")
+	w.reconcile()
+	w.runDigests(v1.Green)
+	w.reconcile()
+	w.finishJob(CheckJobName("shop", rev("shop:2"), PrePromotion), true)
+	w.reconcile()
+	w.annotate(v1.AnnotationPromote, rev("shop:2"))
+	w.reconcile()
+	preview := w.pods[v1.Green][0]
+	w.runPods(v1.Green) // the scale-up's pods, all Ready
+	w.pods[v1.Green] = append(w.pods[v1.Green], preview)
+	w.reconcile()
+	w.expect(v1.PhasePromoting, v1.Blue, rev("shop:1"))
+	w.pods[v1.Green] = w.pods[v1.Green][:len(w.pods[v1.Green])-1] // deleted by the rollout
+	w.reconcile()
+	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
+}
+
 // A Deployment's minReadySeconds holds the switch until every pod was
 // Ready that long, and wakes the planner then.
 func TestMinReadySecondsIsHonoured(t *testing.T) {
