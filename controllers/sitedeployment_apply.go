@@ -22,8 +22,9 @@ import (
 )
 
 // apply makes the plan true, writing only what differs from what was observed.
-func (r *SiteDeploymentReconciler) apply(ctx context.Context, site *v1.SiteDeployment, o bluegreen.Observed, plan bluegreen.Plan) error {
-	if err := r.saveRevisions(ctx, site, plan); err != nil {
+func (r *SiteDeploymentReconciler) apply(ctx context.Context, run *siteRun) error {
+	site, o, plan := run.site, run.observed, run.plan
+	if err := r.saveRevisions(ctx, site, run.revisions, plan); err != nil {
 		return err
 	}
 	for _, intent := range plan.Deployments {
@@ -185,13 +186,9 @@ func samePorts(have, want []corev1.ServicePort) bool {
 }
 
 // saveRevisions stores new revisions as ControllerRevisions (so that an
-// aborted release can restart the previous one) and drops revisions that
-// left the history.
-func (r *SiteDeploymentReconciler) saveRevisions(ctx context.Context, site *v1.SiteDeployment, plan bluegreen.Plan) error {
-	have, err := r.revisions(ctx, site)
-	if err != nil {
-		return err
-	}
+// aborted release can restart the previous one) and drops the ones the
+// plan drops; have are the stored ones, as observed.
+func (r *SiteDeploymentReconciler) saveRevisions(ctx context.Context, site *v1.SiteDeployment, have map[string]*appsv1.ControllerRevision, plan bluegreen.Plan) error {
 	var next int64
 	for _, cr := range have {
 		next = max(next, cr.Revision)
@@ -223,12 +220,8 @@ func (r *SiteDeploymentReconciler) saveRevisions(ctx context.Context, site *v1.S
 			return fmt.Errorf("cannot store revision %s: %w", rev, err)
 		}
 	}
-	keep := map[string]bool{plan.Status.CurrentRevision: true, plan.Status.ActiveRevision: true, plan.Status.PreviewRevision: true}
-	for _, h := range plan.Status.History {
-		keep[h.Revision] = true
-	}
-	for rev, cr := range have {
-		if !keep[rev] {
+	for _, rev := range plan.DropRevisions {
+		if cr := have[rev]; cr != nil {
 			if err := r.Delete(ctx, cr); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("cannot drop revision %s: %w", rev, err)
 			}

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,10 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/bluegreen"
-	"github.com/understudy-dev/understudy/internal/conditions"
 	"github.com/understudy-dev/understudy/internal/metrics"
-	"github.com/understudy-dev/understudy/internal/postgres"
 	"github.com/understudy-dev/understudy/internal/registry"
 )
 
@@ -47,6 +42,7 @@ type SiteDeploymentReconciler struct {
 	Resolver *registry.Resolver
 
 	written       ownWrites
+	steps         []siteStep
 	copies        *copies
 	saPullSecrets saPullSecrets
 	// pods is the cache of the sites' pods (watchPods).
@@ -63,7 +59,8 @@ type SiteDeploymentReconciler struct {
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile observes, decides, applies and records.
+// Reconcile reads the site and runs its steps (sitedeployment_steps.go):
+// observe, decide, apply the plan stage by stage, record.
 func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	started := time.Now()
 	site := &deployv1alpha1.SiteDeployment{}
@@ -86,69 +83,7 @@ func (r *SiteDeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if added, err := r.ensureFinalizer(ctx, site); added || err != nil {
 		return ctrl.Result{}, err
 	}
-	observed, err := r.observe(ctx, site)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	observed.Measurements = r.measure(ctx, site, observed.Now)
-	var admin postgres.Conn
-	if observed.Database, admin, err = r.observeDatabase(ctx, site); err != nil {
-		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
-	}
-	plan := bluegreen.Decide(observed)
-	if plan.Resolve != nil {
-		observed.Resolved = r.resolve(ctx, site, plan.Resolve)
-		plan = bluegreen.Decide(observed)
-	}
-	if d := plan.Status.Database; d != nil {
-		if err := r.runDatabaseSteps(ctx, site, admin, d, plan.DatabaseSteps); err != nil {
-			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
-		}
-		if err := r.writeDatabaseSecrets(ctx, site, admin, &plan); err != nil {
-			return ctrl.Result{}, r.databaseFailed(ctx, site, err)
-		}
-	}
-	if err := r.deleteJobs(ctx, site, plan.DeleteJobs); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.runDatabaseSteps(ctx, site, admin, plan.Status.Database, plan.SwitchSteps); err != nil {
-		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
-	}
-	if err := r.apply(ctx, site, observed, plan); errors.Is(err, errCacheBehind) {
-		return ctrl.Result{RequeueAfter: cacheBehindRetry}, nil
-	} else if err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.runDatabaseSteps(ctx, site, admin, plan.Status.Database, plan.AfterSwitchSteps); err != nil {
-		return ctrl.Result{}, r.databaseFailed(ctx, site, err)
-	}
-	before := site.Status.DeepCopy()
-	if err := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) { *st = plan.Status }); err != nil {
-		return ctrl.Result{}, err
-	}
-	w := metrics.SiteWrite{Namespace: site.Namespace, Name: site.Name, Before: before, After: &site.Status,
-		Started: started, Written: time.Now(), Now: observed.Now}
-	for _, e := range plan.Events {
-		r.event(site, e.Warning, e.Reason, "%s", e.Note)
-		w.Reasons = append(w.Reasons, e.Reason)
-	}
-	r.Metrics.ObserveSite(w)
-	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
-}
-
-// databaseFailed reports a database step that failed in the site's
-// conditions (Degraded and Stalled, reason DatabaseError; Reconciling
-// False, so kstatus reads Failed), so a person sees it without reading the
-// manager's log, and returns err: the reconcile is retried with backoff and
-// the next decision replaces the conditions.
-func (r *SiteDeploymentReconciler) databaseFailed(ctx context.Context, site *deployv1alpha1.SiteDeployment, err error) error {
-	msg := "database: " + err.Error()
-	perr := r.patchStatus(ctx, site, func(st *deployv1alpha1.SiteDeploymentStatus) {
-		conditions.Set(&st.Conditions, conditions.Uniform(metav1.ConditionFalse, false, true, deployv1alpha1.ReasonDatabaseError, msg),
-			site.Generation, r.Clock.Now())
-		st.Message = msg
-	})
-	return errors.Join(err, perr)
+	return r.runSteps(ctx, &siteRun{site: site, started: started})
 }
 
 // patchStatus writes the site's status as mutate makes it (patchStatus).
@@ -162,6 +97,11 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 	if err := indexBySite(mgr); err != nil {
 		return err
 	}
+	steps, err := r.siteSteps()
+	if err != nil {
+		return err
+	}
+	r.steps = steps
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&deployv1alpha1.SiteDeployment{}).
 		// Owns, with the reconcile that may switch traffic queued first.
@@ -194,67 +134,6 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 		b = b.WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{}))
 	}
 	return b.Complete(r)
-}
-
-// observe reads everything the planner looks at, from the cache.
-func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1alpha1.SiteDeployment) (bluegreen.Observed, error) {
-	o := bluegreen.Observed{
-		Site:        site,
-		Deployments: map[deployv1alpha1.Color]*appsv1.Deployment{},
-		Jobs:        map[string]*batchv1.Job{},
-		Templates:   map[string]*corev1.PodTemplateSpec{},
-		Now:         r.Clock.Now(),
-	}
-	for _, c := range []deployv1alpha1.Color{deployv1alpha1.Blue, deployv1alpha1.Green} {
-		d := &appsv1.Deployment{}
-		if err := r.getOwned(ctx, site, bluegreen.DeploymentName(site.Name, c), d); err != nil {
-			return o, err
-		} else if d.Name != "" {
-			o.Deployments[c] = d
-		}
-	}
-	for name, dst := range map[string]**corev1.Service{
-		bluegreen.ActiveServiceName(site):  &o.ActiveService,
-		bluegreen.PreviewServiceName(site): &o.PreviewService,
-	} {
-		svc := &corev1.Service{}
-		if err := r.getOwned(ctx, site, name, svc); err != nil {
-			return o, err
-		} else if svc.Name != "" {
-			*dst = svc
-		}
-	}
-	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, ofSite(site)...); err != nil {
-		return o, fmt.Errorf("cannot list check jobs: %w", err)
-	}
-	for i := range jobs.Items {
-		o.Jobs[jobs.Items[i].Name] = &jobs.Items[i]
-	}
-	failures, err := r.jobFailures(ctx, o.Jobs)
-	if err != nil {
-		return o, err
-	}
-	o.JobFailures = failures
-	revs, err := r.revisions(ctx, site)
-	if err != nil {
-		return o, err
-	}
-	for rev, cr := range revs {
-		if t, err := templateOf(cr); err == nil {
-			o.Templates[rev] = t
-		}
-	}
-	if o.Upstreams, err = r.observeUpstreams(ctx, site); err != nil {
-		return o, err
-	}
-	if o.Pods, o.NotReady, err = r.observePods(ctx, site, o.Now); err != nil {
-		return o, err
-	}
-	if err := r.lagging(ctx, site, &o); err != nil {
-		return o, err
-	}
-	return o, nil
 }
 
 // getOwned reads an object by name; a missing one leaves obj empty, and one

@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -113,11 +112,7 @@ func (r *SiteDeploymentReconciler) runDatabaseStep(ctx context.Context, site *v1
 	case bluegreen.OpUnfreeze:
 		err = dbrelease.Unfreeze(ctx, admin, s.Name)
 	case bluegreen.OpCopy:
-		method := dbrelease.Method(cloneMethod(site))
-		if s.Rehearsal {
-			method = dbrelease.Dump // a snapshot of a database that keeps its clients
-		}
-		r.copies.start(site, admin, dbrelease.CloneSpec{Method: method, Rehearsal: s.Rehearsal,
+		r.copies.start(site, admin, dbrelease.CloneSpec{Method: dbrelease.Method(s.Method), Rehearsal: s.Rehearsal,
 			From: s.From, To: s.Name, Base: site.Spec.Database.Name, Revision: s.SchemaRevision}, s.AnalyzeAfterSwitch)
 	case bluegreen.OpReplicate:
 		r.copies.startReplica(site, admin, dbrelease.ReplicaSpec{From: s.From, To: s.Name, Base: site.Spec.Database.Name,
@@ -141,7 +136,7 @@ func (r *SiteDeploymentReconciler) runDatabaseStep(ctx context.Context, site *v1
 	case bluegreen.OpReportWrites:
 		out.WritesSinceSwitch, err = r.reportWrites(ctx, site, admin, d, s)
 	case bluegreen.OpRetain:
-		err = r.retain(ctx, site, admin, d)
+		err = r.retain(ctx, site, admin, s)
 	}
 	return out, err
 }
@@ -179,13 +174,6 @@ func (r *SiteDeploymentReconciler) deleteJobs(ctx context.Context, site *v1.Site
 	return nil
 }
 
-func cloneMethod(site *v1.SiteDeployment) v1.CloneMethod {
-	if m := site.Spec.Database.CloneMethod; m != "" {
-		return m
-	}
-	return v1.CloneDump
-}
-
 // settleWithin bounds the vacuum and checkpoint before a freeze: the
 // cutover waits for them, and a copy under the freeze does what they left
 // undone.
@@ -211,7 +199,7 @@ func (r *SiteDeploymentReconciler) settle(ctx context.Context, admin postgres.Co
 func (r *SiteDeploymentReconciler) prepareCopy(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, s bluegreen.DatabaseStep) {
 	log := logf.FromContext(ctx).WithValues("database", s.PrepareCopy)
 	start := time.Now()
-	prepared, err := dbrelease.PrepareCopy(ctx, admin, dbrelease.CloneSpec{Method: dbrelease.Method(cloneMethod(site)),
+	prepared, err := dbrelease.PrepareCopy(ctx, admin, dbrelease.CloneSpec{Method: dbrelease.Method(s.Method),
 		From: s.Name, To: s.PrepareCopy, Base: site.Spec.Database.Name, Revision: s.SchemaRevision})
 	if err != nil {
 		log.Error(err, "creating the copy's database before the freeze failed; the copy creates it")
@@ -250,15 +238,9 @@ func (r *SiteDeploymentReconciler) reportWrites(ctx context.Context, site *v1.Si
 	return &w.Rows, nil
 }
 
-// retain drops the site's copies beyond spec.database.retainPrevious; the
-// databases status.database names always stay.
-func (r *SiteDeploymentReconciler) retain(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, d *v1.DatabaseStatus) error {
-	retain := int(ptr.Deref(site.Spec.Database.RetainPrevious, 1))
-	if d.PreviousName != "" {
-		retain-- // the previous database counts as one
-	}
-	keep := []string{d.ActiveName, d.PreviousName, d.Blue, d.Green}
-	dropped, err := dbrelease.DropCopies(ctx, admin, site.Spec.Database.Name, keep, max(retain, 0))
+// retain drops the site's copies the planner's Retain step does not keep.
+func (r *SiteDeploymentReconciler) retain(ctx context.Context, site *v1.SiteDeployment, admin postgres.Conn, s bluegreen.DatabaseStep) error {
+	dropped, err := dbrelease.DropCopies(ctx, admin, site.Spec.Database.Name, s.Keep, s.Retain)
 	if len(dropped) > 0 {
 		r.event(site, false, v1.EventDatabasesDropped, "dropped databases beyond retainPrevious: %s", strings.Join(dropped, ", "))
 	}

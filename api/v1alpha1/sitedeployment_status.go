@@ -25,7 +25,11 @@ const (
 // +kubebuilder:validation:Enum=Promoted;Aborted;Failed;Superseded;RolledBack
 type RevisionOutcome string
 
-// Outcomes recorded in status.history.
+// Outcomes recorded in status.history: Promoted (took traffic), Aborted
+// (by a person before it took traffic), Failed (a check, the deadline, the
+// copy or the migration failed before it took traffic), Superseded (a
+// newer template replaced the candidate), RolledBack (it took traffic,
+// was aborted or failed its post-promotion check, and traffic went back).
 const (
 	OutcomePromoted   RevisionOutcome = "Promoted"
 	OutcomeAborted    RevisionOutcome = "Aborted"

@@ -44,12 +44,15 @@ func (p *planner) attemptNote() {
 		return
 	}
 	for _, h := range p.st.History {
-		if h.Revision == cur && (h.Outcome == v1.OutcomeFailed || h.Outcome == v1.OutcomeAborted) {
-			p.message = fmt.Sprintf("new attempt of revision %s (%s before): %s", h.Revision, strings.ToLower(string(h.Outcome)), p.message)
+		if h.Revision == cur && (h.Outcome == v1.OutcomeFailed || h.Outcome == v1.OutcomeAborted || h.Outcome == v1.OutcomeRolledBack) {
+			p.message = fmt.Sprintf("new attempt of revision %s (%s before): %s", h.Revision, outcomeWords[h.Outcome], p.message)
 			return
 		}
 	}
 }
+
+// outcomeWords are the history's outcomes as a sentence says them.
+var outcomeWords = map[v1.RevisionOutcome]string{v1.OutcomeFailed: "failed", v1.OutcomeAborted: "aborted", v1.OutcomeRolledBack: "rolled back"}
 
 // abortedMessage says, while spec.template's revision is aborted and rev
 // serves, what happened and what a person can do: after a rollback, that

@@ -93,6 +93,7 @@ func (p *planner) startCandidate(c *candidate) {
 	if p.st.PreviewRevision != c.target {
 		if old := p.st.PreviewRevision; old != "" && old != p.st.AbortedRevision {
 			p.record(old, v1.OutcomeSuperseded, nil)
+			p.plan.Ended = append(p.plan.Ended, v1.OutcomeSuperseded)
 			p.event(false, v1.EventSuperseded, fmt.Sprintf("candidate %s superseded by %s", old, c.target))
 		}
 		p.st.PreviewRevision, p.st.PreviewStartedAt = c.target, p.time()

@@ -87,6 +87,14 @@ type DatabaseStep struct {
 	Baseline *v1.DatabaseCounters
 	// Timeout bounds a CatchUp's wait inside the freeze.
 	Timeout time.Duration
+	// Method is how a Copy, and a Freeze's PrepareCopy, clone the
+	// database (spec.database.cloneMethod; Dump for a rehearsal).
+	Method v1.CloneMethod
+	// Keep and Retain: a Retain drops the site's copies that are not in
+	// Keep (the databases status.database names), but the newest Retain
+	// of them.
+	Keep   []string
+	Retain int
 }
 
 // ColorDatabase is the database a color uses: <base>_<color>.

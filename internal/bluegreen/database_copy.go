@@ -42,7 +42,8 @@ func (p *planner) dbRehearse(c *v1.DatabaseCandidate, activeColor, idle v1.Color
 				d.ActiveName, c.Name, msg, p.dbAbortNote(c, activeColor)))
 			return false, true
 		}
-		p.dbStep(DatabaseStep{Op: OpCopy, Name: c.Name, From: d.ActiveName, SchemaRevision: c.SchemaRevision, Rehearsal: true})
+		p.dbStep(DatabaseStep{Op: OpCopy, Name: c.Name, From: d.ActiveName, SchemaRevision: c.SchemaRevision, Rehearsal: true,
+			Method: v1.CloneDump}) // a snapshot of a database that keeps its clients
 		c.Step = v1.StepCopying
 		p.dbProgress(c, fmt.Sprintf("copying a snapshot of %s, which keeps taking writes, to %s", d.ActiveName, c.Name))
 		return false, false
@@ -81,7 +82,8 @@ func (p *planner) dbFreezeAndCopy(c *v1.DatabaseCandidate, activeColor, idle v1.
 		p.dbStep(DatabaseStep{Op: OpMoveAside, Name: c.Name})
 	}
 	if !frozen {
-		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.ActiveName, SettleFirst: true, PrepareCopy: c.Name, SchemaRevision: want})
+		p.dbStep(DatabaseStep{Op: OpFreeze, Name: d.ActiveName, SettleFirst: true, PrepareCopy: c.Name, SchemaRevision: want,
+			Method: p.cloneMethod()})
 		c.Step = v1.StepFreezing
 		p.dbProgress(c, fmt.Sprintf("freezing writes on %s", d.ActiveName))
 		return false, false
@@ -92,7 +94,8 @@ func (p *planner) dbFreezeAndCopy(c *v1.DatabaseCandidate, activeColor, idle v1.
 				cutoverPrefix(c), d.ActiveName, c.Name, msg, p.dbAbortNote(c, activeColor)))
 			return false, true
 		}
-		p.dbStep(DatabaseStep{Op: OpCopy, Name: c.Name, From: d.ActiveName, SchemaRevision: want, AnalyzeAfterSwitch: c.Stage == v1.StageCuttingOver})
+		p.dbStep(DatabaseStep{Op: OpCopy, Name: c.Name, From: d.ActiveName, SchemaRevision: want, AnalyzeAfterSwitch: c.Stage == v1.StageCuttingOver,
+			Method: p.cloneMethod()})
 		c.Step = v1.StepCopying
 		p.dbProgress(c, fmt.Sprintf("copying %s (read-only since %s) to %s",
 			d.ActiveName, active.FrozenSince.UTC().Format(time.RFC3339), c.Name))

@@ -106,6 +106,32 @@ func (p *planner) dbFinish() {
 	if !since.IsZero() {
 		d.FrozenSince = &metav1.Time{Time: since}
 	}
+	for i, s := range p.plan.AfterSwitchSteps {
+		if s.Op == OpRetain {
+			p.plan.AfterSwitchSteps[i] = p.retention(d)
+		}
+	}
+}
+
+// retention is the Retain step after a switch onto a new database: the
+// databases status.database names stay, and of the site's other copies
+// the newest spec.database.retainPrevious, the previous database counting
+// as one.
+func (p *planner) retention(d *v1.DatabaseStatus) DatabaseStep {
+	retain := int(ptr.Deref(p.spec.Database.RetainPrevious, 1))
+	if d.PreviousName != "" {
+		retain--
+	}
+	return DatabaseStep{Op: OpRetain, Keep: []string{d.ActiveName, d.PreviousName, d.Blue, d.Green}, Retain: max(retain, 0)}
+}
+
+// cloneMethod is how a release copies the live database
+// (spec.database.cloneMethod, Dump when unset).
+func (p *planner) cloneMethod() v1.CloneMethod {
+	if m := p.spec.Database.CloneMethod; m != "" {
+		return m
+	}
+	return v1.CloneDump
 }
 
 // dbSteady brings the databases to their steady state when no release

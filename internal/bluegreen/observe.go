@@ -24,7 +24,8 @@ type Observed struct {
 	// said: the failing container's reason, exit code and termination
 	// message (its last log lines), by Job name.
 	JobFailures map[string]string
-	// Templates are the stored revisions (ControllerRevisions) by revision.
+	// Templates are the stored revisions (ControllerRevisions) by
+	// revision; nil for one whose template cannot be decoded.
 	Templates map[string]*corev1.PodTemplateSpec
 	Now       time.Time
 	// Database is what the server says about the site's databases; nil

@@ -20,12 +20,21 @@ type Plan struct {
 	Active, Preview *ServiceIntent
 	// Jobs are check Jobs that must exist.
 	Jobs []*batchv1.Job
-	// Revisions are pod templates to store as ControllerRevisions.
-	Revisions map[string]*corev1.PodTemplateSpec
+	// Revisions are pod templates to store as ControllerRevisions;
+	// DropRevisions, stored ones (Observed.Templates) to delete.
+	Revisions     map[string]*corev1.PodTemplateSpec
+	DropRevisions []string
 	// RestartedAt goes on every Deployment's pod template as an annotation.
 	RestartedAt string
 	Status      v1.SiteDeploymentStatus
 	Events      []Event
+	// Ended are the releases this decision ended, as history records
+	// them (a switch back from an aborted live revision: RolledBack);
+	// metrics count these.
+	Ended []v1.RevisionOutcome
+	// Switched: the decision switches traffic from one color to the
+	// other.
+	Switched bool
 	// DatabaseSteps are the operations on the site's databases to run, in
 	// order, before any object is written.
 	DatabaseSteps []DatabaseStep
@@ -165,6 +174,7 @@ func (p *planner) abort(rev, reason, message string) {
 		outcome = v1.OutcomeAborted
 	}
 	p.record(rev, outcome, nil)
+	p.plan.Ended = append(p.plan.Ended, outcome)
 	p.rejectServed(rev, reason)
 	p.withdrawApproval(rev)
 	p.event(true, reason, message)

@@ -1,10 +1,13 @@
 package bluegreen
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -27,8 +30,16 @@ func TestPostPromotionFailureSwitchesBackToWarmColor(t *testing.T) {
 		t.Fatal("old color scaled down while the post-promotion check runs")
 	}
 	w.finishJob(CheckJobName("shop", rev("shop:2"), PostPromotion), false)
-	w.reconcile()
+	p := w.reconcile()
 	w.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
+	// The decision says which releases ended (metrics count them), and
+	// history says the live revision was rolled back.
+	if want := []v1.RevisionOutcome{v1.OutcomeFailed, v1.OutcomeRolledBack}; !slices.Equal(p.Ended, want) {
+		t.Fatalf("ended %v, want %v", p.Ended, want)
+	}
+	if h := w.site.Status.History; h[0].Revision != rev("shop:1") || h[1].Revision != rev("shop:2") || h[1].Outcome != v1.OutcomeRolledBack {
+		t.Fatalf("history %+v", h)
+	}
 	w.reconcile()
 	if w.site.Status.AbortReason != v1.ReasonPostPromotionFailed || w.replicas(v1.Green) != 0 {
 		t.Fatalf("reason %s green %d", w.site.Status.AbortReason, w.replicas(v1.Green))
@@ -154,5 +165,25 @@ func TestProgressDeadlineAlsoCoversTheScaleUpBeforeTheSwitch(t *testing.T) {
 	w.expect(v1.PhaseDegraded, v1.Blue, rev("shop:1"))
 	if w.replicas(v1.Green) != 0 || w.site.Status.AbortReason != v1.ReasonProgressDeadlineExceeded {
 		t.Fatalf("green %d reason %s", w.replicas(v1.Green), w.site.Status.AbortReason)
+	}
+}
+
+// A reconcile stopped on the database server says so in every place a
+// person looks: phase, message and conditions, the rest as it was.
+func TestADatabaseFailureIsDegradedWithItsCause(t *testing.T) {
+	w := newWorld(t)
+	w.healthyOn("shop:1")
+	st := DatabaseFailed(w.site, errors.New("dial tcp 127.0.0.1:5432: connection refused"), w.now)
+	if st.Phase != v1.PhaseDegraded || !strings.Contains(st.Message, "connection refused") || st.ActiveRevision != rev("shop:1") {
+		t.Fatalf("phase %s, message %q, active %s", st.Phase, st.Message, st.ActiveRevision)
+	}
+	for _, c := range st.Conditions {
+		want := metav1.ConditionFalse
+		if c.Type == v1.ConditionStalled || c.Type == v1.ConditionDegraded {
+			want = metav1.ConditionTrue
+		}
+		if c.Status != want || c.Type != v1.ConditionReconciling && c.Reason != v1.ReasonDatabaseError {
+			t.Errorf("condition %s=%s (%s), want %s with reason DatabaseError", c.Type, c.Status, c.Reason, want)
+		}
 	}
 }

@@ -110,10 +110,20 @@ func (p *planner) switchTo(color v1.Color, rev, from string, skipChecks bool) {
 		}
 	}
 	p.noteServed(rev, from)
+	switch {
+	case from != "" && from == p.st.AbortedRevision:
+		// The live revision was aborted (by a person or a failed
+		// post-promotion check) and traffic goes back.
+		p.record(from, v1.OutcomeRolledBack, nil)
+		p.plan.Ended = append(p.plan.Ended, v1.OutcomeRolledBack)
+	default:
+		p.plan.Ended = append(p.plan.Ended, v1.OutcomePromoted)
+	}
 	if from == "" {
 		p.event(false, v1.EventAvailable, fmt.Sprintf("revision %s is available on %s and takes traffic", rev, color))
 	} else {
 		p.event(false, v1.EventSwitched, fmt.Sprintf("traffic switched from %s (%s) to %s (%s)", color.Other(), from, color, rev))
+		p.plan.Switched = true
 		p.wakeAt(p.now.Add(p.scaleDownDelay()))
 	}
 	p.setSteadyPhase(rev)

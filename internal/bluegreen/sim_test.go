@@ -98,10 +98,40 @@ func (w *world) reconcile() Plan {
 		in.Resolved = w.resolve(p.Resolve)
 		p = Decide(in)
 	}
-	w.db.run(p.Status.Database, p.DatabaseSteps)
-	w.db.run(p.Status.Database, p.SwitchSteps)
+	for _, stage := range Stages {
+		switch stage {
+		case StageDatabase:
+			w.db.run(p.Status.Database, p.DatabaseSteps)
+		case StageDatabaseSecrets: // the world keeps no Secrets
+		case StageDeleteJobs:
+			for _, name := range p.DeleteJobs {
+				delete(w.jobs, name)
+			}
+		case StageSwitchDatabase:
+			w.db.run(p.Status.Database, p.SwitchSteps)
+		case StageObjects:
+			w.applyObjects(p, before, pinnedBefore)
+		case StageAfterSwitch:
+			w.db.run(p.Status.Database, p.AfterSwitchSteps)
+		case StageStatus:
+			w.site.Status = p.Status
+		default:
+			w.t.Fatalf("the world cannot apply stage %s", stage)
+		}
+	}
+	w.last = p
+	return p
+}
+
+// applyObjects plays StageObjects: revisions, Deployments, Services, check
+// Jobs, checking the safety invariant on every switch.
+func (w *world) applyObjects(p Plan, before map[v1.Color]appsv1.Deployment, pinnedBefore map[string]string) {
+	w.t.Helper()
 	for r, t := range p.Revisions {
 		w.templates[r] = t.DeepCopy()
+	}
+	for _, r := range p.DropRevisions {
+		delete(w.templates, r)
 	}
 	for _, in := range p.Deployments {
 		d := w.deps[in.Color]
@@ -149,19 +179,12 @@ func (w *world) reconcile() Plan {
 	if p.Preview != nil {
 		w.preview = service(*p.Preview, w.site.Name)
 	}
-	w.db.run(p.Status.Database, p.AfterSwitchSteps)
-	for _, name := range p.DeleteJobs {
-		delete(w.jobs, name)
-	}
 	for _, j := range p.Jobs {
 		if w.jobs[j.Name] == nil {
 			j = j.DeepCopy()
 			w.jobs[j.Name] = j
 		}
 	}
-	w.site.Status = p.Status
-	w.last = p
-	return p
 }
 
 func deploymentsEqual(a, b *appsv1.Deployment) bool {

@@ -64,6 +64,7 @@ func (p *planner) record(rev string, outcome v1.RevisionOutcome, promotedAt *met
 func (p *planner) finish() {
 	p.dbFinish()
 	p.endAnalyses()
+	p.dropRevisions()
 	st := p.st
 	st.ObservedGeneration = p.site.Generation
 	p.attemptNote()

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -109,8 +110,8 @@ func TestASwitchCountsAPromotionWithItsDurations(t *testing.T) {
 		Database:         &v1.DatabaseStatus{FrozenSince: at(now.Add(-4 * time.Second))}}
 	started := time.Now()
 	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before,
-		After:   &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveColor: "green"},
-		Reasons: []string{v1.EventSwitched}, Started: started, Written: started.Add(30 * time.Millisecond), Now: now})
+		After:    &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy, ActiveColor: "green"},
+		Switched: true, Ended: []v1.RevisionOutcome{v1.OutcomePromoted}, Started: started, Written: started.Add(30 * time.Millisecond), Now: now})
 
 	if got := released(t, reg, OutcomePromoted); got != 1 {
 		t.Errorf("promoted releases = %v, want 1", got)
@@ -138,7 +139,7 @@ func TestTheWriteFreezeIsTheOneMeasuredAtTheSwitch(t *testing.T) {
 		Database: &v1.DatabaseStatus{FrozenSince: at(frozenAt.Truncate(time.Second)),
 			LastFreezeDuration: &metav1.Duration{Duration: 4200 * time.Millisecond}}}
 	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: after,
-		Reasons: []string{v1.EventSwitched}, Now: now})
+		Switched: true, Ended: []v1.RevisionOutcome{v1.OutcomePromoted}, Now: now})
 	assertOneSample(t, reg, "understudy_sitedeployment_write_freeze_seconds", 4.2)
 }
 
@@ -152,41 +153,31 @@ func TestTheWriteFreezeOfAReplicatedCutoverIsObserved(t *testing.T) {
 		Database: &v1.DatabaseStatus{ActiveName: "web_green", PreviousName: "web_blue", FrozenSince: at(now.Truncate(time.Second)),
 			LastFreezeDuration: &metav1.Duration{Duration: 180 * time.Millisecond}}}
 	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: after,
-		Reasons: []string{v1.EventSwitched}, Now: now})
+		Switched: true, Ended: []v1.RevisionOutcome{v1.OutcomePromoted}, Now: now})
 	assertOneSample(t, reg, "understudy_sitedeployment_write_freeze_seconds", 0.18)
 }
 
-// Each event ends a release with its own outcome; events that end none
-// count nothing.
-func TestReleaseOutcomesFollowTheDecisionsEvents(t *testing.T) {
+// Each release the decision ended counts once, under its outcome's
+// label; a decision that ended none counts nothing.
+func TestReleaseOutcomesFollowTheDecision(t *testing.T) {
 	cases := []struct {
-		reason string
-		// after carries the aborted revision; before the active one.
-		after v1.SiteDeploymentStatus
-		want  string
+		ended []v1.RevisionOutcome
+		want  map[string]float64
 	}{
-		{v1.EventSwitched, v1.SiteDeploymentStatus{AbortedRevision: "a"}, OutcomeRolledBack},
-		{v1.EventSwitched, v1.SiteDeploymentStatus{AbortedRevision: "b"}, OutcomePromoted},
-		{v1.EventAvailable, v1.SiteDeploymentStatus{}, OutcomePromoted},
-		{v1.EventSuperseded, v1.SiteDeploymentStatus{}, OutcomeSuperseded},
-		{v1.ReasonAborted, v1.SiteDeploymentStatus{}, OutcomeAborted},
-		{v1.ReasonPrePromotionFailed, v1.SiteDeploymentStatus{}, OutcomeFailed},
-		{v1.ReasonMigrationFailed, v1.SiteDeploymentStatus{}, OutcomeFailed},
-		{"CandidateStarted", v1.SiteDeploymentStatus{}, ""},
+		{[]v1.RevisionOutcome{v1.OutcomePromoted}, map[string]float64{OutcomePromoted: 1}},
+		{[]v1.RevisionOutcome{v1.OutcomeFailed, v1.OutcomeRolledBack}, map[string]float64{OutcomeFailed: 1, OutcomeRolledBack: 1}},
+		{[]v1.RevisionOutcome{v1.OutcomeSuperseded}, map[string]float64{OutcomeSuperseded: 1}},
+		{[]v1.RevisionOutcome{v1.OutcomeAborted}, map[string]float64{OutcomeAborted: 1}},
+		{nil, map[string]float64{}},
 	}
 	for _, c := range cases {
-		t.Run(c.reason+"/"+c.want, func(t *testing.T) {
+		t.Run(fmt.Sprint(c.ended), func(t *testing.T) {
 			m, reg := newMetrics(t)
-			before := &v1.SiteDeploymentStatus{ActiveRevision: "a"}
-			m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: &c.after,
-				Reasons: []string{c.reason}, Now: now})
+			m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: &v1.SiteDeploymentStatus{}, After: &v1.SiteDeploymentStatus{},
+				Ended: c.ended, Now: now})
 			for _, outcome := range []string{OutcomePromoted, OutcomeAborted, OutcomeRolledBack, OutcomeSuperseded, OutcomeFailed} {
-				want := 0.0
-				if outcome == c.want {
-					want = 1
-				}
-				if got := released(t, reg, outcome); got != want {
-					t.Errorf("%s releases = %v, want %v", outcome, got, want)
+				if got := released(t, reg, outcome); got != c.want[outcome] {
+					t.Errorf("%s releases = %v, want %v", outcome, got, c.want[outcome])
 				}
 			}
 		})
@@ -197,7 +188,7 @@ func TestReleaseOutcomesFollowTheDecisionsEvents(t *testing.T) {
 func TestAForgottenSiteHasNoSeries(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: &v1.SiteDeploymentStatus{},
-		After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Reasons: []string{v1.ReasonAborted}, Now: now})
+		After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Ended: []v1.RevisionOutcome{v1.OutcomeAborted}, Now: now})
 	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "api", Before: &v1.SiteDeploymentStatus{},
 		After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Now: now})
 	m.ForgetSite("prod", "web")
@@ -256,7 +247,7 @@ func TestARollbackObservesOnlyTheSwitchLatency(t *testing.T) {
 	before := &v1.SiteDeploymentStatus{ActiveRevision: "b", PreviewStartedAt: at(now.Add(-time.Minute)),
 		Database: &v1.DatabaseStatus{FrozenSince: at(now.Add(-30 * time.Second))}}
 	m.ObserveSite(SiteWrite{Namespace: "prod", Name: "web", Before: before, After: &v1.SiteDeploymentStatus{AbortedRevision: "b"},
-		Reasons: []string{v1.ReasonAborted, v1.EventSwitched}, Now: now})
+		Switched: true, Ended: []v1.RevisionOutcome{v1.OutcomeAborted, v1.OutcomeRolledBack}, Now: now})
 	assertOneSample(t, reg, "understudy_sitedeployment_switch_latency_seconds", 0)
 	if n := testutil.CollectAndCount(m.releaseDuration) + testutil.CollectAndCount(m.writeFreeze); n != 0 {
 		t.Errorf("release duration and write freeze have %d series after a rollback, want none", n)
@@ -272,7 +263,7 @@ func TestReleaseHistogramsArePerNamespace(t *testing.T) {
 	m, _ := newMetrics(t)
 	for _, name := range []string{"web", "api"} {
 		m.ObserveSite(SiteWrite{Namespace: "prod", Name: name, Before: &v1.SiteDeploymentStatus{PreviewStartedAt: at(now.Add(-time.Minute))},
-			After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Reasons: []string{v1.EventSwitched}, Now: now})
+			After: &v1.SiteDeploymentStatus{Phase: v1.PhaseHealthy}, Switched: true, Ended: []v1.RevisionOutcome{v1.OutcomePromoted}, Now: now})
 	}
 	m.ForgetSite("prod", "web")
 	for _, h := range []*prometheus.HistogramVec{m.switchLatency, m.releaseDuration} {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"time"
 
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
@@ -11,52 +12,48 @@ type SiteWrite struct {
 	Namespace, Name string
 	// Before and After are the status before and after the write.
 	Before, After *v1.SiteDeploymentStatus
-	// Reasons are the reasons of the events the decision emitted.
-	Reasons []string
+	// Ended are the releases the decision ended (bluegreen.Plan.Ended);
+	// Switched, whether it switched traffic from one color to the other.
+	Ended    []v1.RevisionOutcome
+	Switched bool
 	// Started is when the reconcile began and Written when its writes
 	// were done, by the wall clock; Now is the decision's clock, the one
 	// status times are in.
 	Started, Written, Now time.Time
 }
 
-// failureReasons are the reasons a release fails with, as events.
-var failureReasons = map[string]bool{
-	v1.ReasonPrePromotionFailed:       true,
-	v1.ReasonPostPromotionFailed:      true,
-	v1.ReasonCheckTimedOut:            true,
-	v1.ReasonProgressDeadlineExceeded: true,
-	v1.ReasonCopyFailed:               true,
-	v1.ReasonReplicationUnsupported:   true,
-	v1.ReasonCatchUpFailed:            true,
-	v1.ReasonMigrationFailed:          true,
-	v1.ReasonMigrationTimedOut:        true,
+// outcomeLabels are the history's outcomes as the releases counter's
+// label says them.
+var outcomeLabels = map[v1.RevisionOutcome]string{
+	v1.OutcomePromoted:   OutcomePromoted,
+	v1.OutcomeAborted:    OutcomeAborted,
+	v1.OutcomeRolledBack: OutcomeRolledBack,
+	v1.OutcomeSuperseded: OutcomeSuperseded,
+	v1.OutcomeFailed:     OutcomeFailed,
 }
 
 // ObserveSite records a reconcile's write: the info series follows the
-// phase and active color; each ending of a release counts once, as the
-// decision's event says it ended; every switch observes the switch
+// phase and active color; each release the decision ended counts once,
+// with the outcome the decision gave it; every switch observes the switch
 // latency, and a switch to a new revision the release duration and, for a
 // schema-changing release, the write freeze.
 func (m *Metrics) ObserveSite(w SiteWrite) {
 	m.sites.setInfo(w.Namespace, w.Name, string(w.After.Phase), string(w.After.ActiveColor))
-	for _, reason := range w.Reasons {
-		outcome := releaseOutcome(reason, w.Before, w.After)
-		if outcome != "" {
-			m.sites.countRelease(w.Namespace, w.Name, outcome)
-		}
-		if reason != v1.EventSwitched {
-			continue
-		}
-		m.switchLatency.WithLabelValues(w.Namespace).Observe(w.Written.Sub(w.Started).Seconds())
-		if outcome == OutcomeRolledBack {
-			continue // no release ends here: status still has the aborted one's times
-		}
-		if t := w.Before.PreviewStartedAt; t != nil {
-			m.releaseDuration.WithLabelValues(w.Namespace).Observe(w.Now.Sub(t.Time).Seconds())
-		}
-		if frozen, ok := freezeSeconds(w); ok {
-			m.writeFreeze.WithLabelValues(w.Namespace).Observe(frozen)
-		}
+	for _, o := range w.Ended {
+		m.sites.countRelease(w.Namespace, w.Name, outcomeLabels[o])
+	}
+	if !w.Switched {
+		return
+	}
+	m.switchLatency.WithLabelValues(w.Namespace).Observe(w.Written.Sub(w.Started).Seconds())
+	if slices.Contains(w.Ended, v1.OutcomeRolledBack) {
+		return // no release ends here: status still has the aborted one's times
+	}
+	if t := w.Before.PreviewStartedAt; t != nil {
+		m.releaseDuration.WithLabelValues(w.Namespace).Observe(w.Now.Sub(t.Time).Seconds())
+	}
+	if frozen, ok := freezeSeconds(w); ok {
+		m.writeFreeze.WithLabelValues(w.Namespace).Observe(frozen)
 	}
 }
 
@@ -79,27 +76,6 @@ func freezeSeconds(w SiteWrite) (float64, bool) {
 		return w.Now.Sub(before.FrozenSince.Time).Seconds(), true
 	}
 	return 0, false
-}
-
-// releaseOutcome is the outcome an event of the given reason ends a
-// release with, or "" when it ends none. A switch away from an active
-// revision the same write (or an earlier one) marked aborted is a rollback,
-// whether a person aborted it or its post-promotion check failed; every
-// other switch, and a first revision becoming available, is a promotion.
-func releaseOutcome(reason string, before, after *v1.SiteDeploymentStatus) string {
-	switch {
-	case reason == v1.EventSwitched && after.AbortedRevision != "" && after.AbortedRevision == before.ActiveRevision:
-		return OutcomeRolledBack
-	case reason == v1.EventSwitched, reason == v1.EventAvailable:
-		return OutcomePromoted
-	case reason == v1.EventSuperseded:
-		return OutcomeSuperseded
-	case reason == v1.ReasonAborted:
-		return OutcomeAborted
-	case failureReasons[reason]:
-		return OutcomeFailed
-	}
-	return ""
 }
 
 // ForgetSite removes the series of a deleted SiteDeployment (the
