@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -34,6 +35,7 @@ type DatabaseRefreshReconciler struct {
 	Metrics     *metrics.Metrics
 
 	written ownWrites
+	steps   []step[*refreshRun]
 }
 
 // indexSanitizeConfigMaps indexes DatabaseRefreshes by the ConfigMaps their
@@ -50,10 +52,12 @@ const indexSanitizeConfigMaps = "spec.sanitize.configMapKeyRef.name"
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings the CronJob and sanitize ConfigMap to the spec, starts a
-// refresh-now Job per new token, reads finished Jobs' results into status,
-// asks the SiteDeployment to restart after a successful swap, and requeues
-// for the next scheduled run.
+// Reconcile observes the DatabaseRefresh and its children without
+// writing, asks refreshjob.Decide, and applies the plan step by step
+// (refreshSteps): the sanitize ConfigMap and the CronJob brought to the
+// spec, a refresh-now Job per new token, the SiteDeployment asked to
+// restart after a successful swap, status and events, old refresh-now
+// Jobs pruned; it requeues for the next scheduled run.
 func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	dr := &deployv1alpha1.DatabaseRefresh{}
 	if err := r.Get(ctx, req.NamespacedName, dr); err != nil {
@@ -70,51 +74,25 @@ func (r *DatabaseRefreshReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if r.written.behind(dr) {
 		return ctrl.Result{}, nil // the event of our own status write brings us back
 	}
-	obs := refreshjob.Observation{Now: r.Clock.Now(), Generation: dr.Generation, Suspend: dr.Spec.Suspend}
-	if ref := dr.Spec.SiteDeploymentRef; ref != nil {
-		obs.SiteDeployment = ref.Name
-	}
-
-	desired, stored, err := r.reconcileChildren(ctx, dr, &obs)
-	if err != nil {
+	run := &refreshRun{dr: dr}
+	if err := r.observe(ctx, run); err != nil {
 		return ctrl.Result{}, err
 	}
-	jobs, err := r.observeJobs(ctx, dr, stored, &obs)
-	if err != nil {
-		return ctrl.Result{}, err
+	run.plan = refreshjob.Decide(run.observed)
+	switch failed, err := runSteps(ctx, r.steps, run); {
+	case errors.Is(err, errRefreshGone):
+		return ctrl.Result{}, nil // deleted meanwhile: nothing more to do
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("%s: %w", failed, err)
 	}
-	if err := r.reconcileRefreshNow(ctx, dr, desired, jobs, &obs); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.readFinished(ctx, dr, jobs, &obs); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.readActive(ctx, jobs, &obs); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	plan := refreshjob.PlanStatus(dr.Status, obs)
-	if plan.RestartAt != nil {
-		if err := r.restartSite(ctx, dr, *plan.RestartAt); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	before := dr.Status.DeepCopy()
-	if exists, err := r.writeStatus(ctx, dr, plan.Status); err != nil || !exists {
-		return ctrl.Result{}, err
-	}
-	r.Metrics.ObserveRefresh(dr.Namespace, dr.Name, before, &plan.Status)
-	r.recordEvents(dr, plan.Events, jobs)
-	if err := r.pruneNowJobs(ctx, dr, obs.Jobs, plan.Status.LastRefresh); err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: plan.RequeueAfter}, nil
+	return ctrl.Result{RequeueAfter: run.plan.RequeueAfter}, nil
 }
 
 // SetupWithManager registers the controller. Pods and ConfigMaps are
 // watched by their metadata only: the controller reads the few it needs
 // through Reader, and the manager does not cache every pod and ConfigMap.
 func (r *DatabaseRefreshReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	r.steps = r.refreshSteps()
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &deployv1alpha1.DatabaseRefresh{}, indexSanitizeConfigMaps,
 		func(o client.Object) []string {
 			return refreshjob.ReferencedConfigMaps(o.(*deployv1alpha1.DatabaseRefresh).Spec.Sanitize)

@@ -42,7 +42,7 @@ type SiteDeploymentReconciler struct {
 	Resolver *registry.Resolver
 
 	written       ownWrites
-	steps         []siteStep
+	steps         []step[*siteRun]
 	copies        *copies
 	saPullSecrets saPullSecrets
 	// pods is the cache of the sites' pods (watchPods).

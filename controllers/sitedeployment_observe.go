@@ -71,4 +71,3 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 	}
 	return o, revs, nil
 }
-

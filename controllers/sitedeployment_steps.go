@@ -35,12 +35,6 @@ type siteRun struct {
 	started   time.Time
 }
 
-// siteStep is one named step of a reconcile.
-type siteStep struct {
-	name string
-	run  func(context.Context, *siteRun) error
-}
-
 // databaseError marks the error of a step on the site's database server:
 // status says so (bluegreen.DatabaseFailed) before the reconcile is
 // retried.
@@ -58,8 +52,8 @@ func onDatabase(err error) error {
 
 // siteSteps is the list, built once: the decision, then one step per
 // stage of bluegreen.Stages.
-func (r *SiteDeploymentReconciler) siteSteps() ([]siteStep, error) {
-	steps := []siteStep{
+func (r *SiteDeploymentReconciler) siteSteps() ([]step[*siteRun], error) {
+	steps := []step[*siteRun]{
 		{"Observe", r.observeStep},
 		{"ObserveDatabase", r.observeDatabaseStep},
 		{"Decide", r.decideStep},
@@ -91,17 +85,15 @@ func (r *SiteDeploymentReconciler) siteSteps() ([]siteStep, error) {
 		if !ok {
 			return nil, fmt.Errorf("no step applies the plan's stage %s", s)
 		}
-		steps = append(steps, siteStep{string(s), run})
+		steps = append(steps, step[*siteRun]{string(s), run})
 	}
 	return steps, nil
 }
 
 // runSteps runs the list on run until a step fails.
 func (r *SiteDeploymentReconciler) runSteps(ctx context.Context, run *siteRun) (ctrl.Result, error) {
-	for _, s := range r.steps {
-		if err := s.run(ctx, run); err != nil {
-			return r.result(ctx, run, s.name, err)
-		}
+	if failed, err := runSteps(ctx, r.steps, run); err != nil {
+		return r.result(ctx, run, failed, err)
 	}
 	return ctrl.Result{RequeueAfter: run.plan.RequeueAfter}, nil
 }

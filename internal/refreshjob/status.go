@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -85,6 +87,15 @@ type Plan struct {
 	// RequeueAfter is when to look again without any watch event: the next
 	// scheduled run. Zero: only on events.
 	RequeueAfter time.Duration
+	// ConfigMap and CronJob are the sanitize ConfigMap and the CronJob as
+	// the spec renders them; nil while the spec is blocked (they are left
+	// as they are).
+	ConfigMap *corev1.ConfigMap
+	CronJob   *batchv1.CronJob
+	// NowJob is the refresh-now Job to start; PruneJobs the refresh-now
+	// Jobs beyond the history limits, to delete.
+	NowJob    *batchv1.Job
+	PruneJobs []string
 }
 
 // PlanStatus derives the status from the previous status and what was

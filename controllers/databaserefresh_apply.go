@@ -15,67 +15,74 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	deployv1alpha1 "github.com/understudy-dev/understudy/api/v1alpha1"
-	"github.com/understudy-dev/understudy/internal/poddiag"
 	"github.com/understudy-dev/understudy/internal/refreshjob"
 )
 
-// observeJobs lists the refresh Jobs: those controlled by the CronJob and
-// the refresh-now Jobs controlled by the DatabaseRefresh.
-func (r *DatabaseRefreshReconciler) observeJobs(ctx context.Context, dr *deployv1alpha1.DatabaseRefresh, cj *batchv1.CronJob, obs *refreshjob.Observation) (map[string]*batchv1.Job, error) {
-	var list batchv1.JobList
-	if err := r.List(ctx, &list, client.InNamespace(dr.Namespace),
-		client.MatchingLabels{deployv1alpha1.LabelRefresh: dr.Name}); err != nil {
-		return nil, fmt.Errorf("cannot list refresh Jobs: %w", err)
-	}
-	jobs := map[string]*batchv1.Job{}
-	for i := range list.Items {
-		job := &list.Items[i]
-		ref := metav1.GetControllerOf(job)
-		switch {
-		case ref == nil:
-			continue
-		case ref.UID == dr.UID:
-			obs.Jobs = append(obs.Jobs, refreshjob.ObserveJob(job, true))
-		case cj != nil && ref.UID == cj.UID:
-			obs.Jobs = append(obs.Jobs, refreshjob.ObserveJob(job, false))
-		default:
-			continue
+func (r *DatabaseRefreshReconciler) applyConfigMap(ctx context.Context, desired *corev1.ConfigMap) error {
+	stored := &corev1.ConfigMap{}
+	err := r.Reader.Get(ctx, client.ObjectKeyFromObject(desired), stored)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := r.Create(ctx, desired); err != nil {
+			return fmt.Errorf("cannot create sanitize ConfigMap: %w", err)
 		}
-		jobs[job.Name] = job
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot get sanitize ConfigMap: %w", err)
 	}
-	return jobs, nil
-}
-
-// readFinished reads the runner's result of the newest finished Job, when
-// the status does not describe it yet, from its pods' termination messages.
-func (r *DatabaseRefreshReconciler) readFinished(ctx context.Context, dr *deployv1alpha1.DatabaseRefresh, jobs map[string]*batchv1.Job, obs *refreshjob.Observation) error {
-	newest := refreshjob.NewestFinished(obs.Jobs)
-	if !refreshjob.IsUnrecorded(newest, dr.Status.LastRefresh) {
+	if ref := metav1.GetControllerOf(stored); ref != nil && ref.UID != desired.OwnerReferences[0].UID {
+		return fmt.Errorf("cannot take over ConfigMap %s: it is controlled by %s %s", stored.Name, ref.Kind, ref.Name)
+	}
+	if !refreshjob.ConfigMapNeedsUpdate(stored, desired) {
 		return nil
 	}
-	pods, err := jobPods(ctx, r.Reader, jobs[newest.Name])
-	if err != nil {
-		return err
+	refreshjob.MergeConfigMap(stored, desired)
+	if err := r.Update(ctx, stored); err != nil {
+		return fmt.Errorf("cannot update sanitize ConfigMap: %w", err)
 	}
-	res, _ := refreshjob.ResultFromPods(pods)
-	obs.Finished = &refreshjob.Finished{Job: *newest, Result: res}
 	return nil
 }
 
-// readActive reads, from its pods, why the running refresh Job cannot
-// start or failed an attempt, so that the status says so while it runs.
-func (r *DatabaseRefreshReconciler) readActive(ctx context.Context, jobs map[string]*batchv1.Job, obs *refreshjob.Observation) error {
-	active := refreshjob.NewestActive(obs.Jobs)
-	if active == nil || jobs[active.Name] == nil {
+// applyCronJob creates the CronJob or updates it when it differs from the
+// rendering; an idle resync writes nothing.
+func (r *DatabaseRefreshReconciler) applyCronJob(ctx context.Context, stored, desired *batchv1.CronJob) (*batchv1.CronJob, error) {
+	if stored == nil {
+		created := desired.DeepCopy()
+		err := r.Create(ctx, created)
+		if err == nil {
+			return created, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("cannot create CronJob: %w", err)
+		}
+		// Created by an earlier pass the cache has not seen yet.
+		stored = &batchv1.CronJob{}
+		if err := r.Reader.Get(ctx, client.ObjectKeyFromObject(desired), stored); err != nil {
+			return nil, fmt.Errorf("cannot get CronJob: %w", err)
+		}
+	}
+	if !refreshjob.CronJobNeedsUpdate(stored, desired) {
+		return stored, nil
+	}
+	updated := stored.DeepCopy()
+	refreshjob.MergeCronJob(updated, desired)
+	if err := r.Update(ctx, updated); err != nil {
+		return nil, fmt.Errorf("cannot update CronJob: %w", err)
+	}
+	return updated, nil
+}
+
+// createNowJob starts the planned refresh-now Job; one that exists already
+// was created by an earlier pass the cache has not seen yet.
+func (r *DatabaseRefreshReconciler) createNowJob(ctx context.Context, run *refreshRun) error {
+	job := run.plan.NowJob
+	if job == nil {
 		return nil
 	}
-	pods, err := jobPods(ctx, r.Reader, jobs[active.Name])
-	if err != nil {
-		return err
+	if err := r.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("cannot create refresh-now Job: %w", err)
 	}
-	if pr, ok := poddiag.Newest(pods, obs.Now); ok {
-		active.Problem = pr.String()
-	}
+	run.jobs[job.Name] = job
 	return nil
 }
 
@@ -128,12 +135,11 @@ func (r *DatabaseRefreshReconciler) recordEvents(dr *deployv1alpha1.DatabaseRefr
 	}
 }
 
-// pruneNowJobs deletes refresh-now Jobs beyond the history limits, as the
-// CronJob controller does for its own.
-func (r *DatabaseRefreshReconciler) pruneNowJobs(ctx context.Context, dr *deployv1alpha1.DatabaseRefresh, jobs []refreshjob.ObservedJob, recorded *deployv1alpha1.RefreshRecord) error {
-	names := refreshjob.NowJobsToPrune(jobs, recorded, dr.Spec.SuccessfulJobsHistoryLimit, dr.Spec.FailedJobsHistoryLimit)
-	for _, name := range names {
-		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: dr.Namespace, Name: name}}
+// pruneNowJobs deletes the refresh-now Jobs the plan prunes (beyond the
+// history limits, as the CronJob controller does for its own).
+func (r *DatabaseRefreshReconciler) pruneNowJobs(ctx context.Context, run *refreshRun) error {
+	for _, name := range run.plan.PruneJobs {
+		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: run.dr.Namespace, Name: name}}
 		if err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("cannot delete old refresh-now Job %s: %w", name, err)
 		}
