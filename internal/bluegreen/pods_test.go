@@ -30,9 +30,11 @@ func TestTheSwitchFiresOnPodReadiness(t *testing.T) {
 	w.expect(v1.PhaseHealthy, v1.Green, rev("shop:2"))
 }
 
-// Pods of the revision that still run the preview settings, or another
-// digest, are not the candidate that takes traffic.
-func TestPodsOfAnotherTemplateDoNotCount(t *testing.T) {
+// promotedFromPreview: shop:2 previewed on one pod with mail off, checked
+// and promoted; the scale-up (without the preview settings) was decided,
+// and its pods are still the preview's.
+func promotedFromPreview(t *testing.T) *world {
+	t.Helper()
 	w := newWorld(t, manualSite, mailOffOnPreview)
 	w.healthyOn("shop:1")
 	w.registry = map[string]string{"shop:2": digest('a')}
@@ -44,6 +46,13 @@ func TestPodsOfAnotherTemplateDoNotCount(t *testing.T) {
 	w.reconcile()
 	w.annotate(v1.AnnotationPromote, rev("shop:2"))
 	w.reconcile()
+	return w
+}
+
+// Pods of the revision that still run the preview settings, or another
+// digest, are not the candidate that takes traffic.
+func TestPodsOfAnotherTemplateDoNotCount(t *testing.T) {
+	w := promotedFromPreview(t)
 	if inPreview(w.deps[v1.Green]) {
 		t.Fatal("the scale-up keeps the preview settings")
 	}
@@ -65,17 +74,7 @@ func TestPodsOfAnotherTemplateDoNotCount(t *testing.T) {
 // runs: the active selector names the revision, so it would serve from the
 // preview pod too; the switch waits until that pod is gone.
 func TestAPreviewPodStillRunningHoldsTheSwitch(t *testing.T) {
-	w := newWorld(t, manualSite, mailOffOnPreview)
-	w.healthyOn("shop:1")
-	w.registry = map[string]string{"shop:2": digest('a')}
-	w.release("shop:2")
-	w.reconcile()
-	w.runDigests(v1.Green)
-	w.reconcile()
-	w.finishJob(CheckJobName("shop", rev("shop:2"), PrePromotion), true)
-	w.reconcile()
-	w.annotate(v1.AnnotationPromote, rev("shop:2"))
-	w.reconcile()
+	w := promotedFromPreview(t)
 	preview := w.pods[v1.Green][0]
 	w.runPods(v1.Green) // the scale-up's pods, all Ready
 	w.pods[v1.Green] = append(w.pods[v1.Green], preview)
