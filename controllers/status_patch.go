@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -29,6 +30,12 @@ func patchStatus[T any, P object[T]](ctx context.Context, c client.Client, w *ow
 		return fmt.Errorf("cannot update status: %w", err)
 	}
 	*obj = *patched
+	// What the cache drops (slimSite) is not kept with the write either:
+	// the API server's answer carries the managed fields and kubectl's
+	// last-applied copy of the spec, a few KB per site that a wave of
+	// releases would otherwise hold for every site at once.
+	obj.SetManagedFields(nil)
+	delete(obj.GetAnnotations(), corev1.LastAppliedConfigAnnotation)
 	w.wrote(obj)
 	return nil
 }

@@ -110,6 +110,7 @@ func runClusterSwitch(b *testing.B, managerBin string, n, qps, syncs int) {
 	w.reset()
 	snap1, depth := mgr.snapshot(b), sampleDepth(mgr)
 	cpuProfile := mgr.profileAsync(b, tag+".release", profileSeconds(b))
+	stopPeak := mgr.profileAtPeak(b, tag+".peak")
 	probe := flipsUnderLoad(b, ctx, cl, w.raw, ns, 100*time.Millisecond)
 	start = time.Now()
 	forEachSite(b, n, func(i int) { release(b, ctx, cl, ns, i) })
@@ -120,6 +121,7 @@ func runClusterSwitch(b *testing.B, managerBin string, n, qps, syncs int) {
 	snap2, maxDepth := mgr.snapshot(b), depth.stop()
 	// Before the heap profile: writing one allocates in the manager too.
 	rss := mgr.peakRSS(b)
+	stopPeak()
 	cpuProfile()
 	mgr.profile(b, tag+".released", "heap")
 	lat, unsafe := w.results()

@@ -188,6 +188,39 @@ func (m *managerProcess) profileAsync(b *testing.B, tag string, seconds int) (wa
 	return wg.Wait
 }
 
+// profileAtPeak keeps a heap profile of the manager taken when its peak
+// RSS last grew (by 2 MB or more), as <tag>.heap.pprof: what it held when
+// memory was highest. The returned func stops it.
+func (m *managerProcess) profileAtPeak(b *testing.B, tag string) (stop func()) {
+	if os.Getenv("BENCH_PROFILE_DIR") == "" || m.pprof == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		last, _ := m.vmHWM()
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if now, err := m.vmHWM(); err == nil && now >= last+2048 {
+				last = now
+				m.profile(b, tag, "heap")
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // profileSeconds is how long the CPU profile of a release runs:
 // BENCH_PROFILE_SECONDS, default 30.
 func profileSeconds(b *testing.B) int {

@@ -276,15 +276,23 @@ func (m *managerProcess) scan(f func(string)) error {
 
 // peakRSS is the manager's VmHWM in KB.
 func (m *managerProcess) peakRSS(b *testing.B) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	v, err := m.vmHWM()
 	if err != nil {
 		b.Fatal(err)
 	}
+	return v
+}
+
+// vmHWM reads the manager's VmHWM (KB) from /proc.
+func (m *managerProcess) vmHWM() (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
 	for _, line := range strings.Split(string(raw), "\n") {
 		if strings.HasPrefix(line, "VmHWM:") {
-			v, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			return v
+			return strconv.ParseInt(strings.Fields(line)[1], 10, 64)
 		}
 	}
-	return 0
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", m.cmd.Process.Pid)
 }
