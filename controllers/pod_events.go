@@ -81,7 +81,7 @@ func (h podEvents) completes(ctx context.Context, pod *corev1.Pod) bool {
 		return false
 	}
 	var pods corev1.PodList
-	if err := h.r.pods.List(ctx, &pods, client.InNamespace(pod.Namespace), client.MatchingFields{indexSite: site}); err != nil {
+	if err := h.r.pods.List(ctx, &pods, client.InNamespace(pod.Namespace), client.MatchingFields{indexSite: site}, client.UnsafeDisableDeepCopy); err != nil {
 		return false
 	}
 	var ready int32
@@ -100,7 +100,7 @@ func (r *SiteDeploymentReconciler) podsSeen(ctx context.Context, d *appsv1.Deplo
 		return false
 	}
 	var pods corev1.PodList
-	if err := r.pods.List(ctx, &pods, client.InNamespace(d.Namespace), client.MatchingFields{indexSite: d.Labels[v1.LabelSite]}); err != nil {
+	if err := r.pods.List(ctx, &pods, client.InNamespace(d.Namespace), client.MatchingFields{indexSite: d.Labels[v1.LabelSite]}, client.UnsafeDisableDeepCopy); err != nil {
 		return false
 	}
 	for i := range pods.Items {

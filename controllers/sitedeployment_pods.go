@@ -29,7 +29,9 @@ import (
 func (r *SiteDeploymentReconciler) observePods(ctx context.Context, site *v1.SiteDeployment, now time.Time) (
 	map[v1.Color][]bluegreen.PodImages, map[v1.Color][]bluegreen.PodProblem, error) {
 	var pods corev1.PodList
-	if err := r.pods.List(ctx, &pods, ofSite(site)...); err != nil {
+	// Only read: no deep copy of each pod (the cache's objects are
+	// shared, never written).
+	if err := r.pods.List(ctx, &pods, append(ofSite(site), client.UnsafeDisableDeepCopy)...); err != nil {
 		return nil, nil, fmt.Errorf("cannot list the site's pods: %w", err)
 	}
 	sort.Slice(pods.Items, func(a, b int) bool {

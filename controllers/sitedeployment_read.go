@@ -15,7 +15,9 @@ import (
 // revisions lists the site's ControllerRevisions by revision.
 func (r *SiteDeploymentReconciler) revisions(ctx context.Context, site *v1.SiteDeployment) (map[string]*appsv1.ControllerRevision, error) {
 	list := &appsv1.ControllerRevisionList{}
-	if err := r.List(ctx, list, ofSite(site)...); err != nil {
+	// Only read (decoded, numbered, deleted by name): no deep copy of each
+	// revision's stored template.
+	if err := r.List(ctx, list, append(ofSite(site), client.UnsafeDisableDeepCopy)...); err != nil {
 		return nil, fmt.Errorf("cannot list revisions: %w", err)
 	}
 	out := map[string]*appsv1.ControllerRevision{}
