@@ -63,7 +63,7 @@ func (p *planner) readGroup() *groupRun {
 func (p *planner) joinGroup(current, activeRev string) {
 	g := p.readGroup()
 	p.group = g
-	if g == nil || current == activeRev && !inFlight(g.was) {
+	if g == nil || current == activeRev && !InFlight(g.was) {
 		return
 	}
 	if f := g.failed(); f != nil {
@@ -180,7 +180,7 @@ func (p *planner) groupFinish() {
 	slices.SortFunc(all, func(a, b member) int { return strings.Compare(a.name, b.name) })
 	out := &v1.GroupStatus{Name: g.name, State: self.state, Phase: groupPhase(all), RevisionSet: revisionSet(all)}
 	if self.state != v1.MemberUnchanged {
-		out.Revision, out.Approved = self.rev, g.approved && inFlight(self.state)
+		out.Revision, out.Approved = self.rev, g.approved && InFlight(self.state)
 	}
 	for _, m := range all {
 		out.Members = append(out.Members, v1.GroupMemberStatus{Name: m.name, Revision: m.rev, State: m.state, Message: m.message})

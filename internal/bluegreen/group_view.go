@@ -46,10 +46,10 @@ func readMember(sd *v1.SiteDeployment) member {
 	return m
 }
 
-// inFlight tells whether a member takes part in the group's open release:
+// InFlight tells whether a member takes part in the group's open release:
 // its candidate has not switched yet, or it switched and the release is
 // not over. Promoted, Failed and Withdrawn members are not in flight.
-func inFlight(s v1.GroupMemberState) bool {
+func InFlight(s v1.GroupMemberState) bool {
 	switch s {
 	case v1.MemberPending, v1.MemberProgressing, v1.MemberAwaitingPromotion, v1.MemberReady, v1.MemberSwitched:
 		return true
@@ -67,7 +67,7 @@ func readyToSwitch(s v1.GroupMemberState) bool {
 func revisionSet(ms []member) string {
 	var set []string
 	for _, m := range ms {
-		if inFlight(m.state) {
+		if InFlight(m.state) {
 			set = append(set, m.name+"@"+m.rev)
 		}
 	}
@@ -103,4 +103,30 @@ func describe(ms []member) string {
 		out = append(out, m.name+" ("+string(m.state)+")")
 	}
 	return strings.Join(out, ", ")
+}
+
+// GroupView is a release group as its members' last written statuses
+// show it (kubectl understudy get group, promote --group).
+type GroupView struct {
+	Phase v1.GroupPhase
+	// RevisionSet is the promote-group value that approves the members
+	// in flight; empty when none is.
+	RevisionSet string
+	// Members are sorted by name.
+	Members []v1.GroupMemberStatus
+}
+
+// ViewGroup reads the members of one group the way each member's planner
+// reads the others.
+func ViewGroup(sites []*v1.SiteDeployment) GroupView {
+	ms := make([]member, 0, len(sites))
+	for _, sd := range sites {
+		ms = append(ms, readMember(sd))
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
+	v := GroupView{Phase: groupPhase(ms), RevisionSet: revisionSet(ms)}
+	for _, m := range ms {
+		v.Members = append(v.Members, v1.GroupMemberStatus{Name: m.name, Revision: m.rev, State: m.state, Message: m.message})
+	}
+	return v
 }
