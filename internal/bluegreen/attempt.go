@@ -58,6 +58,9 @@ func (p *planner) attemptNote() {
 // attempt is fixed.
 func (p *planner) abortedMessage(rev string) string {
 	aborted, why := p.st.AbortedRevision, p.st.AbortMessage
+	if p.st.AbortReason == v1.ReasonGroupMemberFailed && rev != aborted {
+		return p.withdrawnMessage(rev)
+	}
 	if why == "" {
 		why = p.message
 	}

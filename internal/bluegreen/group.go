@@ -149,6 +149,13 @@ func (p *planner) groupApprovalNote() string {
 	return fmt.Sprintf(", or its whole release group with `kubectl understudy promote --group %s`", p.group.name)
 }
 
+// withdrawnMessage says, while a group member's revision is withdrawn
+// because another member failed, why and when it comes back.
+func (p *planner) withdrawnMessage(rev string) string {
+	return fmt.Sprintf("%s; %s serves, and revision %s is released again once no member of release group %s is failed (fix or revert it), "+
+		"or revert spec.template to %s", p.st.AbortMessage, rev, p.st.AbortedRevision, p.spec.Strategy.Group, rev)
+}
+
 // groupRefusesSchema holds a release that changes the database schema in
 // a group: its copy, freeze and cutover cannot wait for other sites.
 func (p *planner) groupRefusesSchema(target string) bool {
@@ -173,7 +180,11 @@ func (p *planner) groupFinish() {
 		return
 	}
 	self := member{name: p.site.Name, rev: p.st.CurrentRevision, state: p.memberState(g)}
-	if self.state != v1.MemberUnchanged && self.state != v1.MemberSwitched && self.state != v1.MemberPromoted {
+	switch self.state {
+	case v1.MemberUnchanged, v1.MemberSwitched, v1.MemberPromoted:
+	case v1.MemberFailed, v1.MemberWithdrawn:
+		self.message = p.st.AbortMessage // why, without the advice around it
+	default:
 		self.message = p.message
 	}
 	all := append(slices.Clone(g.peers), self)

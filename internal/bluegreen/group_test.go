@@ -184,6 +184,7 @@ func TestAFailedMemberTakesTheGroupBack(t *testing.T) {
 	web.expect(v1.PhaseDegraded, v1.Blue, rev("web:1"))
 	web.expectMember(v1.MemberWithdrawn, v1.GroupRollingBack)
 	if !strings.Contains(web.site.Status.Message, "api, a member of release group shop, failed") ||
+		!strings.HasSuffix(web.site.Status.Message, rev("web:1")+" serves, and revision "+rev("web:2")+" is released again once no member of release group shop is failed (fix or revert it), or revert spec.template to "+rev("web:1")) ||
 		web.site.Status.AbortReason != v1.ReasonGroupMemberFailed {
 		t.Fatalf("web: %s (%s)", web.site.Status.Message, web.site.Status.AbortReason)
 	}
