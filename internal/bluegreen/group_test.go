@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	v1 "github.com/understudy-dev/understudy/api/v1alpha1"
 )
 
@@ -219,4 +221,54 @@ func TestADeadlineOfOneMemberAbortsTheOther(t *testing.T) {
 	if web.replicas(v1.Green) != 0 {
 		t.Fatalf("web's withdrawn candidate still at %d", web.replicas(v1.Green))
 	}
+}
+
+// A member held by its promotion gate is Pending and holds the group; the
+// other's candidate, with preview settings and one preview pod, waits at
+// full size without them (the world checks each switch).
+func TestAGatedMemberHoldsItsGroup(t *testing.T) {
+	web, api := shopGroup(t, previewOf(1), mailOffOnPreview)
+	web.site.Spec.Promotion = &v1.PromotionSpec{Upstreams: []v1.UpstreamReference{{Namespace: "dev", Name: "shop-dev"}}}
+	web.upstreams = []Upstream{upstreamRunning("web:1", digest('a'), web.now.Add(-time.Hour))}
+	web.release("web:2")
+	web.reconcile()
+	web.expect(v1.PhaseAwaitingUpstream, v1.Blue, rev("web:1"))
+	web.expectMember(v1.MemberPending, v1.GroupProgressing)
+
+	api.started("api:2")
+	api.passCheck("api:2") // approved (autoPromote): scaled up without preview settings
+	api.available(v1.Green)
+	api.reconcile()
+	api.expect(v1.PhaseAwaitingGroup, v1.Blue, rev("api:1"))
+	if !strings.Contains(api.site.Status.Message, "web (Pending)") || api.replicas(v1.Green) != 3 || inPreview(api.deps[v1.Green]) {
+		t.Fatalf("api: %s; green at %d, preview settings %v", api.site.Status.Message, api.replicas(v1.Green), inPreview(api.deps[v1.Green]))
+	}
+}
+
+// A release that changes the database schema is refused in a group: it
+// does not start, says why, and the group waits for it.
+func TestASchemaChangeIsRefusedInAGroup(t *testing.T) {
+	w := newWorld(t, func(s *v1.SiteDeployment) { s.Spec.Strategy.Group = "shop" })
+	w.withDatabase(true)
+	w.healthyOn("shop:1")
+	r1 := w.site.Status.ActiveRevision
+	w.db.ops()
+	w.releaseSchema("shop:2", "2")
+	w.reconcile()
+	w.expect(v1.PhaseDegraded, v1.Blue, r1)
+	c := w.site.Status.Conditions
+	if len(w.db.ops()) != 0 || w.deps[v1.Green] != nil || !strings.Contains(w.site.Status.Message, "release the schema change with spec.strategy.group removed") ||
+		!hasReason(c, v1.ReasonGroupSchemaChange) {
+		t.Fatalf("%s; conditions %+v", w.site.Status.Message, c)
+	}
+	w.expectMember(v1.MemberProgressing, v1.GroupProgressing)
+}
+
+func hasReason(cs []metav1.Condition, reason string) bool {
+	for _, c := range cs {
+		if c.Type == v1.ConditionReady && c.Reason == reason {
+			return true
+		}
+	}
+	return false
 }
