@@ -272,3 +272,26 @@ func hasReason(cs []metav1.Condition, reason string) bool {
 	}
 	return false
 }
+
+// A metric check that fails on one member takes the other, ready and
+// waiting, back.
+func TestAFailedMetricCheckTakesTheGroupBack(t *testing.T) {
+	web, api := shopGroup(t)
+	r := &rates{byRev: map[string]float64{rev("web:2"): 0.4}}
+	web.measure, web.site.Spec.Strategy.PrePromotion = r.measure, errorRate(1, 0)
+	api.started("api:2")
+	web.started("web:2") // its analysis starts
+	api.passCheck("api:2")
+	api.expect(v1.PhaseAwaitingGroup, v1.Blue, rev("api:1"))
+	web.reconcile() // measured: 0.4
+	web.expectMember(v1.MemberFailed, v1.GroupRollingBack)
+	if web.site.Status.AbortReason != v1.ReasonPrePromotionFailed || len(r.taken) != 1 {
+		t.Fatalf("web: %s (%s), %d measurements", web.site.Status.Message, web.site.Status.AbortReason, len(r.taken))
+	}
+	api.reconcile()
+	api.expect(v1.PhaseDegraded, v1.Blue, rev("api:1"))
+	api.expectMember(v1.MemberWithdrawn, v1.GroupRollingBack)
+	if !strings.Contains(api.site.Status.Message, "web, a member of release group shop, failed (") {
+		t.Fatalf("api: %s", api.site.Status.Message)
+	}
+}
