@@ -111,9 +111,14 @@ func (r *SiteDeploymentReconciler) SetupWithManager(mgr ctrl.Manager, workers in
 		Owns(&batchv1.Job{}).
 		// An upstream's changes wake the sites whose promotion gate names it.
 		Watches(&deployv1alpha1.SiteDeployment{}, handler.EnqueueRequestsFromMapFunc(r.downstreamsOf)).
+		// A member's changes wake the other members of its release group.
+		Watches(&deployv1alpha1.SiteDeployment{}, handler.EnqueueRequestsFromMapFunc(r.groupMembersOf)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &deployv1alpha1.SiteDeployment{}, upstreamIndex, upstreamKeys); err != nil {
 		return fmt.Errorf("cannot index SiteDeployments by upstream: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &deployv1alpha1.SiteDeployment{}, groupIndex, groupKeys); err != nil {
+		return fmt.Errorf("cannot index SiteDeployments by release group: %w", err)
 	}
 	pods, err := r.watchPods(mgr)
 	if err != nil {

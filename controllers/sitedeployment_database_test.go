@@ -63,7 +63,7 @@ func databaseSite(t *testing.T, srv *pgtest.Server, base, schema string, mutate 
 	if err := k8sClient.Create(context.Background(), sd); err != nil {
 		t.Fatal(err)
 	}
-	return &site{t: t, ns: ns, sd: sd, base: base}
+	return &site{t: t, ns: ns, name: sd.Name, sd: sd, base: base}
 }
 
 func colorSecret(s *site, c v1.Color) map[string]string {

@@ -24,7 +24,7 @@ func (s *site) runPod(name string, c v1.Color, rev, image, digest string) {
 	if d := s.deployment(c); d != nil { // its template's marks (preview settings, restart)
 		tmpl.Annotations = d.Spec.Template.Annotations
 	}
-	tmpl.Labels = map[string]string{v1.LabelSite: "shop", v1.LabelColor: string(c), v1.LabelRevision: rev}
+	tmpl.Labels = map[string]string{v1.LabelSite: s.name, v1.LabelColor: string(c), v1.LabelRevision: rev}
 	s.runPodWith(name, tmpl, "registry.example/"+image+"@"+digest, true)
 }
 

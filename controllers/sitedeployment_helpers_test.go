@@ -28,7 +28,9 @@ import (
 type site struct {
 	t  *testing.T
 	ns string
-	sd *v1.SiteDeployment
+	// name is the SiteDeployment's; shop unless a test names it.
+	name string
+	sd   *v1.SiteDeployment
 	// base is spec.database.name, when the site has one.
 	base string
 }
@@ -52,7 +54,7 @@ func newSite(t *testing.T, image string, mutate ...func(*v1.SiteDeployment)) *si
 	if err := k8sClient.Create(context.Background(), sd); err != nil {
 		t.Fatalf("cannot create SiteDeployment: %v", err)
 	}
-	return &site{t: t, ns: sd.Namespace, sd: sd}
+	return &site{t: t, ns: sd.Namespace, name: sd.Name, sd: sd}
 }
 
 // healthySite brings a site up on blue with shop:1 and returns its revision.
@@ -79,7 +81,7 @@ func (s *site) key(name string) client.ObjectKey {
 func (s *site) get() *v1.SiteDeployment {
 	s.t.Helper()
 	sd := &v1.SiteDeployment{}
-	if err := k8sClient.Get(context.Background(), s.key("shop"), sd); err != nil {
+	if err := k8sClient.Get(context.Background(), s.key(s.name), sd); err != nil {
 		s.t.Fatalf("cannot get SiteDeployment: %v", err)
 	}
 	return sd
@@ -102,7 +104,7 @@ func (s *site) annotate(k, v string) {
 
 func (s *site) deployment(c v1.Color) *appsv1.Deployment {
 	d := &appsv1.Deployment{}
-	if err := k8sClient.Get(context.Background(), s.key(bluegreen.DeploymentName("shop", c)), d); err != nil {
+	if err := k8sClient.Get(context.Background(), s.key(bluegreen.DeploymentName(s.name, c)), d); err != nil {
 		return nil
 	}
 	return d
@@ -134,7 +136,7 @@ func (s *site) available(c v1.Color, rev string, n int32) {
 // hasPods: a test started pods of the color (runPod).
 func (s *site) hasPods(c v1.Color) bool {
 	var pods corev1.PodList
-	err := k8sClient.List(context.Background(), &pods, client.InNamespace(s.ns), client.MatchingLabels{v1.LabelSite: "shop", v1.LabelColor: string(c)})
+	err := k8sClient.List(context.Background(), &pods, client.InNamespace(s.ns), client.MatchingLabels{v1.LabelSite: s.name, v1.LabelColor: string(c)})
 	return err == nil && len(pods.Items) > 0
 }
 
@@ -146,7 +148,7 @@ func (s *site) topUpPods(d *appsv1.Deployment, n int32) error {
 	var pods corev1.PodList
 	color := d.Spec.Template.Labels[v1.LabelColor]
 	if err := k8sClient.List(context.Background(), &pods, client.InNamespace(s.ns),
-		client.MatchingLabels{v1.LabelSite: "shop", v1.LabelColor: color}); err != nil || len(pods.Items) == 0 {
+		client.MatchingLabels{v1.LabelSite: s.name, v1.LabelColor: color}); err != nil || len(pods.Items) == 0 {
 		return err
 	}
 	rev, tmpl := d.Spec.Template.Labels[v1.LabelRevision], &d.Spec.Template
@@ -167,7 +169,7 @@ func (s *site) topUpPods(d *appsv1.Deployment, n int32) error {
 				id = p.Status.ContainerStatuses[0].ImageID
 			}
 		}
-		s.runPodWith(fmt.Sprintf("shop-%s-%s-%d", color, rev, i), tmpl, id, true)
+		s.runPodWith(fmt.Sprintf("%s-%s-%s-%d", s.name, color, rev, i), tmpl, id, true)
 	}
 	return nil
 }
@@ -178,7 +180,7 @@ func (s *site) topUpPods(d *appsv1.Deployment, n int32) error {
 func (s *site) assertInvariant() {
 	s.t.Helper()
 	svc := &corev1.Service{}
-	if err := k8sClient.Get(context.Background(), s.key("shop"), svc); err != nil {
+	if err := k8sClient.Get(context.Background(), s.key(s.name), svc); err != nil {
 		return // not created before the first revision is available
 	}
 	c, rev := v1.Color(svc.Spec.Selector[v1.LabelColor]), svc.Spec.Selector[v1.LabelRevision]
@@ -199,7 +201,7 @@ func (s *site) waitActive(phase v1.SiteDeploymentPhase, c v1.Color, rev string) 
 	eventually(s.t, fmt.Sprintf("%s with %s/%s active", phase, c, rev), func() error {
 		sd = s.get()
 		svc := &corev1.Service{}
-		if err := k8sClient.Get(context.Background(), s.key("shop"), svc); err != nil {
+		if err := k8sClient.Get(context.Background(), s.key(s.name), svc); err != nil {
 			return err
 		}
 		if svc.Spec.Selector[v1.LabelColor] != string(c) || svc.Spec.Selector[v1.LabelRevision] != rev {

@@ -63,6 +63,9 @@ func (r *SiteDeploymentReconciler) observe(ctx context.Context, site *deployv1al
 	if o.Upstreams, err = r.observeUpstreams(ctx, site); err != nil {
 		return o, nil, err
 	}
+	if o.Group, err = r.groupMembers(ctx, site); err != nil {
+		return o, nil, err
+	}
 	if o.Pods, o.NotReady, err = r.observePods(ctx, site, o.Now); err != nil {
 		return o, nil, err
 	}

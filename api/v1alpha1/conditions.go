@@ -47,6 +47,12 @@ const (
 	ReasonCheckTimedOut = "CheckTimedOut"
 	// ReasonProgressDeadlineExceeded: the candidate was not available in time.
 	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	// ReasonGroupMemberFailed: another member of the site's release group
+	// failed (a check, a deadline, an abort); this site went back with it.
+	ReasonGroupMemberFailed = "GroupMemberFailed"
+	// ReasonGroupSchemaChange: a release that changes the database schema
+	// cannot be part of a release group; it does not start.
+	ReasonGroupSchemaChange = "GroupSchemaChange"
 	// ReasonAborted: a person aborted the revision with the abort annotation.
 	ReasonAborted = "Aborted"
 	// ReasonCopyFailed: the new color's copy of the database could not be made.

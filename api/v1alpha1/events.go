@@ -28,6 +28,11 @@ const (
 	// (PrePromotionFailed, SoakFailed, PostPromotionFailed), an
 	// inconclusive one AnalysisInconclusive (Warning).
 	EventAnalysisSuccessful = "AnalysisSuccessful"
+	// EventGroupReady: the site's candidate is ready and waits for the
+	// other members of its release group.
+	EventGroupReady = "GroupReady"
+	// EventGroupApproved: a promote-group annotation approved the site's candidate.
+	EventGroupApproved = "GroupApproved"
 	// EventSwitched: the active Service's selector moved to another color.
 	EventSwitched = "Switched"
 	// EventScaledDown: the idle color was scaled to zero.

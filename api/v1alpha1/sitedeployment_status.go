@@ -5,7 +5,7 @@ import (
 )
 
 // SiteDeploymentPhase summarises where a release stands.
-// +kubebuilder:validation:Enum=Pending;Progressing;AwaitingUpstream;AwaitingPromotion;Promoting;Healthy;Degraded;Aborted;Paused
+// +kubebuilder:validation:Enum=Pending;Progressing;AwaitingUpstream;AwaitingPromotion;AwaitingGroup;Promoting;Healthy;Degraded;Aborted;Paused
 type SiteDeploymentPhase string
 
 // Phases of a SiteDeployment, in the order a release passes through them.
@@ -14,11 +14,14 @@ const (
 	PhaseProgressing       SiteDeploymentPhase = "Progressing"
 	PhaseAwaitingUpstream  SiteDeploymentPhase = "AwaitingUpstream"
 	PhaseAwaitingPromotion SiteDeploymentPhase = "AwaitingPromotion"
-	PhasePromoting         SiteDeploymentPhase = "Promoting"
-	PhaseHealthy           SiteDeploymentPhase = "Healthy"
-	PhaseDegraded          SiteDeploymentPhase = "Degraded"
-	PhaseAborted           SiteDeploymentPhase = "Aborted"
-	PhasePaused            SiteDeploymentPhase = "Paused"
+	// PhaseAwaitingGroup: the candidate is ready, checked and approved;
+	// its switch waits for the other members of its release group.
+	PhaseAwaitingGroup SiteDeploymentPhase = "AwaitingGroup"
+	PhasePromoting     SiteDeploymentPhase = "Promoting"
+	PhaseHealthy       SiteDeploymentPhase = "Healthy"
+	PhaseDegraded      SiteDeploymentPhase = "Degraded"
+	PhaseAborted       SiteDeploymentPhase = "Aborted"
+	PhasePaused        SiteDeploymentPhase = "Paused"
 )
 
 // RevisionOutcome is how a revision in the history ended.
@@ -173,6 +176,11 @@ type SiteDeploymentStatus struct {
 	// revision: what each upstream runs, and whether and how it qualified.
 	// +optional
 	Promotion *PromotionStatus `json:"promotion,omitempty"`
+
+	// Group is this site's view of its release group
+	// (spec.strategy.group): the group's phase and each member's state.
+	// +optional
+	Group *GroupStatus `json:"group,omitempty"`
 
 	// Served remembers the revisions that took this site's traffic, newest
 	// first (at most 16), for the promotion gates of the sites downstream

@@ -149,6 +149,16 @@ type ServicePort struct {
 
 // StrategySpec tunes how a candidate is promoted.
 type StrategySpec struct {
+	// Group names the release group this site belongs to: the sites of
+	// this namespace that name the same group are released as one (none
+	// switches until every changed member is ready, checked and approved;
+	// a failure of one takes the others back). A group never spans
+	// namespaces.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Group string `json:"group,omitempty"`
+
 	// AutoPromote switches traffic to a candidate once it is fully available
 	// (and its checks passed) and autoPromoteAfter has elapsed. When false,
 	// the candidate waits for the deploy.understudy.dev/promote annotation

@@ -115,6 +115,8 @@ var invalidCases = []invalidCase{
 	{"service port out of range", siteYAML, set([]any{map[string]any{"port": int64(70000)}}, "spec", "service", "ports"), "spec.service.ports[0].port"},
 	{"unsupported service type", siteYAML, set("ExternalName", "spec", "service", "type"), "spec.service.type"},
 	{"negative replicas", siteYAML, set(int64(-1), "spec", "replicas"), "spec.replicas"},
+	{"release group not a DNS label", siteYAML, set("Shop/Web", "spec", "strategy", "group"), "spec.strategy.group"},
+	{"release group too long", siteYAML, set(strings.Repeat("g", 64), "spec", "strategy", "group"), "spec.strategy.group"},
 	{"previewReplicas above replicas", siteYAML, set(int64(5), "spec", "strategy", "previewReplicas"), "spec.strategy.previewReplicas"},
 	{"malformed scaleDownDelay", siteYAML, set("10 minutes", "spec", "strategy", "scaleDownDelay"), "spec.strategy.scaleDownDelay"},
 	{"negative progressDeadline", siteYAML, set("-5m", "spec", "strategy", "progressDeadline"), "spec.strategy.progressDeadline"},

@@ -61,6 +61,9 @@ var outcomeWords = map[v1.RevisionOutcome]string{v1.OutcomeFailed: "failed", v1.
 // attempt is fixed.
 func (p *planner) abortedMessage(rev string) string {
 	aborted, why := p.st.AbortedRevision, p.st.AbortMessage
+	if p.st.AbortReason == v1.ReasonGroupMemberFailed && rev != aborted {
+		return p.withdrawnMessage(rev)
+	}
 	if why == "" {
 		why = p.message
 	}

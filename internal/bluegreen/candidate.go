@@ -140,11 +140,11 @@ func (p *planner) advanceCandidate(c *candidate) (stage candidateStage, again bo
 		p.analysisRunning(PrePromotion, c.target, v1.PhaseProgressing)
 		return stagePreview, false
 	}
-	promoted := p.approved(c.target) || p.dbCuttingOver(c.target)
+	promoted := p.approved(c.target) || p.groupApproved() || p.dbCuttingOver(c.target)
 	if !promoted && !ptr.Deref(p.spec.Strategy.AutoPromote, true) {
 		p.dbAwaitPromotion()
-		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation%s%s",
-			c.target, c.idle, v1.AnnotationPromote, c.target, p.approvalNote(c.target), p.dbFrozenNote()))
+		p.set(v1.PhaseAwaitingPromotion, fmt.Sprintf("revision %s is ready on %s; approve it with the %s=%s annotation%s%s%s",
+			c.target, c.idle, v1.AnnotationPromote, c.target, p.groupApprovalNote(), p.approvalNote(c.target), p.dbFrozenNote()))
 		return stagePreview, false
 	}
 	if p.dbRehearsing() {
@@ -242,6 +242,9 @@ func (p *planner) soakAndSwitch(c *candidate, promoted bool) {
 	if !promoted && p.now.Before(soakEnd) {
 		p.wakeAt(soakEnd)
 		p.set(v1.PhasePromoting, fmt.Sprintf("revision %s soaking until %s", c.target, soakEnd.UTC().Format(time.RFC3339)))
+		return
+	}
+	if p.groupHolds(c.target, c.idle) {
 		return
 	}
 	p.switchTo(c.idle, c.target, c.activeRev, false)

@@ -42,6 +42,9 @@ type Observed struct {
 	NotReady map[v1.Color][]PodProblem
 	// Upstreams are spec.promotion.upstreams as read, in spec order.
 	Upstreams []Upstream
+	// Group are the other members of the site's release group
+	// (spec.strategy.group, same namespace), as the cache shows them.
+	Group []*v1.SiteDeployment
 	// Measurements are what the controller measured of the running
 	// analyses (DueMeasurements) for this decision.
 	Measurements []Measured

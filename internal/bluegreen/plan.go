@@ -81,6 +81,8 @@ type planner struct {
 	reason  string
 	// analysed are the kinds of analysis a step looked at (endAnalyses).
 	analysed []v1.AnalysisKind
+	// group is the site's release group (group.go); nil without one.
+	group *groupRun
 }
 
 // Decide returns the next plan for what was observed.
@@ -127,6 +129,7 @@ func (p *planner) run() {
 	p.dbSwitched(p.st.ActiveColor, activeColor)
 	p.st.ActiveColor, p.st.ActiveRevision = activeColor, activeRev
 	p.answerActions(current, activeRev)
+	p.joinGroup(current, activeRev)
 	// A failed check changes the target; decide again (bounded).
 	for i := 0; i < 3; i++ {
 		target, rollback := p.target(current, activeRev)

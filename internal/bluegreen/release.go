@@ -33,6 +33,10 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 		p.scaledToZero(c.idle, target)
 		return false
 	}
+	if !rollback && p.groupRefusesSchema(target) {
+		p.previewSelectsActive(activeColor, activeRev)
+		return false
+	}
 	if ready, failed := p.candidateDatabase(c); !ready {
 		return failed
 	}
@@ -43,6 +47,10 @@ func (p *planner) release(activeColor v1.Color, activeRev, target string, rollba
 	}
 	if c.fast && c.warm {
 		p.deploy(DeploymentIntent{Color: c.idle, Revision: target, Template: c.tmpl, Replicas: c.full})
+		if !rollback && p.groupHolds(target, c.idle) {
+			p.previewSelectsActive(activeColor, activeRev)
+			return false
+		}
 		p.switchTo(c.idle, target, activeRev, true)
 		return false
 	}

@@ -47,6 +47,9 @@ type world struct {
 	// measure takes the measurements of metric checks that are due, as
 	// the controller does before each decision (nil: none taken).
 	measure func(DueMeasurement) v1.Measurement
+	// group are the other members of the site's release group, each
+	// simulated by its own planner (Observed.Group).
+	group []*world
 }
 
 func newWorld(t *testing.T, mutate ...func(*v1.SiteDeployment)) *world {
@@ -90,7 +93,7 @@ func (w *world) reconcile() Plan {
 	}
 	in := Observed{Site: w.site.DeepCopy(), Deployments: w.deps, ActiveService: w.active,
 		PreviewService: w.preview, Jobs: w.jobs, Templates: w.templates, Now: w.now, Database: w.db.observe(),
-		Upstreams: w.upstreams, JobFailures: w.jobFailures, NotReady: w.notReady, Measurements: w.measured()}
+		Upstreams: w.upstreams, JobFailures: w.jobFailures, NotReady: w.notReady, Measurements: w.measured(), Group: w.groupSites()}
 	in.Pods = w.pods
 	pinnedBefore := pinned(w.site.Status.PreviewDigests)
 	p := Decide(in)

@@ -68,6 +68,7 @@ func (p *planner) finish() {
 	st := p.st
 	st.ObservedGeneration = p.site.Generation
 	p.attemptNote()
+	p.groupFinish()
 	st.Phase = p.phase
 	st.Message = p.message
 	if st.ActiveColor != "" && p.in.Deployments[st.ActiveColor] != nil {
@@ -102,7 +103,7 @@ func (p *planner) setConditions() {
 	switch p.phase {
 	case v1.PhaseHealthy:
 		ready, reason = metav1.ConditionTrue, v1.ReasonSucceeded
-	case v1.PhasePending, v1.PhaseProgressing, v1.PhasePromoting, v1.PhaseAwaitingPromotion, v1.PhaseAwaitingUpstream:
+	case v1.PhasePending, v1.PhaseProgressing, v1.PhasePromoting, v1.PhaseAwaitingPromotion, v1.PhaseAwaitingUpstream, v1.PhaseAwaitingGroup:
 		progressing = true
 	case v1.PhaseDegraded, v1.PhaseAborted:
 		degraded = true

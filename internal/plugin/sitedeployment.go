@@ -52,12 +52,20 @@ func (e *env) siteAction(cmd *cobra.Command, name, key, verb string, decide func
 }
 
 func (e *env) promoteCommand() *cobra.Command {
-	var revision string
+	var revision, group string
 	cmd := &cobra.Command{
-		Use:   "promote NAME",
-		Short: "Approve the candidate revision (the promote annotation names it)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "promote NAME | promote --group GROUP",
+		Short: "Approve the candidate revision (the promote annotation names it), or every candidate of a release group",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if group != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if group != "" {
+				return e.promoteGroup(cmd, group)
+			}
 			note := ""
 			err := e.siteAction(cmd, args[0], v1.AnnotationPromote, "promoting", func(s *v1.SiteDeployment) (string, error) {
 				rev, err := PromoteTarget(s.Name, &s.Status, revision)
@@ -71,6 +79,8 @@ func (e *env) promoteCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&revision, "revision", "", "refuse unless this is the candidate (or, to approve it in advance, the revision waiting for its upstreams)")
+	cmd.Flags().StringVar(&group, "group", "", "approve every candidate of this release group at once (the promote-group annotation names their revision set)")
+	cmd.MarkFlagsMutuallyExclusive("revision", "group")
 	return cmd
 }
 
@@ -119,12 +129,20 @@ func (e *env) rollbackCommand() *cobra.Command {
 func (e *env) getCommand() *cobra.Command {
 	var watch bool
 	cmd := &cobra.Command{
-		Use:   "get sdep NAME",
-		Short: "Show a SiteDeployment as a tree of colors, revisions, Services and checks",
+		Use:   "get sdep|group NAME",
+		Short: "Show a SiteDeployment as a tree of colors, revisions, Services and checks, or a release group as a tree of its members",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "group" {
+				_, members, err := e.groupMembers(cmd.Context(), args[1])
+				if err != nil {
+					return err
+				}
+				WriteGroupTree(e.streams.Out, members[0].Namespace, args[1], members)
+				return nil
+			}
 			if k := args[0]; k != "sdep" && k != "sitedeployment" && k != "sitedeployments" {
-				return fmt.Errorf("unknown kind %q: only sdep (sitedeployment)", k)
+				return fmt.Errorf("unknown kind %q: only sdep (sitedeployment) or group", k)
 			}
 			return e.followSite(cmd.Context(), args[1], func(c client.Client, site *v1.SiteDeployment) (bool, error) {
 				o, err := observe(cmd.Context(), c, site)

@@ -128,6 +128,7 @@ func TestActionsRefuseWhatDoesNotApply(t *testing.T) {
 		{"abort", "aborted.yaml", "nothing to abort: no candidate, and no previous revision to roll back to"},
 		{"skip-promotion-gate", "healthy.yaml", "no release waits for its upstreams"},
 		{"skip-promotion-gate", "awaiting_promotion.yaml", "no release waits for its upstreams"},
+		{"promote-group", "awaiting_promotion.yaml", "no release of a release group awaits approval"},
 	} {
 		script, err := argocd.Script("SiteDeployment", filepath.Join("actions", tc.action, "action.lua"))
 		if err != nil {

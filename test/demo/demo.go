@@ -115,8 +115,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	if _, err := k.run(ctx, "apply", "--server-side", "-f", "config/samples/demo/"); err != nil {
 		return err
 	}
-	step(o.Out, "waiting for prod/service0 and dev/service0-dev to be Ready")
-	for _, s := range [][2]string{{"prod", "service0"}, {"dev", "service0-dev"}} {
+	step(o.Out, "waiting for prod/service0, dev/service0-dev and release group prod/shop (shop-web, shop-api) to be Ready")
+	for _, s := range [][2]string{{"prod", "service0"}, {"dev", "service0-dev"}, {"prod", "shop-web"}, {"prod", "shop-api"}} {
 		if err := poll.Wait(ctx, pollEvery, 2*time.Minute, func() error {
 			_, err := k.run(ctx, "-n", s[0], "wait", "--for=condition=Ready", "--timeout=5s", "sdep/"+s[1])
 			return err

@@ -48,6 +48,23 @@ While it waits, a hotfix that cannot wait for dev skips the gate: name the revis
 Release v3 to dev (as v2 above, with v3); a minute after dev switches, production starts v3 (at once, had you skipped the gate) and rehearses the schema change while service0 keeps taking writes: a snapshot of service0 is copied to service0_green, the migration adds a column there, v3 starts on that copy and is smoke-tested, then waits for you:
   kubectl -n prod get sdep service0 -o jsonpath='{.status.database}{"\n"}'   # candidate.stage Rehearsing, then AwaitingPromotion; later activeName/previousName
 Promote it as above: service0_green is made again, this time by logical replication from service0, which keeps taking writes; the migration runs there again and v3 starts on it; only for the catch-up and the switch do writes freeze (a POST answers 503 with sqlstate 25006), and status.database.lastFreezeDuration says for how long (well under a second). An abort then brings back service0, writable, and reports the writes not carried back.
+The gate remembers what dev verified: dev may move on before production takes a version. Release v4 to dev, and once dev has served it for a minute, v5:
+  kubectl -n dev patch sdep service0-dev --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v4"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v4"}]'
+  kubectl -n dev patch sdep service0-dev --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v5"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v5"}]'
+Then give production v4: dev runs v5 now, but it served v4 live for a minute and never rolled it back, so production starts v4 at once, on the digest dev's v4 ran (history's gate column says Qualified, and by which dev revision):
+  kubectl -n prod patch sdep service0 --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v4"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v4"}]'
+  kubectl understudy -n prod get sdep service0      # promotion gate: dev/service0-dev served v4 from ... until ..., qualifies
+  kubectl understudy -n prod promote service0 && kubectl understudy -n prod history service0
+Two sites that ship together: prod/shop-web and prod/shop-api are release group shop (spec.strategy.group). Release v2 to both: each candidate starts on its own, and neither switches until both are ready and the group is approved, once, by revision set:
+  kubectl -n prod patch sdep shop-web --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v2"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'
+  kubectl -n prod patch sdep shop-api --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v2"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v2"}]'
+  kubectl understudy -n prod get group shop          # each member's state; AwaitingPromotion and the revision set once both are up
+  kubectl understudy -n prod promote --group shop    # writes deploy.understudy.dev/promote-group=<the revision set>: both switch in one pass
+A failure or an abort of one takes the other back: release v3 to both, abort shop-api's candidate, and shop-web goes back with it (reason GroupMemberFailed, naming shop-api):
+  kubectl -n prod patch sdep shop-web --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v3"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v3"}]'
+  kubectl -n prod patch sdep shop-api --type=json -p '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"local/demo-site:v3"},{"op":"replace","path":"/spec/template/spec/containers/0/env/0/value","value":"v3"}]'
+  kubectl understudy -n prod abort shop-api
+  kubectl understudy -n prod get group shop          # RollingBack: shop-api Failed, shop-web Withdrawn; both still serve v2
 Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl understudy -n dev refresh now service0-dev-refresh
   kubectl understudy -n dev refresh status service0-dev-refresh

@@ -34,5 +34,6 @@ func TestMission(t *testing.T) {
 	t.Run("PromotionGateBetweenEnvironments", testPromotionGate)
 	t.Run("PromotionGateAfterUpstreamMovedOn", testGateAfterUpstreamMovedOn)
 	t.Run("PreviewOnlySettings", testPreviewOnlySettings)
+	t.Run("ReleaseGroup", testReleaseGroup)
 	t.Run("MetricCheckRollsBack", testMetricCheckRollsBack)
 }

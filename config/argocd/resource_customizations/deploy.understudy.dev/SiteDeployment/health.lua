@@ -54,6 +54,14 @@ if phase == "Degraded" or phase == "Aborted" then
   hs.status = "Degraded"
 elseif phase == "AwaitingPromotion" or phase == "AwaitingUpstream" or phase == "Paused" or (obj.spec ~= nil and obj.spec.paused == true) then
   hs.status = "Suspended"
+elseif phase == "AwaitingGroup" then
+  -- Ready, checked and approved, its switch waits for the other members
+  -- of its release group: for a person when the group awaits an
+  -- approval, else for the others' candidates to get ready.
+  hs.status = "Progressing"
+  if st.group ~= nil and st.group.phase == "AwaitingPromotion" then
+    hs.status = "Suspended"
+  end
 elseif phase == "Healthy" and (reconciling == nil or reconciling.status ~= "True") then
   hs.status = "Healthy"
 else

@@ -2,9 +2,11 @@
 -- (status.previewRevision); abort rejects the candidate, or the revision
 -- waiting for its upstreams, or when there is none the active revision,
 -- which rolls back to the previous one; skip-promotion-gate releases the
--- revision waiting for its upstreams without them. Keep the rules in step
--- with abort/action.lua, skip-promotion-gate/action.lua and
--- internal/plugin/actions.go.
+-- revision waiting for its upstreams without them; promote-group approves
+-- every candidate of the site's release group (status.group.revisionSet).
+-- Keep the rules in step with abort/action.lua,
+-- skip-promotion-gate/action.lua, promote-group/action.lua and
+-- internal/plugin/actions.go and group.go.
 local actions = {}
 local st = obj.status or {}
 local annotations = obj.metadata.annotations or {}
@@ -28,4 +30,10 @@ local rollback = candidate == nil and waiting == nil and st.rollbackRevision ~= 
 actions["promote"] = {["disabled"] = candidate == nil or annotations["deploy.understudy.dev/promote"] == candidate}
 actions["abort"] = {["disabled"] = candidate == nil and waiting == nil and not rollback}
 actions["skip-promotion-gate"] = {["disabled"] = waiting == nil or annotations["deploy.understudy.dev/skip-promotion-gate"] == waiting}
+local group = st.group
+local set = nil
+if group ~= nil and group.revisionSet ~= nil and group.revisionSet ~= "" and group.phase ~= "RollingBack" then
+  set = group.revisionSet
+end
+actions["promote-group"] = {["disabled"] = set == nil or annotations["deploy.understudy.dev/promote-group"] == set}
 return actions
