@@ -80,6 +80,8 @@ func (r *run) do(ctx context.Context) (err error) {
 		d, err = r.liveDump(ctx)
 	case r.o.S3 != nil:
 		d, err = r.s3Dump(ctx)
+	case r.o.PgBackRest != nil:
+		d, err = r.pgbackrestDump(ctx)
 	default:
 		d, err = r.backupDump(ctx)
 	}
