@@ -67,7 +67,9 @@ func (r *run) pgbackrestDumpIn(ctx context.Context, work string) (*dump, error) 
 	t = time.Now()
 	path := filepath.Join(work, "dump")
 	r.log.Info("dumping the recovered database", "database", p.Database, "jobs", r.o.Jobs, "path", path)
-	if err := r.tool(ctx, "pg_dump", in.conn(p.Role, p.Database), nil, nil, "-Fd", "-j", fmt.Sprint(r.o.Jobs), "-f", path); err != nil {
+	// Uncompressed: the dump lives on local scratch for minutes, and gzip
+	// would cost CPU twice (pg_dump, then pg_restore) on the runner's cores.
+	if err := r.tool(ctx, "pg_dump", in.conn(p.Role, p.Database), nil, nil, "-Fd", "-Z0", "-j", fmt.Sprint(r.o.Jobs), "-f", path); err != nil {
 		return nil, fmt.Errorf("cannot dump %s from the recovered instance: %w", what, err)
 	}
 	r.step("dump", t)
