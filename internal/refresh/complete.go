@@ -13,8 +13,9 @@ import (
 	"sync"
 	"time"
 
-	// About twice as fast to inflate as compress/gzip: the check reads
-	// every gzip'd file of a directory dump to its end.
+	// Several times as fast to inflate as compress/gzip (6x on COPY-like
+	// text, 2026-12-07): the check reads every gzip'd file of a directory
+	// dump to its end.
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 )
