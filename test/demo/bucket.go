@@ -82,4 +82,3 @@ func createBucketRefresh(ctx context.Context, cs kubernetes.Interface, cl client
 	}
 	return nil
 }
-

@@ -8,9 +8,11 @@ package pgbrtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/understudy-dev/understudy/test/pgtest"
+	"github.com/understudy-dev/understudy/test/s3test"
 )
 
 // Stanza is the repository's one stanza.
@@ -26,11 +29,17 @@ const Stanza = "main"
 
 // Repo is a pgBackRest repository on a temporary directory.
 type Repo struct {
-	// Path is the repository's directory (repo1-path).
+	// Path is the repository's directory (repo1-path): on disk, or in the
+	// bucket for a repository made by NewInS3.
 	Path string
+	// CAFile, for a repository in S3, is a copy of the S3 server's
+	// certificate that the postgres OS user may read.
+	CAFile string
 
 	dir  string
 	cred *syscall.Credential
+	// repo is the [global] configuration of the repository.
+	repo string
 }
 
 // New makes an empty repository. Start the server with ServerSettings,
@@ -44,6 +53,7 @@ func New() (*Repo, error) {
 		return nil, err
 	}
 	r := &Repo{dir: dir, Path: filepath.Join(dir, "repo")}
+	r.repo = "repo1-path=" + r.Path + "\n"
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -88,8 +98,7 @@ func (r *Repo) ServerSettings() map[string]string {
 // creates it.
 func (r *Repo) Attach(srv *pgtest.Server) error {
 	conf := fmt.Sprintf(`[global]
-repo1-path=%s
-lock-path=%s
+%slock-path=%s
 log-path=%s
 log-level-file=off
 log-level-console=warn
@@ -101,7 +110,7 @@ pg1-path=%s
 pg1-socket-path=%s
 pg1-port=%d
 pg1-user=%s
-`, r.Path, filepath.Join(r.dir, "lock"), filepath.Join(r.dir, "log"), Stanza, srv.DataDir(), srv.SocketDir(), srv.Port, srv.User)
+`, r.repo, filepath.Join(r.dir, "lock"), filepath.Join(r.dir, "log"), Stanza, srv.DataDir(), srv.SocketDir(), srv.Port, srv.User)
 	if err := os.WriteFile(r.conf(), []byte(conf), 0o644); err != nil {
 		return err
 	}
@@ -128,6 +137,44 @@ func (r *Repo) Backup(typ string) (string, error) {
 	}
 	b := info[0].Backup
 	return b[len(b)-1].Label, nil
+}
+
+// NewInS3 makes an empty repository at path /pgbackrest of bucket (which
+// it creates) of store, a server started by s3test.StartTLS.
+func NewInS3(ctx context.Context, store *s3test.Server, bucket string) (*Repo, error) {
+	r, err := New()
+	if err != nil {
+		return nil, err
+	}
+	ca, err := os.ReadFile(store.CAFile)
+	if err == nil {
+		r.CAFile = filepath.Join(r.dir, "s3-ca.pem")
+		err = os.WriteFile(r.CAFile, ca, 0o644)
+	}
+	if err == nil {
+		err = store.CreateBucket(ctx, bucket)
+	}
+	u, perr := url.Parse(store.Endpoint)
+	if err == nil && perr != nil {
+		err = perr
+	}
+	if err != nil {
+		r.Remove()
+		return nil, err
+	}
+	r.Path = "/pgbackrest"
+	r.repo = fmt.Sprintf(`repo1-type=s3
+repo1-path=%s
+repo1-s3-endpoint=%s
+repo1-storage-port=%s
+repo1-s3-bucket=%s
+repo1-s3-region=%s
+repo1-s3-uri-style=path
+repo1-s3-key=%s
+repo1-s3-key-secret=%s
+repo1-storage-ca-file=%s
+`, r.Path, u.Hostname(), u.Port(), bucket, store.Region, store.AccessKeyID, store.SecretAccessKey, r.CAFile)
+	return r, nil
 }
 
 // ArchiveDir is the directory of the stanza's archived WAL segments.
