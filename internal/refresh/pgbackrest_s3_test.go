@@ -1,8 +1,10 @@
 package refresh
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,17 +51,34 @@ func TestRefreshFromAPgBackRestRepositoryInS3(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o := pgbrOpts(t, "pgbr_s3", "")
-	o.PgBackRest.RepoPath = ""
-	o.PgBackRest.S3 = &S3Options{Endpoint: store.Endpoint, Region: store.Region, Bucket: "pgbr", Prefix: "pgbackrest", PathStyle: true,
-		AccessKeyID: store.AccessKeyID, SecretAccessKey: store.SecretAccessKey}
-	o.PgBackRest.Options = map[string]string{"repo1-storage-ca-file": repo.CAFile}
-	res := mustRun(t, o)
+	// Through the runner's command line, as its pod runs it: the access
+	// key only in S3_* variables.
+	scratch := openDir(t)
+	logPath := filepath.Join(scratch, "termination-log")
+	cmd := runnerCmd(t, "--target-db", "pgbr_s3", "--jobs", "2", "--scratch-dir", scratch, "--termination-log", logPath,
+		"--pgbackrest-stanza", pgbrtest.Stanza, "--pgbackrest-db", "shop", "--pgbackrest-role", pgtest.Superuser,
+		"--s3-endpoint", store.Endpoint, "--s3-region", store.Region, "--s3-bucket", "pgbr", "--s3-prefix", "pgbackrest", "--s3-path-style",
+		"--pgbackrest-option", "repo1-storage-ca-file="+repo.CAFile)
+	cmd.Env = append(cmd.Env, EnvS3AccessKeyID+"="+store.AccessKeyID, EnvS3SecretAccessKey+"="+store.SecretAccessKey)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("runner failed: %v\n%s", err, stderr.String())
+	}
+	res := readResult(t, logPath)
 	sameSums(t, "dev after a refresh from a repository in S3", mustChecksums(t, "pgbr_s3"), want)
 	if res.Backup == nil || res.Backup.Label != label {
 		t.Fatalf("result's backup = %+v, want %s", res.Backup, label)
 	}
+	if strings.Contains(stdout.String()+stderr.String(), store.SecretAccessKey) {
+		t.Error("the S3 secret key appears in the runner's output")
+	}
 
+	o := pgbrOpts(t, "", "")
+	o.PgBackRest.RepoPath = ""
+	o.PgBackRest.S3 = &S3Options{Endpoint: store.Endpoint, Region: store.Region, Bucket: "pgbr", Prefix: "pgbackrest", PathStyle: true,
+		AccessKeyID: store.AccessKeyID, SecretAccessKey: store.SecretAccessKey}
+	o.PgBackRest.Options = map[string]string{"repo1-storage-ca-file": repo.CAFile}
 	bad := pgbrOpts(t, "", "")
 	bad.PgBackRest = o.PgBackRest
 	s3o := *o.PgBackRest.S3
