@@ -80,7 +80,8 @@ func TestRefreshFromAPgBackRestRepositoryInS3(t *testing.T) {
 		AccessKeyID: store.AccessKeyID, SecretAccessKey: store.SecretAccessKey}
 	o.PgBackRest.Options = map[string]string{"repo1-storage-ca-file": repo.CAFile}
 	bad := pgbrOpts(t, "", "")
-	bad.PgBackRest = o.PgBackRest
+	pb := *o.PgBackRest
+	bad.PgBackRest = &pb
 	s3o := *o.PgBackRest.S3
 	s3o.SecretAccessKey = "wrong-secret-Q4x"
 	bad.PgBackRest.S3 = &s3o
