@@ -74,3 +74,17 @@ func TestPgBackRestEnvCarriesTheRepositoryAndKeyOnlyInVariables(t *testing.T) {
 		t.Errorf("a reserved option: %v", err)
 	}
 }
+
+func TestRestoreArgs(t *testing.T) {
+	in := &instance{work: "/scratch/w"}
+	p := &PgBackRestOptions{Database: "shop"}
+	got := strings.Join(restoreArgs(in, p, "20261207-030001F"), " ")
+	if want := "restore --pg1-path=/scratch/w/data --db-include=shop --set=20261207-030001F --target-action=promote --tablespace-map-all=/scratch/w/tablespaces --type=immediate"; got != want {
+		t.Errorf("args = %s\nwant %s", got, want)
+	}
+	target := time.Date(2026, 12, 7, 4, 0, 0, 500000000, time.FixedZone("CET", 3600))
+	p.TargetTime = &target
+	if got := restoreArgs(in, p, "L"); !slices.Equal(got[len(got)-2:], []string{"--type=time", "--target=2026-12-07 03:00:00.500000+00"}) {
+		t.Errorf("with a target time: %v", got)
+	}
+}
