@@ -70,7 +70,7 @@ test: deps manifests generate fmt vet cluster-tools helm seaweedfs prometheus ##
 
 .PHONY: bench
 bench: envtest seaweedfs ## Benchmarks with ratios against baselines measured in the same run.
-	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|RefreshS3|WriteFreeze|RehearsedRelease|CutoverWindow)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
+	go test -run '^$$' -bench '^Benchmark(Switch|DatabaseRefresh|RefreshS3|RefreshPgBackRest|WriteFreeze|RehearsedRelease|CutoverWindow)$$' -benchtime 1x -count=1 -timeout 150m ./test/bench/...
 
 .PHONY: bench-cluster
 bench-cluster: cluster-tools ## The switch at scale on the local cluster (kcm, scheduler, kwok nodes): BENCH_CLUSTER_SITES=100,300,1000,3000.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages understudy's tests and demo need on a fresh
-# Debian machine: PostgreSQL (server and client tools) and kubectl's stand-in
+# Debian machine: PostgreSQL (server and client tools), pgBackRest (refreshes
+# from physical backups restore through it) and kubectl's stand-in
 # is not needed (the suites use client-go). Go comes with the machine.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ command -v go >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl/)" >&
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
 if [[ -z "$pg_bin" || ! -x "$pg_bin/initdb" ]]; then need+=(postgresql); fi
 command -v pg_restore >/dev/null || need+=(postgresql-client)
+command -v pgbackrest >/dev/null || need+=(pgbackrest)
 command -v make >/dev/null || need+=(make)
 command -v git >/dev/null || need+=(git)
 

@@ -19,6 +19,8 @@ test-e2e: deps cluster-tools helm seaweedfs prometheus ## End-to-end tests on a 
 demo: deps ## The operator on a local cluster with PostgreSQL and config/samples/demo, until Ctrl-C.
 	@echo "==> cluster tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl) in $(ENVTEST_ASSETS): built once, about fifteen minutes the first time on two cores"
 	@$(MAKE) --no-print-directory cluster-tools
+	@echo "==> SeaweedFS (the demo's S3 bucket) in bin/: built once from its module, a few minutes the first time"
+	@$(MAKE) --no-print-directory seaweedfs
 	@echo "==> building localcluster, manager, demo-site, refresh-runner into $(BIN)/"
 	go build -o $(BIN)/ ./test/cmd/localcluster ./cmd/manager ./test/cmd/demo-site ./cmd/refresh-runner
 	$(BIN)/localcluster demo --dir $(DEMO_DIR) --image-bin $(BIN) --assets $(ENVTEST_ASSETS)

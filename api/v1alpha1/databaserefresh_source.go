@@ -5,7 +5,7 @@ import (
 )
 
 // RefreshSource is where the data comes from.
-// +kubebuilder:validation:XValidation:rule="has(self.backup) != has(self.database)",message="spec.source must set exactly one of backup or database"
+// +kubebuilder:validation:XValidation:rule="(has(self.backup) ? 1 : 0) + (has(self.database) ? 1 : 0) + (has(self.pgbackrest) ? 1 : 0) == 1",message="spec.source must set exactly one of backup, database or pgbackrest"
 type RefreshSource struct {
 	// Backup takes the newest matching dump file from a volume.
 	// +optional
@@ -14,6 +14,13 @@ type RefreshSource struct {
 	// Database takes a fresh pg_dump of a live database, e.g. a read replica.
 	// +optional
 	Database *LiveDatabaseSource `json:"database,omitempty"`
+
+	// PgBackRest takes one database out of a physical pgBackRest backup:
+	// the runner restores only that database into a throwaway PostgreSQL
+	// instance on its scratch volume, recovers it, dumps it and restores
+	// the dump beside the target.
+	// +optional
+	PgBackRest *PgBackRestSource `json:"pgbackrest,omitempty"`
 }
 
 // BackupSource is where the dump files are: a directory of a volume, or a

@@ -75,6 +75,10 @@ type RefreshRecord struct {
 	// on).
 	// +optional
 	Object *BackupObject `json:"object,omitempty"`
+	// PhysicalBackup is the pgBackRest backup a refresh from pgBackRest
+	// restored (or failed on).
+	// +optional
+	PhysicalBackup *PhysicalBackup `json:"physicalBackup,omitempty"`
 	// Result of the refresh.
 	Result RefreshResult `json:"result,omitempty"`
 	// Message is the runner's error, or after a success its warnings (an

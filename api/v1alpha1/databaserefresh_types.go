@@ -27,7 +27,7 @@ type DatabaseRefreshSpec struct {
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// Source of the data: exactly one of backup or database.
+	// Source of the data: exactly one of backup, database or pgbackrest.
 	// +required
 	Source RefreshSource `json:"source"`
 

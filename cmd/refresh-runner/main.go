@@ -15,7 +15,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/understudy-dev/understudy/internal/postgres"
 	"github.com/understudy-dev/understudy/internal/refresh"
@@ -50,6 +52,16 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	fs.StringVar(&s3o.Bucket, "s3-bucket", "", "bucket holding the backups (access key from S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY)")
 	fs.StringVar(&s3o.Prefix, "s3-prefix", "", "key prefix of the backups in the bucket")
 	fs.BoolVar(&s3o.PathStyle, "s3-path-style", false, "address the bucket as <endpoint>/<bucket>")
+	var pgbr refresh.PgBackRestOptions
+	pgbrTarget := timeFlag{}
+	pgbrOpts := optionFlag{}
+	fs.StringVar(&pgbr.Stanza, "pgbackrest-stanza", "", "pgBackRest stanza to copy one database from (repository: --pgbackrest-repo-path, or the --s3-* flags)")
+	fs.StringVar(&pgbr.Database, "pgbackrest-db", "", "database of the pgBackRest backup to copy")
+	fs.StringVar(&pgbr.RepoPath, "pgbackrest-repo-path", "", "directory of the pgBackRest repository")
+	fs.StringVar(&pgbr.Set, "pgbackrest-set", "", "label of the backup to restore (default: the newest)")
+	fs.Var(&pgbrTarget, "pgbackrest-target-time", "RFC 3339 time to recover to (default: the end of the backup)")
+	fs.StringVar(&pgbr.Role, "pgbackrest-role", "postgres", "superuser of the backed-up cluster the dump runs as")
+	fs.Var(pgbrOpts, "pgbackrest-option", "further pgBackRest option as name=value (repeatable)")
 	fs.StringVar(&o.SanitizeDir, "sanitize-dir", "", "directory of *.sql files run on the copy in file-name order")
 	fs.StringVar(&o.MaskingFile, "masking", "", "column policy (JSON) compared with the copy and applied after the sanitize files")
 	fs.StringVar(&o.ScratchDir, "scratch-dir", "/scratch", "directory for live dumps")
@@ -62,6 +74,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if s3o.Bucket != "" {
 		s3o.AccessKeyID, s3o.SecretAccessKey = getenv(refresh.EnvS3AccessKeyID), getenv(refresh.EnvS3SecretAccessKey)
 		o.S3 = &s3o
+	}
+	if pgbr.Stanza != "" {
+		// A bucket given with a stanza holds the pgBackRest repository.
+		pgbr.S3, o.S3 = o.S3, nil
+		pgbr.TargetTime, pgbr.Options = pgbrTarget.t, pgbrOpts
+		o.PgBackRest = &pgbr
 	}
 
 	res := refresh.Result{Target: o.TargetDB}
@@ -101,4 +119,37 @@ func report(res refresh.Result, path string, stdout io.Writer, log *slog.Logger)
 		}
 	}
 	_, _ = stdout.Write(line)
+}
+
+// timeFlag is an optional RFC 3339 time.
+type timeFlag struct{ t *time.Time }
+
+func (f *timeFlag) String() string {
+	if f == nil || f.t == nil {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(v string) error {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return fmt.Errorf("not an RFC 3339 time: %w", err)
+	}
+	f.t = &t
+	return nil
+}
+
+// optionFlag collects name=value pairs.
+type optionFlag map[string]string
+
+func (f optionFlag) String() string { return fmt.Sprint(map[string]string(f)) }
+
+func (f optionFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not name=value", v)
+	}
+	f[k] = val
+	return nil
 }

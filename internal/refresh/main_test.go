@@ -21,7 +21,7 @@ import (
 var srv *pgtest.Server
 
 func TestMain(m *testing.M) {
-	pgtest.Main(m, &srv, pgtest.Options{}, stopSeaweed, func() {
+	pgtest.Main(m, &srv, pgtest.Options{}, stopSeaweed, stopProduction, func() {
 		for _, dir := range []string{fixture.dir, shopDir} {
 			if dir != "" {
 				_ = os.RemoveAll(dir)

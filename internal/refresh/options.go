@@ -41,6 +41,10 @@ type Options struct {
 	// S3, if set, is the bucket the newest backup matching Pattern is
 	// fetched from (--s3-* flags, S3_* variables for the access key).
 	S3 *S3Options
+	// PgBackRest, if set, is the pgBackRest backup one database is copied
+	// from (--pgbackrest-* flags; a repository in S3 takes the --s3-*
+	// flags and S3_* variables).
+	PgBackRest *PgBackRestOptions
 	// SanitizeDir holds *.sql files run on the copy in file-name order,
 	// each in its own transaction (--sanitize-dir).
 	SanitizeDir string
@@ -48,7 +52,8 @@ type Options struct {
 	// compared with the copy and applied after the sanitize files
 	// (--masking); empty: no policy.
 	MaskingFile string
-	// ScratchDir receives live dumps (--scratch-dir).
+	// ScratchDir receives live dumps, downloads and the throwaway
+	// instance of a physical backup (--scratch-dir).
 	ScratchDir string
 
 	// Target is the target server (TARGET_* variables); its Database is
@@ -97,8 +102,10 @@ func (o *Options) validate() error {
 		return fmt.Errorf("target database name %q is %d bytes, longer than %d: previous copies could not be named", o.TargetDB, len(o.TargetDB), MaxTargetNameBytes)
 	case o.KeepPrevious < 0:
 		return fmt.Errorf("--keep-previous is %d: it must be 0 or more", o.KeepPrevious)
-	case sources(o.BackupDir != "", o.SourceDB != "", o.S3 != nil) != 1:
-		return errors.New("give exactly one source: --backup-dir with --pattern, --s3-bucket with --pattern, or --source-db")
+	case sources(o.BackupDir != "", o.SourceDB != "", o.S3 != nil, o.PgBackRest != nil) != 1:
+		return errors.New("give exactly one source: --backup-dir with --pattern, --s3-bucket with --pattern, --pgbackrest-stanza, or --source-db")
+	case o.PgBackRest != nil:
+		return o.PgBackRest.validate()
 	case o.S3 != nil:
 		return o.S3.validate(o.Pattern)
 	case o.BackupDir != "" && o.Pattern == "":

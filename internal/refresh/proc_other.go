@@ -5,3 +5,5 @@ package refresh
 import "os/exec"
 
 func setParentDeathSignal(*exec.Cmd) {}
+
+func runAs(*exec.Cmd, *osUser) {}

@@ -80,6 +80,8 @@ func (r *run) do(ctx context.Context) (err error) {
 		d, err = r.liveDump(ctx)
 	case r.o.S3 != nil:
 		d, err = r.s3Dump(ctx)
+	case r.o.PgBackRest != nil:
+		d, err = r.pgbackrestDump(ctx)
 	default:
 		d, err = r.backupDump(ctx)
 	}
@@ -87,6 +89,8 @@ func (r *run) do(ctx context.Context) (err error) {
 		return err
 	}
 	defer d.cleanup()
+	// Before the files go, the check reading them must be done.
+	defer func() { _ = r.waitChecked(d) }()
 	taken := d.takenAt.UTC()
 	r.res.Source, r.res.Bytes, r.res.DataTakenAt = d.source, d.bytes, &taken
 
@@ -106,7 +110,12 @@ func (r *run) do(ctx context.Context) (err error) {
 	if err := postgres.CommentOnDatabase(ctx, admin, side, marker.Comment()); err != nil {
 		return err
 	}
-	if err := r.restore(ctx, d); err != nil {
+	if err := r.restore(stopOnRefusal(ctx, d), d); err != nil {
+		// A dump cut short fails pg_restore too; the check says so better.
+		if cerr := r.waitChecked(d); cerr != nil {
+			r.res.Step = StepSource
+			return cerr
+		}
 		return err
 	}
 	r.res.Step = StepSanitize
@@ -122,6 +131,9 @@ func (r *run) do(ctx context.Context) (err error) {
 		return err
 	}
 	r.res.Step = StepSource
+	if err := r.waitChecked(d); err != nil {
+		return err
+	}
 	if err := d.unchanged(); err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type dump struct {
 	// directory-format dump holding files that cannot be checked): it may
 	// be swapped in, but no kept copy is dropped for it. Empty: proven.
 	unproven string
+	// check, if set, is the completeness check of a directory-format
+	// dump running beside its restore; see waitChecked.
+	check *pendingCheck
 	// picked is the backup's file information when it was picked (nil
 	// for a live dump), to notice a file rewritten while it was checked
 	// and restored.
@@ -118,7 +121,8 @@ func (r *run) backupDump(ctx context.Context) (*dump, error) {
 }
 
 // checkDump refuses a backup that cannot be restored whole, before anything
-// is created, and takes its creation time from an archive's header.
+// is created (a directory-format dump's data files: before the swap), and
+// takes its creation time from an archive's header.
 func (r *run) checkDump(ctx context.Context, d *dump) (err error) {
 	if d.format == formatPlain || d.format == formatPlainGzip {
 		return r.checkPlainComplete(d)
@@ -134,11 +138,65 @@ func (r *run) checkDump(ctx context.Context, d *dump) (err error) {
 	}
 	if d.format == formatDirectory {
 		// pg_restore does not see an uncompressed data file cut short.
-		if d.unproven, err = r.checkDirectoryComplete(d, list.String()); err != nil {
-			return err
-		}
+		// Reading every file to its end is CPU work (gunzip) as long as a
+		// good part of the restore: it runs beside the restore, into the
+		// side database only, and the swap waits for its verdict.
+		d.check = r.startDirectoryCheck(d, list.String())
 	}
 	return nil
+}
+
+// pendingCheck is a completeness check running in the background.
+type pendingCheck struct {
+	done     chan struct{}
+	unproven string
+	err      error
+	took     time.Duration
+}
+
+func (r *run) startDirectoryCheck(d *dump, list string) *pendingCheck {
+	c := &pendingCheck{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		t := time.Now()
+		c.unproven, c.err = r.checkDirectoryComplete(d, list)
+		c.took = time.Since(t)
+	}()
+	return c
+}
+
+// stopOnRefusal is ctx, cancelled as soon as the dump's completeness check
+// refuses it: restoring the rest would be wasted.
+func stopOnRefusal(ctx context.Context, d *dump) context.Context {
+	if d.check == nil {
+		return ctx
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-d.check.done:
+			if d.check.err != nil {
+				cancel(d.check.err)
+			}
+		case <-rctx.Done():
+		}
+	}()
+	return rctx
+}
+
+// waitChecked waits for the dump's completeness check (if one runs) and
+// returns its refusal; it records how long the check took. Safe to call
+// more than once.
+func (r *run) waitChecked(d *dump) error {
+	if d.check == nil {
+		return nil
+	}
+	<-d.check.done
+	if _, seen := r.res.DurationsMs["verify"]; !seen {
+		r.res.DurationsMs["verify"] = d.check.took.Milliseconds()
+	}
+	d.unproven = d.check.unproven
+	return d.check.err
 }
 
 // unchanged refuses a backup whose size or modification time changed since

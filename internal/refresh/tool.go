@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,12 @@ func (r *run) toolWith(ctx context.Context, name string, c postgres.Conn, role s
 	if len(settings) > 0 {
 		cmd.Env = append(cmd.Env, "PGOPTIONS=-c "+strings.Join(settings, " -c "))
 	}
+	return r.runCmd(ctx, name, cmd, stdout, stdin)
+}
+
+// runCmd runs a prepared program with its messages going to
+// Options.Stderr, and the last of them into the returned error.
+func (r *run) runCmd(ctx context.Context, name string, cmd *exec.Cmd, stdout io.Writer, stdin io.Reader) error {
 	tail := &postgres.TailBuffer{Max: 2048}
 	cmd.Stdin, cmd.Stdout = stdin, stdout
 	cmd.Stderr = io.MultiWriter(tail, r.o.Stderr)

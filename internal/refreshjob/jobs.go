@@ -172,6 +172,7 @@ func (f Finished) Record() deployv1alpha1.RefreshRecord {
 	if r := f.Result; r != nil {
 		rec.Source, rec.Bytes, rec.Message = r.Source, r.Bytes, r.Error
 		rec.Object = objectRecord(r.Object)
+		rec.PhysicalBackup = physicalBackupRecord(r.Backup)
 		rec.Masking = maskingCheck(r.Masking)
 		if r.Result == refreshwire.Failed {
 			rec.Result, rec.FailedStep = deployv1alpha1.RefreshFailed, r.Step

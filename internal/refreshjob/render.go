@@ -25,6 +25,8 @@ const (
 	volumeScratch  = "scratch"
 	volumeSanitize = "sanitize"
 	volumeTmp      = "tmp"
+	// volumePgBackRestRepo is a pgBackRest repository on a volume.
+	volumePgBackRestRepo = "pgbackrest-repo"
 )
 
 func ownerRef(dr *deployv1alpha1.DatabaseRefresh) []metav1.OwnerReference {
@@ -191,6 +193,8 @@ func runnerArgs(dr *deployv1alpha1.DatabaseRefresh) []string {
 		args = append(args, "--pattern", pattern)
 	case s.Source.Database != nil:
 		args = append(args, "--source-db", s.Source.Database.Name)
+	case s.Source.PgBackRest != nil:
+		args = append(args, pgbackrestArgs(s.Source.PgBackRest)...)
 	}
 	args = append(args, maskingArgs(dr)...)
 	return append(args,
@@ -211,6 +215,9 @@ func credentialEnv(dr *deployv1alpha1.DatabaseRefresh) []corev1.EnvVar {
 	}
 	if b := dr.Spec.Source.Backup; b != nil && b.S3 != nil {
 		env = append(env, s3Env(b.S3)...)
+	}
+	if p := dr.Spec.Source.PgBackRest; p != nil && p.Repository.S3 != nil {
+		env = append(env, s3Env(p.Repository.S3)...)
 	}
 	return env
 }
@@ -245,7 +252,7 @@ var reservedEnv = map[string]bool{
 func userEnv(env []corev1.EnvVar) []corev1.EnvVar {
 	var out []corev1.EnvVar
 	for _, e := range env {
-		if !reservedEnv[e.Name] {
+		if !isReservedEnv(e.Name) {
 			out = append(out, *e.DeepCopy())
 		}
 	}
@@ -260,6 +267,9 @@ func volumeMounts(dr *deployv1alpha1.DatabaseRefresh) []corev1.VolumeMount {
 	}
 	if b := dr.Spec.Source.Backup; b != nil && b.Volume != nil {
 		mounts = append(mounts, corev1.VolumeMount{Name: volumeBackup, MountPath: BackupMountPath, ReadOnly: true})
+	}
+	if pgbackrestRepoVolume(dr) != nil {
+		mounts = append(mounts, corev1.VolumeMount{Name: volumePgBackRestRepo, MountPath: PgBackRestRepoMountPath, ReadOnly: true})
 	}
 	return mounts
 }
@@ -278,6 +288,9 @@ func volumes(dr *deployv1alpha1.DatabaseRefresh) []corev1.Volume {
 			src.PersistentVolumeClaim.ReadOnly = true
 		}
 		vols = append(vols, corev1.Volume{Name: volumeBackup, VolumeSource: src})
+	}
+	if src := pgbackrestRepoVolume(dr); src != nil {
+		vols = append(vols, corev1.Volume{Name: volumePgBackRestRepo, VolumeSource: *src})
 	}
 	return vols
 }

@@ -37,6 +37,9 @@ type Result struct {
 	// Object is the S3 object picked (restored, or refused), for a
 	// bucket source.
 	Object *Object `json:"object,omitempty"`
+	// Backup is the pgBackRest backup picked (restored, or refused), for
+	// a pgBackRest source.
+	Backup *PhysicalBackup `json:"backup,omitempty"`
 	// Target is the database that now holds the new copy.
 	Target string `json:"target,omitempty"`
 	// Previous is the name the old target was kept under, if any.
@@ -116,3 +119,17 @@ type Object struct {
 }
 
 func (o Object) String() string { return "s3://" + o.Bucket + "/" + o.Key }
+
+// PhysicalBackup is a pgBackRest backup set as the runner picked it from
+// the repository's info.
+type PhysicalBackup struct {
+	Stanza    string    `json:"stanza"`
+	Label     string    `json:"label"`
+	Type      string    `json:"type,omitempty"`
+	StartLSN  string    `json:"startLSN,omitempty"`
+	StopLSN   string    `json:"stopLSN,omitempty"`
+	StartedAt time.Time `json:"startedAt"`
+	StoppedAt time.Time `json:"stoppedAt"`
+	// TargetTime is the recovery target, when one was given.
+	TargetTime *time.Time `json:"targetTime,omitempty"`
+}

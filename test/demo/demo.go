@@ -82,6 +82,12 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	stops = append(stops, func() { pg.Stop(); _ = os.RemoveAll(backups) })
+	step(o.Out, "starting SeaweedFS (S3) on 127.0.0.1 with the same backup in bucket "+bucket)
+	store, err := startBucket(ctx, backups)
+	if err != nil {
+		return err
+	}
+	stops = append(stops, store.Stop)
 
 	cs, err := kubernetes.NewForConfig(c.RESTConfig())
 	if err != nil {
@@ -113,6 +119,10 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	step(o.Out, "applying config/samples/demo/")
 	if _, err := k.run(ctx, "apply", "--server-side", "-f", "config/samples/demo/"); err != nil {
+		return err
+	}
+	step(o.Out, "creating dev/"+bucketRefresh+": the same refresh from the bucket, suspended (runs when asked)")
+	if err := createBucketRefresh(ctx, cs, cl, store); err != nil {
 		return err
 	}
 	step(o.Out, "waiting for prod/service0, dev/service0-dev and release group prod/shop (shop-web, shop-api) to be Ready")

@@ -70,6 +70,9 @@ Refresh dev from production's nightly backup now (it also runs every 5 minutes):
   kubectl understudy -n dev refresh status service0-dev-refresh
   kubectl -n dev get dbr -w      # one resource type per watch; in another terminal:
   kubectl -n dev get pods -w
+Or from the same backup in an S3 bucket (SeaweedFS on loopback; the access key comes from Secret dev/prod-backups-reader; suspended, so only when asked):
+  kubectl understudy -n dev refresh now service0-dev-refresh-s3
+  kubectl -n dev get dbr service0-dev-refresh-s3 -o jsonpath='{.status.lastRefresh.object}{"\n"}'   # bucket, key, size, lastModified
 
 Logs: {{.Logs}} (manager.log, nodeagent.log, ...); kubectl logs works too.
 Press Ctrl-C to stop everything.

@@ -31,6 +31,7 @@ func TestMission(t *testing.T) {
 	t.Run("SchemaChangingReleaseUnderWrites", testSchemaRelease)
 	t.Run("ScheduledDatabaseRefresh", testScheduledRefresh)
 	t.Run("ScheduledRefreshFromABucket", testRefreshFromABucket)
+	t.Run("ScheduledRefreshFromPgBackRest", testRefreshFromPgBackRest)
 	t.Run("PromotionGateBetweenEnvironments", testPromotionGate)
 	t.Run("PromotionGateAfterUpstreamMovedOn", testGateAfterUpstreamMovedOn)
 	t.Run("PreviewOnlySettings", testPreviewOnlySettings)

@@ -52,6 +52,12 @@ func (s *Server) Conn(db string) postgres.Conn {
 	return postgres.Conn{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password, SSLMode: "disable", Database: db}
 }
 
+// DataDir is the server's data directory.
+func (s *Server) DataDir() string { return filepath.Join(s.dir, "data") }
+
+// SocketDir is the directory of the server's unix socket.
+func (s *Server) SocketDir() string { return s.dir }
+
 // Env returns the environment variables PREFIX_HOST, PREFIX_PORT,
 // PREFIX_USER, PREFIX_PASSWORD and PREFIX_SSLMODE for the superuser, as a
 // pod's Secret references would fill them.

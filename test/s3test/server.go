@@ -32,6 +32,9 @@ type Server struct {
 	AccessKeyID, SecretAccessKey string
 	// Region is what clients sign with (SeaweedFS accepts any).
 	Region string
+	// CAFile, for a server started by StartTLS, is the PEM certificate
+	// that signs (and is) the gateway's certificate for 127.0.0.1.
+	CAFile string
 
 	dir string
 	// grpcPorts name the unix sockets weed leaves in /tmp whatever TMPDIR.
@@ -72,7 +75,9 @@ func repoRoot() (string, error) {
 }
 
 // Start starts a server. Call Stop when done.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return startServer(false) }
+
+func startServer(withTLS bool) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -86,6 +91,12 @@ func Start() (*Server, error) {
 	if err := s.writeIdentities(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
+	}
+	if withTLS {
+		if err := s.writeCertificate(); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
 	}
 	var lastErr error
 	for range 3 { // a free port may be taken between finding and binding it
@@ -129,6 +140,10 @@ func (s *Server) start(bin string) error {
 		"-s3.config=" + filepath.Join(s.dir, "s3.json"),
 	}
 	s.Endpoint = "http://127.0.0.1:" + p(6)
+	if s.CAFile != "" {
+		args = append(args, "-s3.cert.file="+s.CAFile, "-s3.key.file="+filepath.Join(s.dir, "key.pem"))
+		s.Endpoint = "https://127.0.0.1:" + p(6)
+	}
 	s.grpcPorts = []int{ports[1], ports[3], ports[5], ports[7]}
 	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -177,12 +192,16 @@ func (s *Server) Client() *s3.Client {
 
 // ClientWith is a client signing with the given key.
 func (s *Server) ClientWith(id, secret string) *s3.Client {
-	return s3.New(s3.Options{
+	o := s3.Options{
 		Region: s.Region, BaseEndpoint: aws.String(s.Endpoint), UsePathStyle: true,
 		Credentials:                credentials.NewStaticCredentialsProvider(id, secret, ""),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	})
+	}
+	if hc := s.httpClient(); hc != nil {
+		o.HTTPClient = hc
+	}
+	return s3.New(o)
 }
 
 // Log returns the tail of the server's log, for failure messages.
