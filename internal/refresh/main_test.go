@@ -94,9 +94,12 @@ func dumps(t *testing.T) fixtureDumps {
 	return fixture
 }
 
-func createDB(name, sql string) error {
+func createDB(name, sql string) error { return createDBOn(srv, name, sql) }
+
+// createDBOn creates database name on s and runs sql in it.
+func createDBOn(s *pgtest.Server, name, sql string) error {
 	ctx := context.Background()
-	admin, err := postgres.Connect(ctx, srv.Conn(""), "test")
+	admin, err := postgres.Connect(ctx, s.Conn(""), "test")
 	if err != nil {
 		return err
 	}
@@ -104,7 +107,7 @@ func createDB(name, sql string) error {
 	if err := postgres.CreateDatabase(ctx, admin, name, "", postgres.CreateOptions{}); err != nil {
 		return err
 	}
-	c, err := postgres.Connect(ctx, srv.Conn(name), "test")
+	c, err := postgres.Connect(ctx, s.Conn(name), "test")
 	if err != nil {
 		return err
 	}

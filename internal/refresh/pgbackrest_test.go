@@ -69,25 +69,6 @@ func physical(t *testing.T) production {
 	return prod
 }
 
-func createDBOn(s *pgtest.Server, name, sql string) error {
-	ctx := context.Background()
-	admin, err := postgres.Connect(ctx, s.Conn(""), "test")
-	if err != nil {
-		return err
-	}
-	defer admin.Close(ctx)
-	if err := postgres.CreateDatabase(ctx, admin, name, "", postgres.CreateOptions{}); err != nil {
-		return err
-	}
-	c, err := postgres.Connect(ctx, s.Conn(name), "test")
-	if err != nil {
-		return err
-	}
-	defer c.Close(ctx)
-	_, err = c.Exec(ctx, sql)
-	return err
-}
-
 // openDir is a temporary directory the postgres OS user may enter (the
 // throwaway instance and pgBackRest run as it when the tests run as root).
 func openDir(t *testing.T) string {
