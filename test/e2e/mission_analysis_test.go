@@ -61,14 +61,32 @@ func testMetricCheckRollsBack(t *testing.T) {
 		sd.Spec.Template.Spec.Containers[0].Env = append(sd.Spec.Template.Spec.Containers[0].Env,
 			corev1.EnvVar{Name: "ERROR_RATIO", Value: "0.4"})
 	})
-	rev2, switched := waitSwitch(t, c, ns, "service9", rev1, 2*time.Minute)
+	// The switch to v2 is read from history: the check may take it back
+	// between two polls of the active selector.
+	var rev2 string
+	var switched time.Time
+	Eventually(t, 2*time.Minute, "service9 switched to v2", func() (bool, error) {
+		st := getSite(t, c, ns, "service9").Status
+		for _, h := range st.History {
+			if h.Revision != rev1 && h.PromotedAt != nil {
+				rev2, switched = h.Revision, h.PromotedAt.Time
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("phase %s active %s preview %s (%s)", st.Phase, st.ActiveRevision, st.PreviewRevision, st.Message)
+	})
 	var st deployv1alpha1.SiteDeploymentStatus
 	Eventually(t, 90*time.Second, "service9 switched back by its metric check", func() (bool, error) {
 		st = getSite(t, c, ns, "service9").Status
 		ok := st.ActiveRevision == rev1 && st.AbortReason == deployv1alpha1.ReasonPostPromotionFailed
 		return ok, fmt.Errorf("phase %s active %s aborted %q (%s)", st.Phase, st.ActiveRevision, st.AbortedRevision, st.Message)
 	})
-	t.Logf("switched back %s after the switch to %s: %s", time.Since(switched).Round(time.Millisecond), rev2, st.Message)
+	t.Logf("switched back %s after the switch to %s (by the second): %s", st.LastSwitchTime.Sub(switched).Round(time.Second), rev2, st.Message)
+	for _, h := range st.History {
+		if h.Revision == rev2 && h.Outcome != deployv1alpha1.OutcomeRolledBack {
+			t.Errorf("history says %s of %s, which took traffic and was taken back: want RolledBack", h.Outcome, rev2)
+		}
+	}
 	if !strings.Contains(st.Message, "check error-rate: 1 measurement(s) failed (limit 0), latest value [0.4] does not meet result[0] < 0.05") {
 		t.Fatalf("the message does not give the verdict: %s", st.Message)
 	}
