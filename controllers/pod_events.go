@@ -76,8 +76,10 @@ func servesReady(p *corev1.Pod) bool {
 func (h podEvents) completes(ctx context.Context, pod *corev1.Pod) bool {
 	site, color, rev := pod.Labels[v1.LabelSite], v1.Color(pod.Labels[v1.LabelColor]), pod.Labels[v1.LabelRevision]
 	d := &appsv1.Deployment{}
+	// A color scaled to zero completes nothing: its pods leaving after a
+	// switch must not queue the site ahead of the flips still waiting.
 	if err := h.r.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: bluegreen.DeploymentName(site, color)}, d); err != nil ||
-		d.Spec.Template.Labels[v1.LabelRevision] != rev {
+		d.Spec.Template.Labels[v1.LabelRevision] != rev || ptr.Deref(d.Spec.Replicas, 1) == 0 {
 		return false
 	}
 	var pods corev1.PodList
