@@ -2,89 +2,11 @@ package v1alpha1_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
-
-	"github.com/understudy-dev/understudy/test/testenv"
 )
-
-var env *testenv.Env
-
-func TestMain(m *testing.M) {
-	var err error
-	if env, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
-
-const siteYAML = `
-apiVersion: deploy.understudy.dev/v1alpha1
-kind: SiteDeployment
-metadata: {name: shop}
-spec:
-  replicas: 2
-  template:
-    metadata: {labels: {app: shop}}
-    spec:
-      containers: [{name: web, image: shop:1}]
-  service:
-    ports: [{name: http, port: 80, targetPort: 8080}]
-  strategy:
-    previewReplicas: 1
-    preview:
-      env: [{name: MAIL_ENABLED, value: "false"}]
-      annotations: {example.com/outgoing-mail: "off"}
-    prePromotion:
-      template:
-        spec:
-          containers: [{name: smoke, image: curl:8}]
-  database:
-    connectionSecretRef: {name: shop-db-admin}
-    name: shop
-    schemaRevision: "1"
-  promotion:
-    upstreams: [{namespace: staging, name: shop}, {name: shop-dev}]
-    minLiveDuration: 1h
-`
-
-const refreshYAML = `
-apiVersion: deploy.understudy.dev/v1alpha1
-kind: DatabaseRefresh
-metadata: {name: shop-dev}
-spec:
-  schedule: "0 3 * * *"
-  timeZone: Europe/Berlin
-  source:
-    database:
-      connectionSecretRef: {name: shop-replica}
-      name: shop
-  target:
-    connectionSecretRef: {name: shop-dev-admin}
-    name: shop_dev
-  sanitize:
-  - sql: "UPDATE users SET email = 'x@example.invalid'"
-  masking:
-    tables:
-    - name: public.users
-      keep: [id, created]
-      mask:
-      - {column: email, builtin: Email}
-      - {column: note, sql: "'note ' || id"}
-    - name: public.audit_log
-      truncate: true
-`
 
 type invalidCase struct {
 	name   string
@@ -242,24 +164,6 @@ func withMetric(mutate func(map[string]any)) func(map[string]any) {
 	}
 }
 
-func decode(t *testing.T, doc string) *unstructured.Unstructured {
-	t.Helper()
-	obj := map[string]any{}
-	if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-		t.Fatalf("cannot parse manifest: %v", err)
-	}
-	return &unstructured.Unstructured{Object: obj}
-}
-
-func namespace(t *testing.T, name string) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := env.Client.Create(context.Background(), ns); err != nil {
-		t.Fatalf("cannot create namespace: %v", err)
-	}
-	return name
-}
-
 func TestInvalidManifestsAreRejectedAtApply(t *testing.T) {
 	ns := namespace(t, "invalid")
 	if len(invalidCases) < 20 {
@@ -314,89 +218,5 @@ func TestMetricChecksAreAccepted(t *testing.T) {
 	obj.SetNamespace(ns)
 	if err := env.Client.Create(context.Background(), obj); err != nil {
 		t.Fatalf("metric checks rejected: %v", err)
-	}
-}
-
-func TestDatabaseCannotBeRemovedOrRenamed(t *testing.T) {
-	ns := namespace(t, "db-updates")
-	ctx := context.Background()
-	obj := decode(t, siteYAML)
-	obj.SetNamespace(ns)
-	if err := env.Client.Create(ctx, obj); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name, wantField string
-		mutate          func(map[string]any)
-	}{
-		{"remove spec.database", "spec.database cannot be removed", drop("spec", "database")},
-		{"rename spec.database.name", "spec.database.name cannot change", set("other", "spec", "database", "name")},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			u := obj.DeepCopy()
-			c.mutate(u.Object)
-			err := env.Client.Update(ctx, u)
-			if err == nil || !strings.Contains(err.Error(), c.wantField) {
-				t.Fatalf("update: %v, want an error saying %q", err, c.wantField)
-			}
-		})
-	}
-	u := obj.DeepCopy()
-	set("2", "spec", "database", "schemaRevision")(u.Object)
-	if err := env.Client.Update(ctx, u); err != nil {
-		t.Fatalf("a new schemaRevision must be accepted: %v", err)
-	}
-}
-
-func TestSamplesAreAcceptedWithDefaults(t *testing.T) {
-	ns := namespace(t, "samples")
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	applied := 0
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range strings.Split(string(raw), "\n---") {
-			obj := decode(t, doc)
-			if obj.GetAPIVersion() != "deploy.understudy.dev/v1alpha1" {
-				continue
-			}
-			obj.SetNamespace(ns)
-			if err := env.Client.Create(context.Background(), obj); err != nil {
-				t.Fatalf("%s: sample %s rejected: %v", filepath.Base(f), obj.GetName(), err)
-			}
-			applied++
-			checkDefaults(t, obj)
-		}
-	}
-	if applied < 2 {
-		t.Fatalf("only %d samples applied", applied)
-	}
-}
-
-// checkDefaults asserts the API server filled in the documented defaults, so
-// `kubectl get -o yaml` shows them.
-func checkDefaults(t *testing.T, obj *unstructured.Unstructured) {
-	t.Helper()
-	want := map[string][][]string{
-		"SiteDeployment": {
-			{"spec", "revisionHistoryLimit"}, {"spec", "service", "type"},
-			{"spec", "strategy", "prePromotion", "backoffLimit"},
-		},
-		"DatabaseRefresh": {
-			{"spec", "successfulJobsHistoryLimit"}, {"spec", "failedJobsHistoryLimit"},
-		},
-	}[obj.GetKind()]
-	for _, path := range want {
-		if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, path...); !found {
-			t.Errorf("%s %s: default of %s not applied", obj.GetKind(), obj.GetName(), strings.Join(path, "."))
-		}
 	}
 }
