@@ -2,6 +2,7 @@ package refresh
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/understudy-dev/understudy/internal/postgres"
 	"github.com/understudy-dev/understudy/test/pgbrtest"
 	"github.com/understudy-dev/understudy/test/pgtest"
+	"github.com/understudy-dev/understudy/test/poll"
 )
 
 // production is a second server whose WAL is archived into a pgBackRest
@@ -127,9 +129,7 @@ func TestRefreshFromPgBackRestToATargetTime(t *testing.T) {
 	t.Parallel()
 	p := physical(t)
 	exec1On(t, p.srv, "shop", "INSERT INTO users (email) VALUES ('before-target@prod.example')")
-	time.Sleep(1100 * time.Millisecond)
-	target := time.Now().UTC()
-	time.Sleep(1100 * time.Millisecond)
+	target := serverNow(t, p.srv)
 	exec1On(t, p.srv, "shop", "INSERT INTO users (email) VALUES ('after-target@prod.example')")
 	archiveNow(t, p.srv)
 	o := pgbrOpts(t, "pgbr_pitr", p.repo.Path)
@@ -221,18 +221,31 @@ func archiveNow(t *testing.T, s *pgtest.Server) {
 	if err := c.QueryRow(ctx, "SELECT pg_walfile_name(pg_switch_wal())").Scan(&seg); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, "WAL segment "+seg+" archived", 100*time.Millisecond, 30*time.Second, func() error {
 		var last string
 		_ = c.QueryRow(ctx, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver").Scan(&last)
-		if last >= seg {
-			return
+		if last < seg {
+			return fmt.Errorf("last archived %q", last)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("WAL segment %s not archived within 30 s (last %q)", seg, last)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+}
+
+// serverNow is the server's clock: a recovery target between two commits
+// is taken between them on the clock that stamps them.
+func serverNow(t *testing.T, s *pgtest.Server) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	c, err := postgres.Connect(ctx, s.Conn(""), "test")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c.Close(ctx)
+	var now time.Time
+	if err := c.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	return now
 }
 
 func countRows(t *testing.T, db, sql string) int {
